@@ -1,0 +1,67 @@
+"""Write the image folders the benchmarks and the shipped weights use, from images that ship in packages.
+
+Nothing is downloaded: scikit-image, scikit-learn and matplotlib carry a few photographs each. They are
+split once, by name, into a training folder (used by ``wm train --data``) and a held-out test folder that
+no network ever sees in training. Run: ``python benchmarks/datasets.py OUT_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TRAIN = {
+    "skimage": ["astronaut.png", "ihc.png", "motorcycle_left.png", "motorcycle_right.png", "retina.jpg",
+                "camera.png", "brick.png", "grass.png", "gravel.png", "moon.png", "coins.png", "cell.png",
+                "clock_motion.png", "text.png", "page.png"],
+}
+TEST = {
+    "skimage": ["chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg"],
+    "sklearn": ["china.jpg", "flower.jpg"],
+    "matplotlib": ["grace_hopper.jpg"],
+}
+
+
+def _source_dir(package: str) -> Path:
+    if package == "skimage":
+        import skimage
+
+        return Path(skimage.__file__).parent / "data"
+    if package == "sklearn":
+        import sklearn
+
+        return Path(sklearn.__file__).parent / "datasets" / "images"
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data"
+
+
+def export(split: dict[str, list[str]], out: Path) -> list[Path]:
+    """Copy the named images to ``out`` as PNG (RGB or grey, 8 bit); returns the written paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for package, names in split.items():
+        for name in names:
+            with Image.open(_source_dir(package) / name) as im:
+                im = im.convert("L" if im.mode in ("L", "I;16") else "RGB")
+                path = out / f"{package}_{Path(name).stem}.png"
+                im.save(path)
+                written.append(path)
+    return written
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    args = ap.parse_args()
+    for split, names in (("train", TRAIN), ("test", TEST)):
+        paths = export(names, args.out / split)
+        print(f"{split}: {len(paths)} images in {args.out / split}")
+
+
+if __name__ == "__main__":
+    main()

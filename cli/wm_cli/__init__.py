@@ -1,0 +1,1 @@
+"""The ``wm`` command line: a thin click layer over ``wm_plugin``."""

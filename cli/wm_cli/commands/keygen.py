@@ -1,0 +1,29 @@
+"""``wm keygen``: create an owner key file."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("keygen", help="Create an owner key file (a secret seed and the message bits).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Key file to write.")
+@click.option("--bits", type=int, default=64, show_default=True, help="Message length k, a multiple of 8.")
+@click.option("--message", default=None, help="Message as hex (k/4 digits); random if omitted.")
+@click.option("--force", is_flag=True, help="Overwrite an existing key file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def command(output: str, bits: int, message: str | None, force: bool, as_json: bool) -> None:
+    from wm_plugin.errors import KeyFileError
+    from wm_plugin.keys import generate_key, save_key
+
+    try:
+        payload = bytes.fromhex(message) if message is not None else None
+    except ValueError:
+        raise KeyFileError(f"--message must be hexadecimal, got {message!r}") from None
+    key = generate_key(bits, message=payload)
+    save_key(key, output, force=force)
+    if as_json:
+        click.echo(json.dumps({"key": output, "bits": key.bits, "fingerprint": key.fingerprint}))
+    else:
+        click.echo(f"wrote {output}: {key.bits}-bit key, fingerprint {key.fingerprint} (keep this file secret)")

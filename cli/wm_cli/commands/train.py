@@ -1,0 +1,29 @@
+"""``wm train``: stage 1, the same code that produced the shipped weights (``wm_plugin.train.stage1``)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..options import device_option
+
+
+@click.command("train", help="Train embedder H, extractor R and discriminator D (stage 1); writes safetensors to --out.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoints, log, weights.")
+@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False), help="Image folder to train on; repeatable.")
+@click.option("--procedural", type=int, default=None, help="Number of built-in procedural images (default 1024).")
+@click.option("--steps", type=int, default=None, help="Training steps (default 6000).")
+@click.option("--batch", type=int, default=None, help="Images per step (default 12).")
+@click.option("--bits", type=int, default=None, help="Message length k (default 64).")
+@click.option("--seed", type=int, default=None, help="Random seed (default 0).")
+@click.option("--workers", type=int, default=None, help="Processes that draw the procedural images (default 1).")
+@click.option("--resume", is_flag=True, help="Continue from --out/checkpoint.pt.")
+@device_option
+def command(out, data, procedural, steps, batch, bits, seed, workers, resume, device) -> None:
+    from wm_plugin.train.stage1 import Stage1Config, train_stage1
+
+    given = {"procedural": procedural, "steps": steps, "batch": batch, "bits": bits, "seed": seed, "workers": workers}
+    cfg = Stage1Config(out=out, data=tuple(data), device=device, **{k: v for k, v in given.items() if v is not None})
+    figures = train_stage1(cfg, resume=resume)
+    click.echo(json.dumps({"out": out, **figures}))

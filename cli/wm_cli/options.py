@@ -1,0 +1,28 @@
+"""Options shared by several commands, and the helpers that turn them into library objects."""
+
+from __future__ import annotations
+
+import click
+
+device_option = click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="Where the networks run."
+)
+weights_option = click.option(
+    "--weights", type=click.Path(file_okay=False), default=None,
+    help="Folder with embedder.safetensors and extractor.safetensors (default: the shipped ones).",
+)
+key_option = click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="Owner key file.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+def open_codec(weights: str | None, device: str, psnr: float | None = None):
+    """The codec for ``--weights``/``--device``; CUDA is checked here so the error is one line."""
+    from wm_plugin.codec import DEFAULT_PSNR, WatermarkCodec
+    from wm_plugin.errors import WatermarkError
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise WatermarkError("--device cuda: no CUDA device is available here; use --device cpu")
+    return WatermarkCodec.from_pretrained(weights, device=device, psnr=DEFAULT_PSNR if psnr is None else psnr)

@@ -1,0 +1,72 @@
+"""Shared fixtures: seeded tiny images, keys, the shipped codec, and a runner for the real ``wm`` CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@dataclasses.dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def wm(capsys):
+    """Run ``wm ARGS...`` in-process through the console-script entry point; returns code, stdout, stderr."""
+    from wm_cli.main import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def codec():
+    from wm_plugin.codec import WatermarkCodec
+
+    return WatermarkCodec.from_pretrained()
+
+
+@pytest.fixture(scope="session")
+def key():
+    from wm_plugin.keys import generate_key
+
+    return generate_key(64)
+
+
+def natural_like(seed: int, h: int, w: int) -> np.ndarray:
+    """A seeded H×W×3 float image with edges, flat areas and texture (dead leaves), in [0, 1]."""
+    from wm_plugin.train.procedural import dead_leaves
+
+    rng = np.random.default_rng(seed)
+    side = max(h, w)
+    return dead_leaves(rng, side, rmin=3.0)[:h, :w]
+
+
+@pytest.fixture(scope="session")
+def sample_paths() -> list[Path]:
+    from wm_plugin.io import list_images, sample_images_dir
+
+    return list_images([sample_images_dir()])
+
+
+def pytest_report_header(config):
+    return f"torch {torch.__version__}, python {sys.version.split()[0]}"

@@ -1,0 +1,57 @@
+"""The library's front door: mark pictures, read them, verify a set of them against a key."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .codec import WatermarkCodec
+from .io import Picture, read_image
+from .keys import OwnerKey
+from .verify import DEFAULT_FPR, Verdict, verdict
+
+__all__ = ["embed", "extract", "extract_files", "verify", "verify_files"]
+
+
+def embed(picture: Picture, key: OwnerKey, *, codec: WatermarkCodec) -> Picture:
+    """``picture`` marked with ``key``: same size, bit depth, greyness and alpha.
+
+    Raises:
+        WeightsError: the networks carry a different number of bits than the key.
+    """
+    marked = codec.embed(picture.rgb_float(), key.carried_bits(), grey=picture.is_grey)
+    return picture.with_rgb(marked)
+
+
+def extract(pictures: Sequence[Picture], *, codec: WatermarkCodec) -> np.ndarray:
+    """Bit logits (n, k) of ``pictures``; a positive logit reads bit 1."""
+    return codec.extract([p.rgb_float() for p in pictures])
+
+
+def extract_files(paths: Sequence[str | os.PathLike], *, codec: WatermarkCodec, batch: int = 16, progress: bool = True) -> np.ndarray:
+    """Bit logits (n, k) of image files, read one at a time (memory stays bounded for any count)."""
+    out, pending = [], []
+    for path in tqdm(paths, desc="reading", unit="img", disable=not progress or len(paths) < 2, leave=False):
+        pending.append(codec.shrink(read_image(path).rgb_float()))
+        if len(pending) == batch:
+            out.append(codec.read(torch.stack(pending)))
+            pending = []
+    if pending:
+        out.append(codec.read(torch.stack(pending)))
+    return np.concatenate(out) if out else np.zeros((0, codec.bits), np.float32)
+
+
+def verify(names: Sequence[str], logits: np.ndarray, key: OwnerKey, *, fpr_target: float = DEFAULT_FPR) -> Verdict:
+    """The verdict for images whose logits were read with ``extract``; see ``wm_plugin.verify``."""
+    return verdict(list(names), logits, key.carried_bits(), fpr_target=fpr_target)
+
+
+def verify_files(paths: Iterable[str | os.PathLike], key: OwnerKey, *, codec: WatermarkCodec,
+                 fpr_target: float = DEFAULT_FPR, progress: bool = True) -> Verdict:
+    """Read every image in ``paths`` and test them together against ``key``."""
+    paths = list(paths)
+    return verify([str(p) for p in paths], extract_files(paths, codec=codec, progress=progress), key, fpr_target=fpr_target)

@@ -1,0 +1,131 @@
+"""Embed and extract at any image size, through the networks' fixed working resolution.
+
+An image is resized to the working resolution (anti-aliased), H computes the residual there, and the
+residual is resized back to the image's own size and added; R reads a resized copy. The cost of H and R
+is therefore the same for a thumbnail and for a 4K frame, and the residual is smooth at large sizes,
+which is what makes it survive JPEG and rescaling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import WeightsError
+from .nets import Embedder, Extractor, load_net
+
+__all__ = ["WatermarkCodec", "DEFAULT_PSNR", "default_weights_dir"]
+
+DEFAULT_PSNR = 42.5
+
+
+def default_weights_dir() -> Path:
+    """The folder of the shipped pretrained embedder and extractor."""
+    return Path(__file__).parent / "weights"
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", antialias=shrink, align_corners=False)
+
+
+class WatermarkCodec:
+    """A pair (H, R) ready to mark and read images of any size.
+
+    Args:
+        embedder: H, or None for an extract-only codec.
+        extractor: R.
+        device: where the networks run (``cpu``, ``cuda``).
+        psnr: strength, as the PSNR (dB) of the mark at the working resolution; higher is fainter.
+    """
+
+    def __init__(self, embedder: Embedder | None, extractor: Extractor, *, device: str = "cpu", psnr: float = DEFAULT_PSNR):
+        self.device = torch.device(device)
+        self.embedder = embedder.to(self.device).eval() if embedder is not None else None
+        self.extractor = extractor.to(self.device).eval()
+        self.size = extractor.size
+        self.bits = extractor.bits
+        self.psnr = psnr
+        self._patterns: dict[bytes, torch.Tensor] = {}
+
+    @classmethod
+    def from_pretrained(cls, weights: str | Path | None = None, *, device: str = "cpu", psnr: float = DEFAULT_PSNR) -> "WatermarkCodec":
+        """Load ``embedder.safetensors`` and ``extractor.safetensors`` from ``weights`` (default: shipped).
+
+        Raises:
+            WeightsError: a file is missing or does not fit.
+        """
+        folder = Path(weights) if weights else default_weights_dir()
+        if not folder.is_dir():
+            raise WeightsError(f"weights folder not found: {folder}")
+        h = load_net(folder / "embedder.safetensors")
+        r = load_net(folder / "extractor.safetensors")
+        if (h.bits, h.size) != (r.bits, r.size):
+            raise WeightsError(f"{folder}: embedder ({h.bits} bits, {h.size}px) and extractor ({r.bits}, {r.size}px) differ")
+        return cls(h, r, device=device, psnr=psnr)
+
+    def _check_bits(self, bits: np.ndarray) -> np.ndarray:
+        bits = np.asarray(bits, np.uint8).reshape(-1)
+        if len(bits) != self.bits:
+            raise WeightsError(f"the networks carry {self.bits} bits but the key has {len(bits)}; "
+                               f"make a {self.bits}-bit key or train networks for {len(bits)} bits")
+        return bits
+
+    @torch.no_grad()
+    def patterns(self, bits: np.ndarray) -> torch.Tensor:
+        """H's carrier planes for ``bits`` (cached: a key's planes are computed once)."""
+        bits = self._check_bits(bits)
+        key = bits.tobytes()
+        if key not in self._patterns:
+            t = torch.from_numpy(bits).to(self.device).unsqueeze(0)
+            self._patterns[key] = self.embedder.message_patterns(t)
+        return self._patterns[key]
+
+    @torch.no_grad()
+    def residual(self, image: torch.Tensor, bits: np.ndarray, *, grey: bool = False) -> torch.Tensor:
+        """The mark for ``image`` (3,H,W float in [0,1]) at the image's own size, (3,H,W)."""
+        if self.embedder is None:
+            raise WeightsError("this codec was built without an embedder; it can only extract")
+        h, w = image.shape[-2:]
+        small = _resize(image.unsqueeze(0), (self.size, self.size))
+        res = self.embedder(small, None, patterns=self.patterns(bits))
+        if grey:
+            res = res.mean(dim=1, keepdim=True)
+            res = (res / res.pow(2).mean().add(1e-12).sqrt()).expand(-1, 3, -1, -1)
+        res = res * 10 ** (-self.psnr / 20)
+        return _resize(res, (h, w))[0]
+
+    def embed(self, rgb: np.ndarray, bits: np.ndarray, *, grey: bool = False) -> np.ndarray:
+        """Mark an H×W×3 float image in [0, 1] with ``bits``; returns the marked image, same shape.
+
+        Args:
+            rgb: the image's colour channels.
+            bits: the k carried bits (0/1), usually ``OwnerKey.carried_bits()``.
+            grey: the image is grey (three equal channels); the mark is kept grey too.
+        """
+        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1).to(self.device)
+        out = (x + self.residual(x, bits, grey=grey)).clamp_(0, 1)
+        return out.permute(1, 2, 0).cpu().numpy()
+
+    @torch.no_grad()
+    def shrink(self, rgb: np.ndarray) -> torch.Tensor:
+        """An H×W×3 float image in [0, 1] brought to the working resolution, (3,size,size), for ``read``."""
+        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)
+        return _resize(x, (self.size, self.size))[0]
+
+    @torch.no_grad()
+    def read(self, small: torch.Tensor) -> np.ndarray:
+        """Bit logits (n, k) for images already at the working resolution (n,3,size,size)."""
+        return self.extractor(small.to(self.device)).float().cpu().numpy()
+
+    def extract(self, images: Sequence[np.ndarray], *, batch: int = 16) -> np.ndarray:
+        """Bit logits (n, k) for H×W×3 float images in [0, 1]; a positive logit reads bit 1."""
+        out = [self.read(torch.stack([self.shrink(a) for a in images[i : i + batch]]))
+               for i in range(0, len(images), batch)]
+        return np.concatenate(out) if out else np.zeros((0, self.bits), np.float32)

@@ -1,0 +1,113 @@
+"""Embedder H: a learned spread-spectrum watermark with content-adaptive strength.
+
+Provenance: the embedder role of HiDDeN (Zhu et al., ECCV 2018) and of the barrier H in Zhang et al.,
+"Model Watermarking for Image Processing Networks" (AAAI 2020); the working-resolution residual follows
+VideoSeal (Fernandez et al., 2024). The structure is our own, chosen so that training is stable on a CPU:
+
+* a *pattern decoder*, linear in the ±1 message, turns it into ``pattern_channels`` planes; each bit owns a
+  learned carrier and bits never interact (no normalization on the message path: a batch-constant message
+  would be subtracted away);
+* a *mask net* looks at the image and decides, per pixel, how much of each plane enters each colour
+  channel (perceptual masking: more energy in texture, less in flat areas);
+* the residual is scaled to unit RMS per image. Its size is then one number (the strength) set outside the
+  network, so it can neither collapse to zero nor blow up while the network learns where to put it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._registry import register_net
+
+__all__ = ["Embedder", "PatternDecoder", "MaskNet"]
+
+
+class PatternDecoder(nn.Module):
+    """Message (±1 per bit) to pattern planes at ``size``; linear, bias-free, so each bit owns one carrier."""
+
+    def __init__(self, bits: int, size: int, channels: int, grid: int = 32, hidden: int = 16):
+        super().__init__()
+        ups = int(math.log2(size // grid))
+        if grid << ups != size:
+            raise ValueError(f"size {size} must be grid {grid} times a power of two")
+        self.grid, self.hidden = grid, hidden
+        self.fc = nn.Linear(bits, hidden * grid * grid, bias=False)
+        layers = []
+        for i in range(ups):
+            out = channels if i == ups - 1 else hidden
+            layers += [nn.Conv2d(hidden, out * 4, 3, padding=1, bias=False), nn.PixelShuffle(2)]
+        self.up = nn.Sequential(*layers)
+
+    def forward(self, message: torch.Tensor) -> torch.Tensor:
+        grid = self.fc(message).view(-1, self.hidden, self.grid, self.grid)
+        return self.up(grid)
+
+
+class MaskNet(nn.Module):
+    """Image to per-pixel mixing gains: how much of each pattern plane goes into each colour channel."""
+
+    def __init__(self, channels: int, width: int = 16):
+        super().__init__()
+        self.channels = channels
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(width, 3 * channels, 3, padding=1),
+        )
+        # The gains start as a constant mix (the learned ``base``) that the image then modulates.
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+        self.base = nn.Parameter(torch.randn(3 * channels, 1, 1) / math.sqrt(channels))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        gains = self.base + self.body(image * 2 - 1)
+        return F.interpolate(gains, size=image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class Embedder(nn.Module):
+    """H: ``(image, bits) -> residual`` of unit RMS per image, at the working resolution ``size``.
+
+    Args:
+        bits: message length k.
+        size: working resolution; images are resized to ``size``×``size`` before the network sees them
+            (``wm_plugin.codec`` does this and brings the residual back to the image's own size).
+        pattern_channels: number of carrier planes per bit pattern.
+        width: channels of the mask net.
+    """
+
+    def __init__(self, bits: int = 64, size: int = 256, pattern_channels: int = 4, width: int = 16):
+        super().__init__()
+        self.bits, self.size = bits, size
+        self.patterns = PatternDecoder(bits, size, pattern_channels)
+        self.mask = MaskNet(pattern_channels, width)
+
+    def message_patterns(self, bits: torch.Tensor) -> torch.Tensor:
+        """The carrier planes for a batch of {0,1} messages; depends on the message only, so it can be cached."""
+        return self.patterns(bits.float() * 2 - 1)
+
+    def forward(self, image: torch.Tensor, bits: torch.Tensor, patterns: torch.Tensor | None = None) -> torch.Tensor:
+        """Residual for ``image`` (B,3,size,size in [0,1]) carrying ``bits`` (B,k in {0,1}), unit RMS per image."""
+        if patterns is None:
+            patterns = self.message_patterns(bits)
+        gains = self.mask(image)
+        b, c = patterns.shape[:2]
+        gains = gains.view(b, 3, c, *gains.shape[-2:])
+        residual = (gains * patterns.unsqueeze(1)).sum(dim=2)
+        rms = residual.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-12).sqrt()
+        return residual / rms
+
+
+def _create_embedder(**kwargs) -> Embedder:
+    return Embedder(**kwargs)
+
+
+@register_net
+def embedder_256(**kwargs) -> Embedder:
+    """Default embedder: 64 bits at a 256×256 working resolution, 4 carrier planes."""
+    return _create_embedder(**{"bits": 64, "size": 256, "pattern_channels": 4, "width": 16, **kwargs})

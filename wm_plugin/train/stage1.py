@@ -1,0 +1,247 @@
+"""Stage 1: train the embedder H, extractor R and discriminator D together for k-bit messages.
+
+The recipe answers the traps of DESIGN.md's first experiment:
+
+* random messages per image, never a fixed code, and a *clean loss* that drives R's logits on unmarked
+  images to zero, so R cannot read a constant "mark" everywhere;
+* the residual has a fixed RMS set by a target PSNR (see ``embedder.py``): it cannot collapse or blow up;
+  the fidelity losses (SSIM, adversarial) only decide *where* its energy goes;
+* a gentle start: a strong mark (low PSNR) and no distortions first; the PSNR target, the distortions and
+  the fidelity losses are ramped in once R reads the mark;
+* bit accuracy on marked *and* on clean images is logged as training goes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..metrics import psnr, ssim
+from ..nets import create_net, save_net
+from .augment import jpeg, quantize8, random_distortion
+from .data import TrainingImages
+
+__all__ = ["Stage1Config", "train_stage1", "embed_batch"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage1Config:
+    """Everything that defines a stage-1 run; saved beside its checkpoints."""
+
+    out: str
+    bits: int = 64
+    size: int = 256
+    embedder: str = "embedder_256"
+    extractor: str = "extractor_256"
+    discriminator: str = "patch_discriminator"
+    steps: int = 6000
+    batch: int = 12
+    lr: float = 1e-3
+    psnr_start: float = 30.0
+    psnr_range: tuple[float, float] = (40.0, 44.0)
+    ssim_weight: float = 2.0
+    adv_weight: float = 0.01
+    clean_weight: float = 1.0
+    grey_share: float = 0.1
+    data: tuple[str, ...] = ()
+    procedural: int = 1024
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 50
+    checkpoint_every: int = 250
+    workers: int = 1
+
+    def ramp(self, step: int, start: float, end: float) -> float:
+        """0 before ``start``·steps, 1 after ``end``·steps, linear between."""
+        a, b = start * self.steps, end * self.steps
+        return min(max((step - a) / max(b - a, 1), 0.0), 1.0)
+
+
+def embed_batch(embedder, images: torch.Tensor, bits: torch.Tensor, target_psnr: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
+    """Marked images (not yet clamped) at the given per-image PSNR; grey images get a grey residual."""
+    residual = embedder(images, bits)
+    if grey.any():
+        grey_res = residual.mean(dim=1, keepdim=True).expand_as(residual)
+        grey_res = grey_res / grey_res.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-12).sqrt()
+        residual = torch.where(grey.view(-1, 1, 1, 1), grey_res, residual)
+    scale = 10 ** (-target_psnr / 20)
+    return images + scale.view(-1, 1, 1, 1) * residual
+
+
+def _make_grey(images: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
+    return torch.where(grey.view(-1, 1, 1, 1), images.mean(dim=1, keepdim=True).expand_as(images), images)
+
+
+class _Run:
+    """The state of one training run: networks, optimizers, data, step; saved and restored as a whole."""
+
+    def __init__(self, cfg: Stage1Config):
+        self.cfg = cfg
+        self.dev = torch.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.H = create_net(cfg.embedder, bits=cfg.bits, size=cfg.size).to(self.dev)
+        self.R = create_net(cfg.extractor, bits=cfg.bits, size=cfg.size).to(self.dev)
+        self.D = create_net(cfg.discriminator).to(self.dev)
+        for net in (self.H, self.R, self.D):
+            net.to(memory_format=torch.channels_last)
+        self.opt_g = torch.optim.Adam([*self.H.parameters(), *self.R.parameters()], lr=cfg.lr)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr * 0.2, betas=(0.5, 0.999))
+        self.step = 0
+        self.g = torch.Generator().manual_seed(cfg.seed + 1)
+        self.rng = random.Random(cfg.seed + 2)
+        out = Path(cfg.out)
+        self.images = TrainingImages(cfg.size, procedural=cfg.procedural, folders=cfg.data, seed=cfg.seed,
+                                     cache_dir=out / "cache", workers=cfg.workers)
+        vg = torch.Generator().manual_seed(10_000 + cfg.seed)
+        self.val_images = self.images.batch(32, vg)
+        self.val_bits = torch.randint(0, 2, (32, cfg.bits), generator=vg)
+
+    # -- persistence -------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "config": dataclasses.asdict(self.cfg),
+            "step": self.step,
+            "H": self.H.state_dict(), "R": self.R.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "generator": self.g.get_state(), "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state(),
+        }
+
+    def load(self, state: dict) -> None:
+        self.step = state["step"]
+        for name in ("H", "R", "D"):
+            getattr(self, name).load_state_dict(state[name])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.g.set_state(state["generator"])
+        self.rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+
+    # -- one step ----------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """Constant, then cosine decay over the last 40% of the run."""
+        t = max(0.0, (step / self.cfg.steps - 0.6) / 0.4)
+        return self.cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+    def train_step(self) -> dict:
+        cfg, dev = self.cfg, self.dev
+        n = cfg.batch
+        x = self.images.batch(n, self.g).to(dev).contiguous(memory_format=torch.channels_last)
+        grey = torch.rand(n, generator=self.g) < cfg.grey_share
+        x = _make_grey(x, grey.to(dev))
+        bits = torch.randint(0, 2, (n, cfg.bits), generator=self.g).to(dev)
+        lo, hi = cfg.psnr_range
+        final = lo + torch.rand(n, generator=self.g) * (hi - lo)
+        warm = self.cfg.ramp(self.step, 0.0, 0.3)
+        target = (cfg.psnr_start + warm * (final - cfg.psnr_start)).to(dev)
+        attack = self.cfg.ramp(self.step, 0.05, 0.4)
+        fid = self.cfg.ramp(self.step, 0.1, 0.3)
+        for group in self.opt_g.param_groups:
+            group["lr"] = self.lr_at(self.step)
+
+        marked = embed_batch(self.H, x, bits, target, grey.to(dev))
+        stored = quantize8(marked)
+        seen = random_distortion(stored, self.rng, attack) if attack > 0 else stored
+        logits = self.R(seen)
+        loss_msg = F.binary_cross_entropy_with_logits(logits, bits.float())
+        half = x[: n // 2]
+        clean_seen = random_distortion(half, self.rng, attack) if attack > 0 else quantize8(half)
+        clean_logits = self.R(clean_seen)
+        loss_clean = F.binary_cross_entropy_with_logits(clean_logits, torch.full_like(clean_logits, 0.5))
+        loss_ssim = (1 - ssim(stored, x)).mean()
+        loss_adv = (self.D(stored) - 1).pow(2).mean()
+        loss = loss_msg + cfg.clean_weight * loss_clean + fid * (cfg.ssim_weight * loss_ssim + cfg.adv_weight * loss_adv)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+
+        loss_d = torch.zeros(())
+        if fid > 0:
+            loss_d = (self.D(x) - 1).pow(2).mean() + self.D(stored.detach()).pow(2).mean()
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        self.step += 1
+        with torch.no_grad():
+            acc = ((logits > 0) == bits.bool()).float().mean().item()
+            clean_acc = ((clean_logits > 0) == bits[: n // 2].bool()).float().mean().item()
+        return {
+            "loss": loss.item(), "msg": loss_msg.item(), "clean": loss_clean.item(), "ssim_loss": loss_ssim.item(),
+            "adv": loss_adv.item(), "d": loss_d.item(), "acc_seen": acc, "acc_clean": clean_acc,
+            "clean_abs_logit": clean_logits.abs().mean().item(), "psnr": psnr(stored, x).mean().item(),
+            "attack": attack, "fidelity": fid,
+        }
+
+    @torch.no_grad()
+    def validate(self, target_psnr: float = 42.5) -> dict:
+        """Bit accuracy on the fixed validation batch: plain, after JPEG 90 and 50, and on clean images."""
+        self.H.eval(), self.R.eval()
+        x, bits = self.val_images.to(self.dev), self.val_bits.to(self.dev)
+        n = len(x)
+        marked = quantize8(embed_batch(self.H, x, bits, torch.full((n,), target_psnr, device=self.dev),
+                                       torch.zeros(n, dtype=torch.bool, device=self.dev)))
+
+        def acc(img: torch.Tensor) -> float:
+            return ((self.R(img) > 0) == bits.bool()).float().mean().item()
+
+        out = {
+            "val_acc": acc(marked), "val_acc_jpeg90": acc(jpeg(marked, 90)), "val_acc_jpeg50": acc(jpeg(marked, 50)),
+            "val_acc_clean": acc(quantize8(x)), "val_psnr": psnr(marked, x).mean().item(),
+            "val_ssim": ssim(marked, x).mean().item(),
+        }
+        self.H.train(), self.R.train()
+        return out
+
+
+def _export(run: _Run, out: Path, figures: dict) -> None:
+    cfg = run.cfg
+    extra = {"steps": run.step, "recipe": "wm_plugin.train.stage1", "figures": json.dumps(figures, sort_keys=True)}
+    save_net(run.H, out / "embedder.safetensors", name=cfg.embedder, config={"bits": cfg.bits, "size": cfg.size}, extra=extra)
+    save_net(run.R, out / "extractor.safetensors", name=cfg.extractor, config={"bits": cfg.bits, "size": cfg.size}, extra=extra)
+
+
+def train_stage1(cfg: Stage1Config, *, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) stage 1 and write ``embedder.safetensors`` / ``extractor.safetensors`` to ``cfg.out``.
+
+    Writes ``checkpoint.pt`` every ``checkpoint_every`` steps and a JSON line per ``log_every`` steps to
+    ``log.jsonl``. Returns the last validation figures.
+    """
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run = _Run(cfg)
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        run.load(torch.load(ckpt, map_location=run.dev, weights_only=True))
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    log = open(out / "log.jsonl", "a")
+    started = time.time()
+    figures: dict = {}
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not progress, desc="stage 1", unit="step")
+    try:
+        while run.step < cfg.steps:
+            stats = run.train_step()
+            bar.update(1)
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                stats.update(step=run.step, seconds=round(time.time() - started, 1))
+                if run.step % (cfg.log_every * 10) == 0 or run.step == cfg.steps:
+                    figures = run.validate()
+                    stats.update(figures)
+                bar.set_postfix(acc=f"{stats['acc_seen']:.3f}", clean=f"{stats['acc_clean']:.2f}", psnr=f"{stats['psnr']:.1f}")
+                log.write(json.dumps(stats) + "\n")
+                log.flush()
+            if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
+                tmp = ckpt.with_suffix(".tmp")
+                torch.save(run.state(), tmp)
+                tmp.replace(ckpt)
+                _export(run, out, figures)
+    finally:
+        bar.close()
+        log.close()
+    return figures

@@ -1,0 +1,136 @@
+"""Scores and verdicts: exact binomial p-values per image, and a combined test over many images.
+
+Null hypothesis: the suspect's images were not marked with this key. The key's carried bits are a
+keystream drawn from a secret seed, independent of any image and of any extractor, so under the null each
+extracted bit agrees with the key's bit with probability exactly 1/2, independently across bits, whatever
+the image and whatever biases the extractor has.
+
+* Per image: ``m`` of ``k`` bits agree; p = P(Binomial(k, 1/2) ≥ m), computed exactly.
+* Over a folder: the images' soft bits are summed into one k-bit word (a soft majority vote), and that one
+  word is tested the same way. The word is a function of the images only, so the null argument above holds
+  for it unchanged: the p-value is exact however the images depend on each other (frames of one video,
+  crops of one photo, outputs of one model). The price is a floor of 2^-k on the p-value, 5.4e-20 at 64
+  bits; multiplying per-image p-values instead would be overconfident for correlated images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+from math import comb
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["DEFAULT_FPR", "ImageScore", "Verdict", "binomial_tail", "score_image", "combine", "verdict"]
+
+DEFAULT_FPR = 1e-6
+
+
+def binomial_tail(matches: int, k: int) -> float:
+    """P(X ≥ ``matches``) for X ~ Binomial(k, 1/2), exact (rounded once to float)."""
+    if matches <= 0:
+        return 1.0
+    if matches > k:
+        return 0.0
+    return float(Fraction(sum(comb(k, i) for i in range(matches, k + 1)), 2**k))
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageScore:
+    """One image's reading against a key."""
+
+    name: str
+    matches: int
+    bits: int
+    p_value: float
+
+    @property
+    def bit_accuracy(self) -> float:
+        return self.matches / self.bits
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "matches": self.matches, "bits": self.bits,
+                "bit_accuracy": self.bit_accuracy, "p_value": self.p_value}
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The outcome of a verification, with the numbers behind it."""
+
+    detected: bool
+    p_value: float
+    matches: int
+    bits: int
+    fpr_target: float
+    images: tuple[ImageScore, ...]
+    method: str = "soft majority vote over images, exact binomial test on k key-scrambled bits"
+
+    @property
+    def n_images(self) -> int:
+        return len(self.images)
+
+    @property
+    def bit_accuracy(self) -> float:
+        """Mean per-image bit accuracy."""
+        return float(np.mean([s.bit_accuracy for s in self.images])) if self.images else 0.0
+
+    @property
+    def combined_bit_accuracy(self) -> float:
+        """Bit accuracy of the combined (voted) word."""
+        return self.matches / self.bits
+
+    @property
+    def n_images_detected(self) -> int:
+        return sum(s.p_value <= self.fpr_target for s in self.images)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {
+            "detected": self.detected,
+            "verdict": "detected" if self.detected else "not detected",
+            "p_value": self.p_value,
+            "fpr_target": self.fpr_target,
+            "bit_accuracy": self.bit_accuracy,
+            "combined_bit_accuracy": self.combined_bit_accuracy,
+            "matches": self.matches,
+            "bits": self.bits,
+            "n_images": self.n_images,
+            "n_images_detected": self.n_images_detected,
+            "method": self.method,
+            "images": [s.to_dict() for s in self.images],
+        }
+
+
+def score_image(name: str, logits: np.ndarray, carried: np.ndarray) -> ImageScore:
+    """Score one image's extractor logits (k,) against the key's carried bits (k,) of 0/1."""
+    matches = int(((np.asarray(logits) > 0) == np.asarray(carried, bool)).sum())
+    return ImageScore(name, matches, len(carried), binomial_tail(matches, len(carried)))
+
+
+def combine(logits: np.ndarray) -> np.ndarray:
+    """The soft-voted word (k,) of 0/1 from logits (n, k): the sign of the summed tanh(logit / 2).
+
+    Each image contributes a vote in [-1, 1] per bit, so no single image outweighs the rest. A tied bit (sum
+    exactly 0) is read as 0; it agrees with the key with probability 1/2 like any other.
+    """
+    votes = np.tanh(np.asarray(logits, np.float64) / 2).sum(axis=0)
+    return (votes > 0).astype(np.uint8)
+
+
+def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fpr_target: float = DEFAULT_FPR) -> Verdict:
+    """Per-image scores and the combined test for ``logits`` (n, k) against ``carried`` (k,).
+
+    Raises:
+        ValueError: no images, or logits and key of different lengths.
+    """
+    logits = np.asarray(logits, np.float64).reshape(len(names), -1)
+    carried = np.asarray(carried, np.uint8)
+    if not len(names):
+        raise ValueError("nothing to verify: no images")
+    if logits.shape[1] != len(carried):
+        raise ValueError(f"extractor reads {logits.shape[1]} bits but the key has {len(carried)}")
+    scores = tuple(score_image(n, l, carried) for n, l in zip(names, logits))
+    matches = int((combine(logits) == carried).sum())
+    p = binomial_tail(matches, len(carried))
+    return Verdict(p <= fpr_target, p, matches, len(carried), fpr_target, scores)
