@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .errors import WeightsError
 from .nets import Embedder, Extractor, load_net
 
-__all__ = ["WatermarkCodec", "DEFAULT_PSNR", "default_weights_dir"]
+__all__ = ["WatermarkCodec", "DEFAULT_PSNR", "default_weights_dir", "resize", "rms"]
 
 DEFAULT_PSNR = 42.5
 
@@ -28,11 +28,17 @@ def default_weights_dir() -> Path:
     return Path(__file__).parent / "weights"
 
 
-def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of a (B,C,H,W) batch to ``size``, anti-aliased when shrinking."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     return F.interpolate(x, size=size, mode="bilinear", antialias=shrink, align_corners=False)
+
+
+def rms(x: torch.Tensor) -> torch.Tensor:
+    """Root mean square of a whole tensor (kept away from zero)."""
+    return x.pow(2).mean().add(1e-12).sqrt()
 
 
 class WatermarkCodec:
@@ -42,7 +48,7 @@ class WatermarkCodec:
         embedder: H, or None for an extract-only codec.
         extractor: R.
         device: where the networks run (``cpu``, ``cuda``).
-        psnr: strength, as the PSNR (dB) of the mark at the working resolution; higher is fainter.
+        psnr: strength, as the PSNR (dB) of the mark in the image (before 8-bit rounding); higher is fainter.
     """
 
     def __init__(self, embedder: Embedder | None, extractor: Extractor, *, device: str = "cpu", psnr: float = DEFAULT_PSNR):
@@ -93,13 +99,14 @@ class WatermarkCodec:
         if self.embedder is None:
             raise WeightsError("this codec was built without an embedder; it can only extract")
         h, w = image.shape[-2:]
-        small = _resize(image.unsqueeze(0), (self.size, self.size))
+        small = resize(image.unsqueeze(0), (self.size, self.size))
         res = self.embedder(small, None, patterns=self.patterns(bits))
         if grey:
-            res = res.mean(dim=1, keepdim=True)
-            res = (res / res.pow(2).mean().add(1e-12).sqrt()).expand(-1, 3, -1, -1)
-        res = res * 10 ** (-self.psnr / 20)
-        return _resize(res, (h, w))[0]
+            res = res.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        # Scaled at the image's own size: resizing changes the residual's energy (a working-resolution
+        # pattern loses much of it when enlarged), and the PSNR the user asked for is the image's.
+        res = resize(res, (h, w))
+        return (res * (10 ** (-self.psnr / 20) / rms(res)))[0]
 
     def embed(self, rgb: np.ndarray, bits: np.ndarray, *, grey: bool = False) -> np.ndarray:
         """Mark an H×W×3 float image in [0, 1] with ``bits``; returns the marked image, same shape.
@@ -117,7 +124,7 @@ class WatermarkCodec:
     def shrink(self, rgb: np.ndarray) -> torch.Tensor:
         """An H×W×3 float image in [0, 1] brought to the working resolution, (3,size,size), for ``read``."""
         x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)
-        return _resize(x, (self.size, self.size))[0]
+        return resize(x, (self.size, self.size))[0]
 
     @torch.no_grad()
     def read(self, small: torch.Tensor) -> np.ndarray:

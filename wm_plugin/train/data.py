@@ -26,12 +26,15 @@ def _procedural_pool(count: int, size: int, seed: int, cache_dir: Path | None, w
     cache = cache_dir / f"procedural_{size}px_{count}_seed{seed}.npy" if cache_dir else None
     if cache and cache.exists():
         return torch.from_numpy(np.load(cache))
-    chunks = [(seed * 1000 + i, len(part), size) for i, part in enumerate(np.array_split(np.arange(count), 16))]
+    splits = np.array_split(np.arange(count), 16)
+    chunks = [(seed * 1000 + i, len(split), size) for i, split in enumerate(splits) if len(split)]
     if workers > 1:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
             parts = pool.map(_procedural_chunk, chunks)
     else:
         parts = [_procedural_chunk(c) for c in chunks]
+    if not chunks:
+        return torch.zeros((0, 3, size, size), dtype=torch.uint8)
     arr = np.concatenate(parts).transpose(0, 3, 1, 2).copy()
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -35,14 +35,20 @@ def _fill(rng: np.random.Generator, h: int, w: int, colour: np.ndarray) -> np.nd
     return np.clip(colour + rng.uniform(0.05, 0.3) * wave[..., None], 0, 1)
 
 
-def dead_leaves(rng: np.random.Generator, size: int, *, rmin: float = 1.0, rmax: float | None = None) -> np.ndarray:
-    """A ``size``×``size``×3 float32 dead-leaves image in [0, 1], drawn front to back."""
+def dead_leaves(rng: np.random.Generator, size: int, *, rmin: float = 1.0, rmax: float | None = None,
+                max_leaves: int = 5000) -> np.ndarray:
+    """A ``size``×``size``×3 float32 dead-leaves image in [0, 1], drawn front to back.
+
+    Drawing stops when 99.5% of the image is covered (or after ``max_leaves``); the last gaps show a
+    shaded background, as a far-away surface would.
+    """
     rmax = rmax or size / 2
-    img = np.zeros((size, size, 3), np.float32)
+    img = _fill(rng, size, size, _colour(rng)).astype(np.float32)
     free = np.ones((size, size), bool)
+    left = free.size
     # Radii with density ~ r^-3 on [rmin, rmax], by inverse transform sampling.
     a, b = rmin ** -2, rmax ** -2
-    for i in range(20000):
+    for _ in range(max_leaves):
         r = (a - rng.random() * (a - b)) ** -0.5
         cy, cx = rng.uniform(-r, size + r, 2)
         y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, size)
@@ -51,11 +57,13 @@ def dead_leaves(rng: np.random.Generator, size: int, *, rmin: float = 1.0, rmax:
             continue
         yy, xx = np.ogrid[y0:y1, x0:x1]
         disk = ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r) & free[y0:y1, x0:x1]
-        if not disk.any():
+        n = int(disk.sum())
+        if not n:
             continue
         img[y0:y1, x0:x1][disk] = _fill(rng, y1 - y0, x1 - x0, _colour(rng))[disk]
         free[y0:y1, x0:x1] &= ~disk
-        if i % 64 == 0 and not free.any():
+        left -= n
+        if left < 0.005 * free.size:
             break
     return img
 

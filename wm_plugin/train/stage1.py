@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..codec import resize, rms
 from ..metrics import psnr, ssim
 from ..nets import create_net, save_net
 from .augment import jpeg, quantize8, random_distortion
@@ -47,10 +48,15 @@ class Stage1Config:
     lr: float = 1e-3
     psnr_start: float = 30.0
     psnr_range: tuple[float, float] = (40.0, 44.0)
-    ssim_weight: float = 2.0
+    ssim_weight: float = 4.0
     adv_weight: float = 0.01
     clean_weight: float = 1.0
     grey_share: float = 0.1
+    large_share: float = 0.5  # share of images treated as 1.5-4× larger than the working resolution
+    # Curriculum, as fractions of ``steps``: (start, end) of each linear ramp from 0 to 1.
+    psnr_ramp: tuple[float, float] = (0.0, 0.3)
+    attack_ramp: tuple[float, float] = (0.05, 0.4)
+    fidelity_ramp: tuple[float, float] = (0.1, 0.3)
     data: tuple[str, ...] = ()
     procedural: int = 1024
     seed: int = 0
@@ -59,21 +65,33 @@ class Stage1Config:
     checkpoint_every: int = 250
     workers: int = 1
 
-    def ramp(self, step: int, start: float, end: float) -> float:
-        """0 before ``start``·steps, 1 after ``end``·steps, linear between."""
-        a, b = start * self.steps, end * self.steps
+    def ramp(self, step: int, fractions: tuple[float, float]) -> float:
+        """0 before ``fractions[0]``·steps, 1 after ``fractions[1]``·steps, linear between."""
+        a, b = fractions[0] * self.steps, fractions[1] * self.steps
         return min(max((step - a) / max(b - a, 1), 0.0), 1.0)
 
 
-def embed_batch(embedder, images: torch.Tensor, bits: torch.Tensor, target_psnr: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
-    """Marked images (not yet clamped) at the given per-image PSNR; grey images get a grey residual."""
+def embed_batch(embedder, images: torch.Tensor, bits: torch.Tensor, target_psnr: torch.Tensor, grey: torch.Tensor,
+                enlarge: torch.Tensor | None = None) -> torch.Tensor:
+    """Marked images (not yet clamped), as the extractor will see them at the working resolution.
+
+    Mirrors ``WatermarkCodec.residual``: grey images get a grey residual, and the residual is scaled to the
+    target PSNR at the size of the image it is added to. ``enlarge`` (per image, ≥ 1) simulates an image
+    that many times larger: the residual is enlarged, scaled there, and shrunk back for the extractor.
+    """
     residual = embedder(images, bits)
-    if grey.any():
-        grey_res = residual.mean(dim=1, keepdim=True).expand_as(residual)
-        grey_res = grey_res / grey_res.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-12).sqrt()
-        residual = torch.where(grey.view(-1, 1, 1, 1), grey_res, residual)
+    residual = torch.where(grey.view(-1, 1, 1, 1), residual.mean(dim=1, keepdim=True).expand_as(residual), residual)
+    size = images.shape[-1]
+    out = []
+    for r, f in zip(residual.split(1), enlarge.tolist() if enlarge is not None else [1.0] * len(images)):
+        if f > 1:
+            big = resize(r, (round(size * f),) * 2)
+            r = resize(big, (size, size)) / rms(big)
+        else:
+            r = r / rms(r)
+        out.append(r)
     scale = 10 ** (-target_psnr / 20)
-    return images + scale.view(-1, 1, 1, 1) * residual
+    return images + scale.view(-1, 1, 1, 1) * torch.cat(out)
 
 
 def _make_grey(images: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
@@ -139,14 +157,16 @@ class _Run:
         bits = torch.randint(0, 2, (n, cfg.bits), generator=self.g).to(dev)
         lo, hi = cfg.psnr_range
         final = lo + torch.rand(n, generator=self.g) * (hi - lo)
-        warm = self.cfg.ramp(self.step, 0.0, 0.3)
+        warm = cfg.ramp(self.step, cfg.psnr_ramp)
         target = (cfg.psnr_start + warm * (final - cfg.psnr_start)).to(dev)
-        attack = self.cfg.ramp(self.step, 0.05, 0.4)
-        fid = self.cfg.ramp(self.step, 0.1, 0.3)
+        attack = cfg.ramp(self.step, cfg.attack_ramp)
+        fid = cfg.ramp(self.step, cfg.fidelity_ramp)
         for group in self.opt_g.param_groups:
             group["lr"] = self.lr_at(self.step)
 
-        marked = embed_batch(self.H, x, bits, target, grey.to(dev))
+        large = torch.rand(n, generator=self.g) < cfg.large_share
+        enlarge = torch.where(large, 1.5 + 2.5 * torch.rand(n, generator=self.g), torch.ones(n))
+        marked = embed_batch(self.H, x, bits, target, grey.to(dev), enlarge)
         stored = quantize8(marked)
         seen = random_distortion(stored, self.rng, attack) if attack > 0 else stored
         logits = self.R(seen)
@@ -181,19 +201,22 @@ class _Run:
 
     @torch.no_grad()
     def validate(self, target_psnr: float = 42.5) -> dict:
-        """Bit accuracy on the fixed validation batch: plain, after JPEG 90 and 50, and on clean images."""
+        """Bit accuracy on the fixed validation batch: plain, after JPEG 90 and 50, as part of a 3× larger
+        image, and on clean images (where it should be 0.5)."""
         self.H.eval(), self.R.eval()
         x, bits = self.val_images.to(self.dev), self.val_bits.to(self.dev)
         n = len(x)
-        marked = quantize8(embed_batch(self.H, x, bits, torch.full((n,), target_psnr, device=self.dev),
-                                       torch.zeros(n, dtype=torch.bool, device=self.dev)))
+        psnr_n = torch.full((n,), target_psnr, device=self.dev)
+        colour = torch.zeros(n, dtype=torch.bool, device=self.dev)
+        marked = quantize8(embed_batch(self.H, x, bits, psnr_n, colour))
+        large = quantize8(embed_batch(self.H, x, bits, psnr_n, colour, torch.full((n,), 3.0)))
 
         def acc(img: torch.Tensor) -> float:
             return ((self.R(img) > 0) == bits.bool()).float().mean().item()
 
         out = {
             "val_acc": acc(marked), "val_acc_jpeg90": acc(jpeg(marked, 90)), "val_acc_jpeg50": acc(jpeg(marked, 50)),
-            "val_acc_clean": acc(quantize8(x)), "val_psnr": psnr(marked, x).mean().item(),
+            "val_acc_large": acc(large), "val_acc_clean": acc(quantize8(x)), "val_psnr": psnr(marked, x).mean().item(),
             "val_ssim": ssim(marked, x).mean().item(),
         }
         self.H.train(), self.R.train()
@@ -207,11 +230,12 @@ def _export(run: _Run, out: Path, figures: dict) -> None:
     save_net(run.R, out / "extractor.safetensors", name=cfg.extractor, config={"bits": cfg.bits, "size": cfg.size}, extra=extra)
 
 
-def train_stage1(cfg: Stage1Config, *, resume: bool = False, progress: bool = True) -> dict:
+def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None = None, progress: bool = True) -> dict:
     """Run (or resume) stage 1 and write ``embedder.safetensors`` / ``extractor.safetensors`` to ``cfg.out``.
 
     Writes ``checkpoint.pt`` every ``checkpoint_every`` steps and a JSON line per ``log_every`` steps to
-    ``log.jsonl``. Returns the last validation figures.
+    ``log.jsonl``. ``until`` stops early at that step (checkpointed), so a long run can be split into
+    chunks that each resume the last. Returns the last validation figures.
     """
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,9 +247,10 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, progress: bool = Tr
     log = open(out / "log.jsonl", "a")
     started = time.time()
     figures: dict = {}
+    stop = min(cfg.steps, until) if until is not None else cfg.steps
     bar = tqdm(total=cfg.steps, initial=run.step, disable=not progress, desc="stage 1", unit="step")
     try:
-        while run.step < cfg.steps:
+        while run.step < stop:
             stats = run.train_step()
             bar.update(1)
             if run.step % cfg.log_every == 0 or run.step == cfg.steps:
@@ -236,7 +261,7 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, progress: bool = Tr
                 bar.set_postfix(acc=f"{stats['acc_seen']:.3f}", clean=f"{stats['acc_clean']:.2f}", psnr=f"{stats['psnr']:.1f}")
                 log.write(json.dumps(stats) + "\n")
                 log.flush()
-            if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
+            if run.step % cfg.checkpoint_every == 0 or run.step == stop:
                 tmp = ckpt.with_suffix(".tmp")
                 torch.save(run.state(), tmp)
                 tmp.replace(ckpt)

@@ -1,0 +1,62 @@
+"""The shipped networks on real (tiny) images: fidelity, reading the mark back, and clean controls."""
+
+import numpy as np
+import pytest
+
+from conftest import natural_like
+from wm_plugin.api import embed, extract
+from wm_plugin.io import Picture, read_image
+from wm_plugin.keys import generate_key
+from wm_plugin.verify import verdict
+
+
+@pytest.mark.parametrize("hw", [(64, 48), (256, 256), (300, 451), (720, 1280)])
+def test_mark_reads_back_at_any_size_and_clean_images_do_not(codec, key, hw):
+    img = natural_like(sum(hw), *hw).astype(np.float32)
+    carried = key.carried_bits()
+    marked = np.rint(codec.embed(img, carried) * 255) / 255  # as stored in an 8-bit file
+    psnr = 10 * np.log10(1 / np.mean((marked - img) ** 2))
+    assert psnr > 41.5
+    logits = codec.extract([marked.astype(np.float32), img])
+    acc = ((logits > 0) == carried.astype(bool)).mean(axis=1)
+    assert acc[0] >= 0.95, acc
+    assert verdict(["m"], logits[:1], carried).detected
+    assert not verdict(["c"], logits[1:], carried).detected
+
+
+def test_strength_sets_the_psnr(codec, key):
+    from wm_plugin.codec import WatermarkCodec
+
+    img = natural_like(1, 128, 128).astype(np.float32)
+    faint = WatermarkCodec(codec.embedder, codec.extractor, psnr=48.0)
+    mse = np.mean((faint.embed(img, key.carried_bits()) - img) ** 2)
+    assert 10 * np.log10(1 / mse) == pytest.approx(48.0, abs=0.3)
+
+
+def test_wrong_key_is_not_detected_on_marked_images(codec, sample_paths):
+    owner, other = generate_key(64), generate_key(64)
+    pics = [embed(read_image(p), owner, codec=codec) for p in sample_paths]
+    logits = extract(pics, codec=codec)
+    assert verdict([str(p) for p in sample_paths], logits, owner.carried_bits()).detected
+    assert not verdict([str(p) for p in sample_paths], logits, other.carried_bits()).detected
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_grey_alpha_and_16_bit_survive_embedding(codec, key, dtype):
+    hi = np.iinfo(dtype).max
+    grey = (natural_like(7, 96, 128)[..., :1] * hi).astype(dtype)
+    alpha = np.random.default_rng(0).integers(0, hi, (96, 128)).astype(dtype)
+    pic = Picture(grey, alpha)
+    marked = embed(pic, key, codec=codec)
+    assert marked.pixels.dtype == dtype and marked.pixels.shape == (96, 128, 1)
+    assert np.array_equal(marked.alpha, alpha)  # alpha untouched, bit for bit
+    assert not np.array_equal(marked.pixels, grey)
+    logits = extract([marked], codec=codec)
+    assert ((logits[0] > 0) == key.carried_bits().astype(bool)).mean() >= 0.95
+
+
+def test_key_length_must_match_the_networks(codec):
+    from wm_plugin.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="carry 64 bits but the key has 128"):
+        codec.embed(np.zeros((32, 32, 3), np.float32), generate_key(128).carried_bits())
