@@ -23,6 +23,7 @@ def command(out, device, as_json) -> None:
     from wm_plugin.errors import OutputExistsError
     from wm_plugin.io import list_images, read_image, sample_images_dir, write_image
     from wm_plugin.keys import generate_key, save_key
+    from wm_plugin.metrics import picture_psnr
 
     from ..options import open_codec
 
@@ -41,8 +42,7 @@ def command(out, device, as_json) -> None:
             marked = embed(pic, key, codec=codec)
             write_image(root / "original" / src.name, pic)
             write_image(root / "marked" / src.name, marked)
-            mse = float(np.mean((marked.rgb_float() - pic.rgb_float()) ** 2))
-            rows.append({"image": src.name, "size": f"{pic.size[1]}x{pic.size[0]}", "psnr": 10 * np.log10(1 / mse)})
+            rows.append({"image": src.name, "size": f"{pic.size[1]}x{pic.size[0]}", "psnr": picture_psnr(pic, marked)})
         on_marked = verify_files(list_images([root / "marked"]), key, codec=codec, progress=False)
         on_original = verify_files(list_images([root / "original"]), key, codec=codec, progress=False)
         for row, m, o in zip(rows, on_marked.images, on_original.images):

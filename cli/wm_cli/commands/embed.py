@@ -29,6 +29,7 @@ def command(key_path, inputs, output, psnr, quality, force, device, weights, as_
     from wm_plugin.fileio import check_writable
     from wm_plugin.io import list_images, output_paths, read_image, write_image
     from wm_plugin.keys import load_key
+    from wm_plugin.metrics import picture_psnr
 
     key = load_key(key_path)
     files = list_images(inputs)
@@ -43,9 +44,7 @@ def command(key_path, inputs, output, psnr, quality, force, device, weights, as_
         pic = read_image(src)
         marked = embed(pic, key, codec=codec)
         write_image(dst, marked, quality=quality)
-        diff = (marked.pixels.astype(np.float64) - pic.pixels) / pic.max_value
-        mse = float(np.mean(diff**2))
-        records.append({"input": str(src), "output": str(dst), "psnr": 10 * np.log10(1 / mse) if mse > 0 else float("inf")})
+        records.append({"input": str(src), "output": str(dst), "psnr": picture_psnr(pic, marked)})
     seconds = time.perf_counter() - started
     if as_json:
         click.echo(json.dumps({"key_fingerprint": key.fingerprint, "n_images": len(records), "seconds": seconds, "images": records}))

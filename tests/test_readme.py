@@ -1,0 +1,30 @@
+"""The README's set-up commands are the ones CI runs, and its Python example runs."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def _setup_commands() -> list[str]:
+    section = ROOT.joinpath("README.md").read_text().split("## Set up", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", section, re.S)]
+
+
+def test_readme_opens_with_two_setup_commands_that_ci_runs():
+    commands = _setup_commands()
+    assert len(commands) == 2 and all("\n" not in c for c in commands)
+    assert commands[0].endswith("pip install -e . && wm demo") and commands[1].endswith("pytest")
+    ci = ROOT.joinpath(".ci", "run").read_text()
+    venv, activate, rest = commands[0].split(" && ", 2)
+    assert venv in ci and activate in ci and rest in ci
+    assert commands[1] in ci
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, sample_paths):
+    text = ROOT.joinpath("README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    Path("cat.png").write_bytes(sample_paths[0].read_bytes())
+    exec(compile(code, "README.md", "exec"), {})
+    assert Path("cat_marked.png").exists()
