@@ -104,6 +104,19 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
         read_image(tmp_path / "big.png")
 
 
+def test_huge_header_is_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    with pytest.raises(ImageError, match="20000×20000 pixels is over"):
+        read_image(tmp_path / "bomb.png")
+
+
 def test_check_writable():
     from wm_plugin.fileio import check_writable
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Iterable, Sequence
 
@@ -23,20 +24,19 @@ def embed(picture: Picture, key: OwnerKey, *, codec: WatermarkCodec) -> Picture:
     Raises:
         WeightsError: the networks carry a different number of bits than the key.
     """
-    marked = codec.embed(picture.rgb_float(), key.carried_bits(), grey=picture.is_grey)
-    return picture.with_rgb(marked)
+    return dataclasses.replace(picture, pixels=codec.mark(picture.pixels, key.carried_bits()))
 
 
 def extract(pictures: Sequence[Picture], *, codec: WatermarkCodec) -> np.ndarray:
     """Bit logits (n, k) of ``pictures``; a positive logit reads bit 1."""
-    return codec.extract([p.rgb_float() for p in pictures])
+    return codec.extract([p.pixels for p in pictures])
 
 
 def extract_files(paths: Sequence[str | os.PathLike], *, codec: WatermarkCodec, batch: int = 16, progress: bool = True) -> np.ndarray:
     """Bit logits (n, k) of image files, read one at a time (memory stays bounded for any count)."""
     out, pending = [], []
     for path in tqdm(paths, desc="reading", unit="img", disable=not progress or len(paths) < 2, leave=False):
-        pending.append(codec.shrink(read_image(path).rgb_float()))
+        pending.append(codec.shrink(read_image(path).pixels))
         if len(pending) == batch:
             out.append(codec.read(torch.stack(pending)))
             pending = []

@@ -22,7 +22,9 @@ from .fileio import atomic_path
 __all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Picture", "read_image", "write_image", "list_images", "output_paths", "sample_images_dir"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-MAX_PIXELS = 16384 * 16384  # beyond this an image is refused as a likely decompression bomb
+# Beyond this an image is refused as a likely decompression bomb: Pillow's own hard limit (~179 Mpx,
+# 13K × 13K), applied to every reader, so an 8K frame (33 Mpx) passes and a 20000 × 20000 header does not.
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 
 
@@ -66,13 +68,19 @@ class Picture:
         return dataclasses.replace(self, pixels=q)
 
 
-def _png_header(path: Path) -> tuple[int, int] | None:
-    """(bit depth, colour type) from a PNG's IHDR chunk, or None if the file is not a PNG."""
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    """Refuse an image whose header announces more than ``MAX_PIXELS``, before anything is decoded."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: {width}×{height} pixels is over the {MAX_PIXELS}-pixel limit (decompression-bomb guard)")
+
+
+def _png_header(path: Path) -> tuple[int, int, int, int] | None:
+    """(width, height, bit depth, colour type) from a PNG's IHDR chunk, or None if the file is not a PNG."""
     with open(path, "rb") as f:
         head = f.read(26)
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
         return None
-    return head[24], head[25]
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24], head[25]
 
 
 def _read_png16(path: Path) -> Picture:
@@ -89,7 +97,10 @@ def _read_png16(path: Path) -> Picture:
 def _read_tiff(path: Path) -> Picture:
     import tifffile
 
-    arr = tifffile.imread(str(path))
+    with tifffile.TiffFile(str(path)) as tif:
+        shape = tif.pages[0].shape
+        _check_pixels(path, shape[1] if len(shape) > 1 else 1, shape[0])
+        arr = tif.asarray()
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or arr.dtype not in (np.uint8, np.uint16):
@@ -101,10 +112,10 @@ def _read_tiff(path: Path) -> Picture:
 
 def _read_pillow(path: Path) -> Picture:
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Our own limit replaces Pillow's (89 Mpx warning, 179 Mpx error): 8K frames must pass.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"{path}: {im.width}×{im.height} exceeds the {MAX_PIXELS} pixel limit")
+            _check_pixels(path, im.width, im.height)
             mode = im.mode
             im.load()
             if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -136,7 +147,9 @@ def read_image(path: str | os.PathLike) -> Picture:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
         header = _png_header(path)
-        if header and header[0] == 16:
+        if header:
+            _check_pixels(path, header[0], header[1])
+        if header and header[2] == 16:
             return _read_png16(path)
         if path.suffix.lower() in (".tif", ".tiff"):
             return _read_tiff(path)
@@ -149,8 +162,10 @@ def read_image(path: str | os.PathLike) -> Picture:
         raise ImageError(f"{path}: is a folder, not an image") from None
     except PermissionError:
         raise ImageError(f"{path}: permission denied") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: refused as a possible decompression bomb (over Pillow's hard pixel limit)") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a readable image (unknown format)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
