@@ -2,7 +2,7 @@
 
 For every test photo, every size and several fresh keys: embed, store as 8-bit PNG, measure PSNR and SSIM
 against the original, then apply each edit of ``wm_plugin.attacks.edits`` and read the bits back.
-Writes ``results/fidelity.json`` and ``results/fidelity.md``.
+Writes ``results/fidelity_<strength>dB.json`` and ``.md``.
 
 Run: ``python benchmarks/datasets.py data && python benchmarks/fidelity.py data/test``
 """
@@ -45,10 +45,13 @@ def main() -> None:
     ap.add_argument("test_dir", type=Path)
     ap.add_argument("--keys", type=int, default=4)
     ap.add_argument("--weights", default=None)
+    ap.add_argument("--psnr", type=float, default=None, help="strength (default: the codec's default)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
 
     codec = WatermarkCodec.from_pretrained(args.weights)
+    if args.psnr is not None:
+        codec.psnr = args.psnr
     keys = [generate_key(codec.bits) for _ in range(args.keys)]
     edits = list_edits()
     rows = []
@@ -94,9 +97,10 @@ def main() -> None:
         "ssim": float(np.mean([r["ssim"] for r in rows])),
     }
     meta = {"date": str(date.today()), "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-            "weights": args.weights or "shipped", "keys": args.keys, "seconds": round(time.time() - started, 1)}
+            "weights": args.weights or "shipped", "keys": args.keys, "strength_psnr": codec.psnr, "seconds": round(time.time() - started, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fidelity.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
+    stem = f"fidelity_{codec.psnr:g}dB"
+    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
 
     lines = [f"Fidelity ({len(rows)} marked images: {len(rows) // len(SIZES) // args.keys} photos × {len(SIZES)} sizes × {args.keys} keys)", "",
              "| size | PSNR dB (min) | SSIM (min) | bit acc | bit acc JPEG 90 |", "|---|---|---|---|---|"]
@@ -105,7 +109,7 @@ def main() -> None:
     lines += ["", "| edit | bit accuracy | detected at 1e-6 (single image) |", "|---|---|---|"]
     for e, v in summary["by_edit"].items():
         lines.append(f"| {e} | {v['bit_accuracy']:.4f} | {v['detected']:.3f} |")
-    (args.out / "fidelity.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

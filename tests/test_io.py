@@ -35,6 +35,19 @@ def test_lossy_formats_roundtrip_closely(tmp_path, suffix):
     assert np.abs(back.pixels.astype(int) - pic.pixels).mean() < 3
 
 
+def test_colour_profile_and_exif_are_kept(tmp_path):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "wm-test-camera"
+    Image.fromarray(_rng_pixels((8, 8, 3), np.uint8)).save(tmp_path / "a.jpg", icc_profile=icc, exif=exif)
+    pic = read_image(tmp_path / "a.jpg")
+    write_image(tmp_path / "b.jpg", pic)
+    with Image.open(tmp_path / "b.jpg") as im:
+        assert im.info["icc_profile"] == icc and im.getexif()[0x010F] == "wm-test-camera"
+
+
 def test_float_view_and_write_back():
     grey = Picture(np.array([[[0], [65535]]], np.uint16))
     assert grey.rgb_float().shape == (1, 2, 3) and grey.rgb_float()[0, 1].tolist() == [1.0, 1.0, 1.0]

@@ -36,11 +36,15 @@ class Picture:
         pixels: H×W×C colour samples, C = 1 (grey) or 3 (RGB), dtype uint8 or uint16.
         alpha: H×W alpha samples of the same dtype, or None.
         source_mode: what the file held (Pillow's mode name, e.g. ``RGBA``, ``I;16``, ``CMYK``).
+        icc_profile: the embedded colour profile, written back where the format can hold it.
+        exif: the EXIF block, written back where the format can hold it.
     """
 
     pixels: np.ndarray
     alpha: np.ndarray | None = None
     source_mode: str = ""
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
 
     @property
     def max_value(self) -> int:
@@ -118,17 +122,19 @@ def _read_pillow(path: Path) -> Picture:
             _check_pixels(path, im.width, im.height)
             mode = im.mode
             im.load()
+            # A CMYK file's profile describes CMYK, not the RGB we write back, so it is dropped.
+            meta = {"icc_profile": im.info.get("icc_profile") if mode != "CMYK" else None, "exif": im.info.get("exif")}
             if mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.uint16 if mode != "I" else np.int64)
-                return Picture(np.clip(arr, 0, 65535).astype(np.uint16)[..., None], None, mode)
+                return Picture(np.clip(arr, 0, 65535).astype(np.uint16)[..., None], None, mode, **meta)
             if mode in ("1", "L", "LA") or (mode in ("P", "PA") and _is_grey_palette(im)):
                 conv = im.convert("LA")
                 arr = np.asarray(conv)
                 has_alpha = mode in ("LA", "PA") or "transparency" in im.info
-                return Picture(arr[..., :1].copy(), arr[..., 1].copy() if has_alpha else None, mode)
+                return Picture(arr[..., :1].copy(), arr[..., 1].copy() if has_alpha else None, mode, **meta)
             has_alpha = mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in im.info
             arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
-            return Picture(arr[..., :3].copy(), arr[..., 3].copy() if has_alpha else None, mode)
+            return Picture(arr[..., :3].copy(), arr[..., 3].copy() if has_alpha else None, mode, **meta)
 
 
 def _is_grey_palette(im: Image.Image) -> bool:
@@ -209,6 +215,8 @@ def write_image(path: str | os.PathLike, pic: Picture, *, quality: int = 95) -> 
             if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
                 raise ImageError(f"{path}: JPEG cannot keep the alpha channel; write .png, .webp or .tif")
             opts = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+            if fmt in ("PNG", "JPEG", "WEBP"):
+                opts.update({k: v for k, v in (("icc_profile", pic.icc_profile), ("exif", pic.exif)) if v})
             im.save(tmp, format=fmt, **opts)
 
 

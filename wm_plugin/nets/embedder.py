@@ -8,7 +8,11 @@ VideoSeal (Fernandez et al., 2024). The structure is our own, chosen so that tra
   learned carrier and bits never interact (no normalization on the message path: a batch-constant message
   would be subtracted away);
 * a *mask net* looks at the image and decides, per pixel, how much of each plane enters each colour
-  channel (perceptual masking: more energy in texture, less in flat areas);
+  channel;
+* a fixed *texture gain*, the local standard deviation of luminance plus a floor, scales the result: the
+  eye (and SSIM) forgives changes in texture and sees them in flat areas (the classic just-noticeable-
+  difference prior). Without it the learned mask stayed nearly uniform (SSIM 0.98 at 42.5 dB after 1,500
+  steps); with it, SSIM passes 0.99 at the same PSNR;
 * the residual is scaled to unit RMS per image. Its size is then one number (the strength) set outside the
   network, so it can neither collapse to zero nor blow up while the network learns where to put it.
 """
@@ -23,7 +27,7 @@ import torch.nn.functional as F
 
 from ._registry import register_net
 
-__all__ = ["Embedder", "PatternDecoder", "MaskNet"]
+__all__ = ["Embedder", "PatternDecoder", "MaskNet", "texture_gain"]
 
 
 class PatternDecoder(nn.Module):
@@ -70,6 +74,16 @@ class MaskNet(nn.Module):
         return F.interpolate(gains, size=image.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def texture_gain(image: torch.Tensor, floor: float, radius: int = 3) -> torch.Tensor:
+    """Local standard deviation of luminance over a (2·radius+1)² box, plus ``floor``: (B,1,H,W)."""
+    luma = image.mean(dim=1, keepdim=True)
+    pad = (radius,) * 4
+    k = 2 * radius + 1
+    mean = F.avg_pool2d(F.pad(luma, pad, mode="reflect"), k, stride=1)
+    mean_sq = F.avg_pool2d(F.pad(luma * luma, pad, mode="reflect"), k, stride=1)
+    return (mean_sq - mean * mean).clamp_min(0).add(1e-8).sqrt() + floor
+
+
 class Embedder(nn.Module):
     """H: ``(image, bits) -> residual`` of unit RMS per image, at the working resolution ``size``.
 
@@ -79,11 +93,15 @@ class Embedder(nn.Module):
             (``wm_plugin.codec`` does this and brings the residual back to the image's own size).
         pattern_channels: number of carrier planes per bit pattern.
         width: channels of the mask net.
+        texture_floor: the floor of the texture gain (in [0, 1] units); None turns the gain off.
     """
 
-    def __init__(self, bits: int = 64, size: int = 256, pattern_channels: int = 4, width: int = 16):
+    def __init__(self, bits: int = 64, size: int = 256, pattern_channels: int = 4, width: int = 16,
+                 texture_floor: float | None = 0.01):
         super().__init__()
-        self.bits, self.size = bits, size
+        self.config = {"bits": bits, "size": size, "pattern_channels": pattern_channels, "width": width,
+                       "texture_floor": texture_floor}
+        self.bits, self.size, self.texture_floor = bits, size, texture_floor
         self.patterns = PatternDecoder(bits, size, pattern_channels)
         self.mask = MaskNet(pattern_channels, width)
 
@@ -99,6 +117,8 @@ class Embedder(nn.Module):
         b, c = patterns.shape[:2]
         gains = gains.view(b, 3, c, *gains.shape[-2:])
         residual = (gains * patterns.unsqueeze(1)).sum(dim=2)
+        if self.texture_floor is not None:
+            residual = residual * texture_gain(image, self.texture_floor)
         rms = residual.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-12).sqrt()
         return residual / rms
 
@@ -109,5 +129,5 @@ def _create_embedder(**kwargs) -> Embedder:
 
 @register_net
 def embedder_256(**kwargs) -> Embedder:
-    """Default embedder: 64 bits at a 256×256 working resolution, 4 carrier planes."""
-    return _create_embedder(**{"bits": 64, "size": 256, "pattern_channels": 4, "width": 16, **kwargs})
+    """Default embedder: 64 bits at a 256×256 working resolution, 4 carrier planes, texture gain on."""
+    return _create_embedder(**{"bits": 64, "size": 256, "pattern_channels": 4, "width": 16, "texture_floor": 0.01, **kwargs})

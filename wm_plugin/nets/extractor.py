@@ -32,6 +32,7 @@ class Extractor(nn.Module):
 
     def __init__(self, bits: int = 64, size: int = 256, width: int = 32, grid: int = 16):
         super().__init__()
+        self.config = {"bits": bits, "size": size, "width": width, "grid": grid}
         self.bits, self.size = bits, size
         self.features = nn.Sequential(
             nn.Conv2d(3, width // 2, 3, padding=1),

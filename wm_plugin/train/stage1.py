@@ -43,7 +43,7 @@ class Stage1Config:
     embedder: str = "embedder_256"
     extractor: str = "extractor_256"
     discriminator: str = "patch_discriminator"
-    steps: int = 6000
+    steps: int = 4500
     batch: int = 12
     lr: float = 1e-3
     psnr_start: float = 30.0
@@ -226,8 +226,8 @@ class _Run:
 def _export(run: _Run, out: Path, figures: dict) -> None:
     cfg = run.cfg
     extra = {"steps": run.step, "recipe": "wm_plugin.train.stage1", "figures": json.dumps(figures, sort_keys=True)}
-    save_net(run.H, out / "embedder.safetensors", name=cfg.embedder, config={"bits": cfg.bits, "size": cfg.size}, extra=extra)
-    save_net(run.R, out / "extractor.safetensors", name=cfg.extractor, config={"bits": cfg.bits, "size": cfg.size}, extra=extra)
+    save_net(run.H, out / "embedder.safetensors", name=cfg.embedder, config=run.H.config, extra=extra)
+    save_net(run.R, out / "extractor.safetensors", name=cfg.extractor, config=run.R.config, extra=extra)
 
 
 def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None = None, progress: bool = True) -> dict:

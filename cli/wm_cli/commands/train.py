@@ -13,7 +13,7 @@ from ..options import device_option
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoints, log, weights.")
 @click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False), help="Image folder to train on; repeatable.")
 @click.option("--procedural", type=int, default=None, help="Number of built-in procedural images (default 1024).")
-@click.option("--steps", type=int, default=None, help="Training steps (default 6000).")
+@click.option("--steps", type=int, default=None, help="Training steps (default 4500).")
 @click.option("--batch", type=int, default=None, help="Images per step (default 12).")
 @click.option("--bits", type=int, default=None, help="Message length k (default 64).")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
