@@ -36,6 +36,15 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", antialias=shrink, align_corners=False)
 
 
+def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """A CPU tensor over an H×W×C array (uint16 widened: torch has few uint16 kernels), without warnings."""
+    if arr.dtype == np.uint16:
+        arr = arr.astype(np.int32)
+    if not arr.flags.writeable or not arr.flags.c_contiguous:
+        arr = np.array(arr)  # torch refuses to wrap read-only memory silently
+    return torch.from_numpy(arr)
+
+
 def rms(x: torch.Tensor) -> torch.Tensor:
     """Root mean square of a whole tensor (kept away from zero)."""
     return x.pow(2).mean().add(1e-12).sqrt()
@@ -117,7 +126,7 @@ class WatermarkCodec:
             bits: the k carried bits (0/1), usually ``OwnerKey.carried_bits()``.
             grey: the image is grey (three equal channels); the mark is kept grey too.
         """
-        x = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)
+        x = _to_tensor(np.asarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)
         if grey:
             x = x[:, :1]
         out = self._marked(x, bits, 1.0).clamp_(0, 1).expand(-1, 3, -1, -1)
@@ -130,8 +139,7 @@ class WatermarkCodec:
         rounded back to integers in place, with no float copy on the numpy side.
         """
         peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
-        src = torch.from_numpy(pixels.astype(np.int32) if pixels.dtype == np.uint16 else np.ascontiguousarray(pixels))
-        x = src.to(self.device).permute(2, 0, 1).unsqueeze(0).float()
+        x = _to_tensor(pixels).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
         out = self._marked(x, bits, peak).round_().clamp_(0, peak)
         out = out[0].permute(1, 2, 0).cpu()
         return out.numpy().astype(pixels.dtype) if pixels.dtype == np.uint16 else out.to(torch.uint8).numpy()
@@ -140,8 +148,7 @@ class WatermarkCodec:
     def shrink(self, image: np.ndarray) -> torch.Tensor:
         """An H×W×C image (float in [0, 1], uint8 or uint16; C = 1 or 3) at the working resolution, (3,size,size)."""
         peak = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(image.dtype, 1.0)
-        arr = image.astype(np.int32) if image.dtype == np.uint16 else np.ascontiguousarray(image)
-        x = torch.from_numpy(arr).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
+        x = _to_tensor(image).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
         return resize(x, (self.size, self.size))[0].expand(3, -1, -1) / peak
 
     @torch.no_grad()
