@@ -21,7 +21,8 @@ def main() -> None:
     print("|---|---|" + "---|" * len(COLUMNS))
     for r in rows:
         if "val_acc" in r:
-            print(f"| {r['step']} | {r['seconds'] / 60:.0f} | " + " | ".join(f"{r.get(c, float('nan')):.4f}" for c in COLUMNS) + " |")
+            when = "calibrated" if r.get("calibrated") else f"{r['seconds'] / 60:.0f}"
+            print(f"| {r['step']} | {when} | " + " | ".join(f"{r.get(c, float('nan')):.4f}" for c in COLUMNS) + " |")
 
 
 if __name__ == "__main__":

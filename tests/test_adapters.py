@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wm_plugin.adapters import get_adapter, validate_adapter
+from wm_plugin.adapters import load_adapter, validate_adapter
 from wm_plugin.errors import AdapterError, AdapterValidationError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "wm_toy_adapter"
@@ -48,8 +48,8 @@ def test_third_party_adapter_is_found_with_its_distribution(toy_site):
 def test_found_adapter_really_works(toy_site, tmp_path):
     code = f"""
 import sys, torch
-from wm_plugin.adapters import get_adapter
-a = get_adapter("toy")
+from wm_plugin.adapters import load_adapter
+a = load_adapter("toy")
 net = torch.nn.Conv2d(3, 3, 3, padding=1)
 a.save_checkpoint(net, {str(tmp_path / 'm.safetensors')!r})
 m = a.load_model({str(tmp_path / 'm.safetensors')!r})
@@ -64,7 +64,7 @@ print("ok", a.name)
 
 def test_unknown_adapter_and_contract_check():
     with pytest.raises(AdapterError, match="no framework adapter named 'nope'"):
-        get_adapter("nope")
+        load_adapter("nope")
 
     class Half:
         name = "half"

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import AdapterError, AdapterValidationError
 
-__all__ = ["ENTRY_POINT_GROUP", "FrameworkAdapter", "AdapterInfo", "list_adapters", "get_adapter", "validate_adapter"]
+__all__ = ["ENTRY_POINT_GROUP", "FrameworkAdapter", "AdapterInfo", "list_adapters", "load_adapter", "validate_adapter"]
 
 ENTRY_POINT_GROUP = "wm.adapters"
 
@@ -94,7 +94,7 @@ def validate_adapter(adapter: Any, origin: str) -> Any:
 
 
 @functools.cache
-def get_adapter(name: str) -> FrameworkAdapter:
+def load_adapter(name: str) -> FrameworkAdapter:
     """Import, instantiate (if a class) and validate the adapter registered as ``name``.
 
     Raises:

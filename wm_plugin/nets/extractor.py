@@ -49,6 +49,12 @@ class Extractor(nn.Module):
         """Bit logits for ``image`` (B,3,H,W in [0,1])."""
         return self.readout(self.features(image * 2 - 1).flatten(1))
 
+    @torch.no_grad()
+    def center_logits_(self, offsets: torch.Tensor) -> "Extractor":
+        """Subtract per-bit ``offsets`` (k,) from every future logit, in place (see stage 1's calibration)."""
+        self.readout.bias -= offsets.to(self.readout.bias)
+        return self
+
 
 def _create_extractor(**kwargs) -> Extractor:
     return Extractor(**kwargs)

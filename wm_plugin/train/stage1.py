@@ -13,6 +13,7 @@ The recipe answers the traps of DESIGN.md's first experiment:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -200,10 +201,24 @@ class _Run:
         }
 
     @torch.no_grad()
-    def validate(self, target_psnr: float = 42.5) -> dict:
+    def calibrated_extractor(self, n: int = 1024):
+        """A copy of R whose logits have, per bit, median zero on ``n`` clean training images.
+
+        The clean loss pulls clean logits towards zero but leaves small per-bit offsets, so a bit could read
+        1 on most clean images; centring makes each bit read 1 on half of them, which keeps the p-values of
+        one fixed key honest over many clean images (over random keys they are exact regardless).
+        """
+        g = torch.Generator().manual_seed(20_000 + self.cfg.seed)
+        extractor = copy.deepcopy(self.R).eval()
+        logits = torch.cat([extractor(quantize8(self.images.batch(64, g).to(self.dev))) for _ in range(n // 64)])
+        return extractor.center_logits_(logits.median(dim=0).values)
+
+    @torch.no_grad()
+    def validate(self, target_psnr: float = 42.5, extractor=None) -> dict:
         """Bit accuracy on the fixed validation batch: plain, after JPEG 90 and 50, as part of a 3× larger
-        image, and on clean images (where it should be 0.5)."""
-        self.H.eval(), self.R.eval()
+        image, and on clean images (where it should be 0.5). ``extractor`` defaults to the one training."""
+        R = extractor or self.R
+        self.H.eval(), R.eval()
         x, bits = self.val_images.to(self.dev), self.val_bits.to(self.dev)
         n = len(x)
         psnr_n = torch.full((n,), target_psnr, device=self.dev)
@@ -212,7 +227,7 @@ class _Run:
         large = quantize8(embed_batch(self.H, x, bits, psnr_n, colour, torch.full((n,), 3.0)))
 
         def acc(img: torch.Tensor) -> float:
-            return ((self.R(img) > 0) == bits.bool()).float().mean().item()
+            return ((R(img) > 0) == bits.bool()).float().mean().item()
 
         out = {
             "val_acc": acc(marked), "val_acc_jpeg90": acc(jpeg(marked, 90)), "val_acc_jpeg50": acc(jpeg(marked, 50)),
@@ -223,11 +238,12 @@ class _Run:
         return out
 
 
-def _export(run: _Run, out: Path, figures: dict) -> None:
+def _export(run: _Run, out: Path, figures: dict, *, extractor=None) -> None:
     cfg = run.cfg
-    extra = {"steps": run.step, "recipe": "wm_plugin.train.stage1", "figures": json.dumps(figures, sort_keys=True)}
+    extra = {"steps": run.step, "recipe": "wm_plugin.train.stage1", "figures": json.dumps(figures, sort_keys=True),
+             "calibrated": str(extractor is not None)}
     save_net(run.H, out / "embedder.safetensors", name=cfg.embedder, config=run.H.config, extra=extra)
-    save_net(run.R, out / "extractor.safetensors", name=cfg.extractor, config=run.R.config, extra=extra)
+    save_net(extractor or run.R, out / "extractor.safetensors", name=cfg.extractor, config=run.R.config, extra=extra)
 
 
 def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None = None, progress: bool = True) -> dict:
@@ -235,7 +251,8 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None =
 
     Writes ``checkpoint.pt`` every ``checkpoint_every`` steps and a JSON line per ``log_every`` steps to
     ``log.jsonl``. ``until`` stops early at that step (checkpointed), so a long run can be split into
-    chunks that each resume the last. Returns the last validation figures.
+    chunks that each resume the last. A finished run exports a calibrated extractor (see
+    ``calibrated_extractor``); resuming a finished run redoes only that. Returns the last validation figures.
     """
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +283,11 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None =
                 torch.save(run.state(), tmp)
                 tmp.replace(ckpt)
                 _export(run, out, figures)
+        if run.step == cfg.steps:  # finished (now, or before this resume): export the calibrated extractor
+            extractor = run.calibrated_extractor()
+            figures = run.validate(extractor=extractor)
+            log.write(json.dumps({"step": run.step, "calibrated": True, **figures}) + "\n")
+            _export(run, out, figures, extractor=extractor)
     finally:
         bar.close()
         log.close()

@@ -14,7 +14,7 @@ from ..options import json_option
 @click.option("--check", is_flag=True, help="Also import each adapter and check it against the contract.")
 @json_option
 def command(check: bool, as_json: bool) -> None:
-    from wm_plugin.adapters import get_adapter, list_adapters
+    from wm_plugin.adapters import load_adapter, list_adapters
     from wm_plugin.errors import AdapterError
 
     rows = []
@@ -22,7 +22,7 @@ def command(check: bool, as_json: bool) -> None:
         row = dataclasses.asdict(info)
         if check:
             try:
-                get_adapter(info.name)
+                load_adapter(info.name)
                 row["status"] = "ok"
             except AdapterError as e:
                 row["status"] = str(e)
