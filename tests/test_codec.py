@@ -10,7 +10,7 @@ from wm_plugin.keys import generate_key
 from wm_plugin.verify import verdict
 
 
-@pytest.mark.parametrize("hw", [(64, 48), (256, 256), (300, 451), (720, 1280)])
+@pytest.mark.parametrize("hw", [(128, 128), (256, 256), (300, 451), (720, 1280)])
 def test_mark_reads_back_at_any_size_and_clean_images_do_not(codec, key, hw):
     img = natural_like(sum(hw), *hw).astype(np.float32)
     carried = key.carried_bits()

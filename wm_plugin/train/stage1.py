@@ -49,7 +49,7 @@ class Stage1Config:
     lr: float = 1e-3
     psnr_start: float = 30.0
     psnr_range: tuple[float, float] = (40.0, 44.0)
-    ssim_weight: float = 4.0
+    ssim_weight: float = 20.0
     adv_weight: float = 0.01
     clean_weight: float = 1.0
     grey_share: float = 0.1
