@@ -45,11 +45,17 @@ def codec():
     return WatermarkCodec.from_pretrained()
 
 
+def seeded_key(seed: int, bits: int = 64):
+    """A reproducible owner key (``generate_key`` draws from the OS and cannot be seeded)."""
+    from wm_plugin.keys import OwnerKey
+
+    rng = np.random.default_rng(seed)
+    return OwnerKey(rng.bytes(32), tuple(int(b) for b in rng.integers(0, 2, bits)), "test")
+
+
 @pytest.fixture(scope="session")
 def key():
-    from wm_plugin.keys import generate_key
-
-    return generate_key(64)
+    return seeded_key(0)
 
 
 def natural_like(seed: int, h: int, w: int) -> np.ndarray:
