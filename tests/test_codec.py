@@ -43,11 +43,11 @@ def test_wrong_key_is_not_detected_on_marked_images(codec, sample_paths):
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_grey_alpha_and_16_bit_survive_embedding(codec, key, dtype):
     hi = np.iinfo(dtype).max
-    grey = (natural_like(7, 96, 128)[..., :1] * hi).astype(dtype)
-    alpha = np.random.default_rng(0).integers(0, hi, (96, 128)).astype(dtype)
+    grey = (natural_like(7, 128, 160)[..., :1] * hi).astype(dtype)
+    alpha = np.random.default_rng(0).integers(0, hi, (128, 160)).astype(dtype)
     pic = Picture(grey, alpha)
     marked = embed(pic, key, codec=codec)
-    assert marked.pixels.dtype == dtype and marked.pixels.shape == (96, 128, 1)
+    assert marked.pixels.dtype == dtype and marked.pixels.shape == (128, 160, 1)
     assert np.array_equal(marked.alpha, alpha)  # alpha untouched, bit for bit
     assert not np.array_equal(marked.pixels, grey)
     logits = extract([marked], codec=codec)
