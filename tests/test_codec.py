@@ -59,3 +59,12 @@ def test_key_length_must_match_the_networks(codec):
 
     with pytest.raises(WeightsError, match="carry 64 bits but the key has 128"):
         codec.embed(np.zeros((32, 32, 3), np.float32), seeded_key(3, bits=128).carried_bits())
+
+
+def test_detail_gain_keeps_the_mark_out_of_flat_areas(codec, key):
+    img = natural_like(5, 256, 512).astype(np.float32)
+    img[:, :256] = 0.5  # left half flat
+    res = codec.embed(img, key.carried_bits()) - img
+    flat, textured = np.abs(res[:, 16:240]).mean(), np.abs(res[:, 272:496]).mean()
+    assert codec.embedder.detail_floor is not None
+    assert flat < 0.25 * textured, (flat, textured)

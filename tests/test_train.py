@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 import torch
 
 from wm_plugin.codec import WatermarkCodec
@@ -45,3 +44,12 @@ def test_train_command_writes_loadable_weights(wm, tmp_path):
     assert res.code == 0, res.err
     assert json.loads(res.out.strip().splitlines()[-1])["val_acc"] >= 0
     assert load_net(tmp_path / "embedder.safetensors").bits == 16
+
+
+def test_init_fine_tunes_from_given_weights(tmp_path):
+    train_stage1(Stage1Config(out=str(tmp_path / "a"), steps=4, **TINY), progress=False)
+    # lr 0: Adam moves nothing, so the exported embedder is exactly the one it started from.
+    train_stage1(Stage1Config(out=str(tmp_path / "b"), steps=1, lr=0.0, init=str(tmp_path / "a"), **TINY), progress=False)
+    a = load_net(tmp_path / "a" / "embedder.safetensors").state_dict()
+    b = load_net(tmp_path / "b" / "embedder.safetensors").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

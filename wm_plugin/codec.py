@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .errors import WeightsError
 from .nets import Embedder, Extractor, load_net
 
-__all__ = ["WatermarkCodec", "DEFAULT_PSNR", "default_weights_dir", "resize", "rms"]
+__all__ = ["WatermarkCodec", "DEFAULT_PSNR", "add_mark", "default_weights_dir", "resize", "rms"]
 
 DEFAULT_PSNR = 42.5
 
@@ -48,6 +48,28 @@ def _to_tensor(arr: np.ndarray) -> torch.Tensor:
 def rms(x: torch.Tensor) -> torch.Tensor:
     """Root mean square of a whole tensor (kept away from zero)."""
     return x.pow(2).mean().add(1e-12).sqrt()
+
+
+def add_mark(embedder: Embedder, x: torch.Tensor, patterns: torch.Tensor, psnr: float, *, peak: float = 1.0) -> torch.Tensor:
+    """``x`` (B,C,H,W, C = 1 grey or 3, values in [0, peak]) plus the mark H draws from ``patterns``, unclamped.
+
+    ``patterns`` are H's carrier planes for one message (``Embedder.message_patterns``), shared by the batch.
+    Differentiable in ``x``; the caller decides about gradients.
+    """
+    b, _, h, w = x.shape
+    small = resize(x.expand(-1, 3, -1, -1), (embedder.size, embedder.size)) / peak
+    res = embedder(small, None, patterns=patterns.expand(b, *patterns.shape[1:]))
+    if x.shape[1] == 1:
+        res = res.mean(dim=1, keepdim=True)
+    # Scaled at the image's own size: resizing changes the residual's energy (a working-resolution
+    # pattern loses much of it when enlarged), and the PSNR asked for is the image's.
+    # Channels-last, like the image: interleaved layouts resize and add several times faster on CPU.
+    res = resize(res.contiguous(memory_format=torch.channels_last), (h, w))
+    gain = embedder.detail_gain(x / peak)
+    if gain is not None:
+        res = res * gain
+    scale = peak * 10 ** (-psnr / 20) / res.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-12).sqrt()
+    return torch.addcmul(x, res, scale)
 
 
 class WatermarkCodec:
@@ -107,16 +129,7 @@ class WatermarkCodec:
         """``x`` (1,C,H,W, C = 1 grey or 3, values in [0, peak]) plus the mark, not yet clamped or rounded."""
         if self.embedder is None:
             raise WeightsError("this codec was built without an embedder; it can only extract")
-        h, w = x.shape[-2:]
-        small = resize(x.expand(-1, 3, -1, -1), (self.size, self.size)) / peak
-        res = self.embedder(small, None, patterns=self.patterns(bits))
-        if x.shape[1] == 1:
-            res = res.mean(dim=1, keepdim=True)
-        # Scaled at the image's own size: resizing changes the residual's energy (a working-resolution
-        # pattern loses much of it when enlarged), and the PSNR the user asked for is the image's.
-        # Channels-last, like the image: interleaved layouts resize and add several times faster on CPU.
-        res = resize(res.contiguous(memory_format=torch.channels_last), (h, w))
-        return torch.add(x, res, alpha=float(peak * 10 ** (-self.psnr / 20) / rms(res)))
+        return add_mark(self.embedder, x, self.patterns(bits), self.psnr, peak=peak)
 
     def embed(self, rgb: np.ndarray, bits: np.ndarray, *, grey: bool = False) -> np.ndarray:
         """Mark an H×W×3 float image in [0, 1] with ``bits``; returns the marked image, same shape.

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from ..codec import resize, rms
@@ -54,6 +55,8 @@ class Stage1Config:
     clean_weight: float = 1.0
     grey_share: float = 0.1
     large_share: float = 0.5  # share of images treated as 1.5-4× larger than the working resolution
+    detail_floor: float | None = 0.02  # the embedder's detail gain (see ``embedder.py``); None: off
+    init: str | None = None  # a weights folder (embedder/extractor.safetensors) to fine-tune from
     # Curriculum, as fractions of ``steps``: (start, end) of each linear ramp from 0 to 1.
     psnr_ramp: tuple[float, float] = (0.0, 0.3)
     attack_ramp: tuple[float, float] = (0.05, 0.4)
@@ -66,6 +69,12 @@ class Stage1Config:
     checkpoint_every: int = 250
     workers: int = 1
 
+    @classmethod
+    def fine_tune(cls, init: str, **fields) -> "Stage1Config":
+        """A run that continues trained weights in ``init``: no curriculum (every ramp at full from step 0), lr 3e-4."""
+        full = (0.0, 0.0)
+        return cls(init=init, **{"lr": 3e-4, "psnr_ramp": full, "attack_ramp": full, "fidelity_ramp": full, **fields})
+
     def ramp(self, step: int, fractions: tuple[float, float]) -> float:
         """0 before ``fractions[0]``·steps, 1 after ``fractions[1]``·steps, linear between."""
         a, b = fractions[0] * self.steps, fractions[1] * self.steps
@@ -76,21 +85,22 @@ def embed_batch(embedder, images: torch.Tensor, bits: torch.Tensor, target_psnr:
                 enlarge: torch.Tensor | None = None) -> torch.Tensor:
     """Marked images (not yet clamped), as the extractor will see them at the working resolution.
 
-    Mirrors ``WatermarkCodec.residual``: grey images get a grey residual, and the residual is scaled to the
-    target PSNR at the size of the image it is added to. ``enlarge`` (per image, ≥ 1) simulates an image
-    that many times larger: the residual is enlarged, scaled there, and shrunk back for the extractor.
+    Mirrors ``WatermarkCodec._marked``: grey images get a grey residual, the detail gain is applied at the
+    size of the image the residual is added to, and the residual is scaled to the target PSNR there.
+    ``enlarge`` (per image, ≥ 1) simulates an image that many times larger: the residual is enlarged (with
+    the image, for the detail gain), scaled there, and shrunk back for the extractor.
     """
     residual = embedder(images, bits)
     residual = torch.where(grey.view(-1, 1, 1, 1), residual.mean(dim=1, keepdim=True).expand_as(residual), residual)
     size = images.shape[-1]
     out = []
-    for r, f in zip(residual.split(1), enlarge.tolist() if enlarge is not None else [1.0] * len(images)):
-        if f > 1:
-            big = resize(r, (round(size * f),) * 2)
-            r = resize(big, (size, size)) / rms(big)
-        else:
-            r = r / rms(r)
-        out.append(r)
+    for r, img, f in zip(residual.split(1), images.split(1), enlarge.tolist() if enlarge is not None else [1.0] * len(images)):
+        big_size = (round(size * f),) * 2
+        big, big_img = (resize(r, big_size), resize(img, big_size)) if f > 1 else (r, img)
+        gain = embedder.detail_gain(big_img)
+        if gain is not None:
+            big = big * gain
+        out.append((resize(big, (size, size)) if f > 1 else big) / rms(big))
     scale = 10 ** (-target_psnr / 20)
     return images + scale.view(-1, 1, 1, 1) * torch.cat(out)
 
@@ -106,8 +116,11 @@ class _Run:
         self.cfg = cfg
         self.dev = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
-        self.H = create_net(cfg.embedder, bits=cfg.bits, size=cfg.size).to(self.dev)
+        self.H = create_net(cfg.embedder, bits=cfg.bits, size=cfg.size, detail_floor=cfg.detail_floor).to(self.dev)
         self.R = create_net(cfg.extractor, bits=cfg.bits, size=cfg.size).to(self.dev)
+        if cfg.init:
+            for net, name in ((self.H, "embedder"), (self.R, "extractor")):
+                net.load_state_dict(load_file(str(Path(cfg.init) / f"{name}.safetensors")))
         self.D = create_net(cfg.discriminator).to(self.dev)
         for net in (self.H, self.R, self.D):
             net.to(memory_format=torch.channels_last)
