@@ -41,11 +41,15 @@ class FrameworkAdapter(Protocol):
     def save_checkpoint(self, model: Any, path: str, *, like: str | None = None) -> None:
         """Write ``model`` to ``path`` in the framework's own checkpoint format (shaped like ``like``)."""
 
+    def save_barrier(self, barrier: Any, path: str, *, config: str | None = None) -> list[str]:
+        """Write ``barrier`` (a ``WatermarkBarrier`` around a loaded model) so the framework's own code runs it;
+        return the paths written (the checkpoint, and a config where the framework needs one)."""
+
     def train(self, config: str, argv: list[str]) -> None:
         """Run the framework's own training on ``config`` with the watermark flag honoured."""
 
 
-_REQUIRED = ("load_model", "run", "save_checkpoint", "train")
+_REQUIRED = ("load_model", "run", "save_checkpoint", "save_barrier", "train")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ __all__ = [
     "AdapterError",
     "AdapterValidationError",
     "OutputExistsError",
+    "ConfigError",
 ]
 
 
@@ -46,3 +47,7 @@ class AdapterValidationError(AdapterError):
 
 class OutputExistsError(WatermarkError):
     """An output path exists and overwriting was not asked for."""
+
+
+class ConfigError(WatermarkError):
+    """A framework config (BasicSR options YAML, MMagic config) is wrong; the message names the field."""

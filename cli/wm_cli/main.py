@@ -17,6 +17,9 @@ COMMANDS = {
     "embed": "Mark images with an owner's watermark.",
     "extract": "Read the watermark bits of images.",
     "verify": "Test whether images carry an owner's watermark (exit 0 detected, 1 not, 2 error).",
+    "protect": "Protect a framework checkpoint (BasicSR, MMagic) with the owner's watermark.",
+    "basicsr-train": "BasicSR's train.py with the watermark: flag of the options file honoured.",
+    "basicsr-test": "BasicSR's test.py, able to run checkpoints written by `wm protect`.",
     "train": "Train the embedder and extractor (stage 1).",
     "demo": "Mark the bundled sample images and verify them, end to end.",
     "adapters": "List the installed framework adapters.",
@@ -38,7 +41,7 @@ class WmGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        return importlib.import_module(f"wm_cli.commands.{name}").command
+        return importlib.import_module(f"wm_cli.commands.{name.replace('-', '_')}").command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

@@ -26,3 +26,29 @@ def open_codec(weights: str | None, device: str, psnr: float | None = None):
         if not torch.cuda.is_available():
             raise WatermarkError("--device cuda: no CUDA device is available here; use --device cpu")
     return WatermarkCodec.from_pretrained(weights, device=device, psnr=DEFAULT_PSNR if psnr is None else psnr)
+
+framework_option = click.option(
+    "--framework", default=None, metavar="NAME",
+    help="The model's framework adapter (basicsr, mmagic, ...; `wm adapters` lists them).",
+)
+config_option = click.option(
+    "--config", "-opt", "config", type=click.Path(dir_okay=False), default=None,
+    help="The framework's config of the model (BasicSR options YAML, MMagic config).",
+)
+data_option = click.option(
+    "--data", multiple=True, type=click.Path(), default=(),
+    help="Model inputs to probe with (files or folders; default: the bundled samples, shrunk by the model's scale).",
+)
+
+
+def model_scale(config: str | None) -> int:
+    """The upscaling factor a framework config declares at top level (``scale``), else 1."""
+    import yaml
+
+    if not config or not config.endswith((".yml", ".yaml")):
+        return 1
+    try:
+        scale = (yaml.safe_load(open(config)) or {}).get("scale", 1)
+    except (OSError, yaml.YAMLError):
+        return 1
+    return scale if isinstance(scale, int) and scale > 0 else 1

@@ -6,7 +6,17 @@ import json
 
 import click
 
-from ..options import device_option, json_option, key_option, open_codec, weights_option
+from ..options import (
+    config_option,
+    data_option,
+    device_option,
+    framework_option,
+    json_option,
+    key_option,
+    model_scale,
+    open_codec,
+    weights_option,
+)
 
 
 def _fpr(ctx, param, value):
@@ -15,25 +25,45 @@ def _fpr(ctx, param, value):
     return value
 
 
-@click.command("verify", help="Test whether images carry the owner's watermark. Exit 0: detected, 1: not detected, 2: error.")
+@click.command("verify", help="Test whether a suspect's outputs (--outputs) or a suspect model (--model) carry the "
+                              "owner's watermark. Exit 0: detected, 1: not detected, 2: error.")
 @key_option
-@click.option("--outputs", "outputs", required=True, multiple=True, type=click.Path(),
+@click.option("--outputs", "outputs", multiple=True, type=click.Path(),
               help="Folder (or file) of the suspect's output images; repeatable.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="A suspect checkpoint: run it (with --framework and --config) on probe inputs and test its outputs.")
+@framework_option
+@config_option
+@data_option
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
 @device_option
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, fpr, device, weights, as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, data, fpr, device, weights, as_json) -> None:
     from wm_plugin.api import verify_files
     from wm_plugin.io import list_images
     from wm_plugin.keys import load_key
     from wm_plugin.verify import DEFAULT_FPR
 
+    if bool(outputs) == bool(model):
+        raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
+    if model and not framework:
+        raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config")
     key = load_key(key_path)
-    files = list_images(outputs)
-    codec = open_codec(weights, device)
-    v = verify_files(files, key, codec=codec, fpr_target=DEFAULT_FPR if fpr is None else fpr, progress=not as_json)
+    fpr = DEFAULT_FPR if fpr is None else fpr
+    if model:
+        from wm_plugin.adapters import load_adapter
+        from wm_plugin.probe import probe_inputs, verify_model
+
+        adapter = load_adapter(framework)
+        net = adapter.load_model(model, config=config, device=device)
+        inputs = probe_inputs(scale=model_scale(config), data=data)
+        codec = open_codec(weights, device)
+        v = verify_model(lambda x: adapter.run(net, x), inputs, key, codec=codec, fpr_target=fpr, progress=not as_json)
+    else:
+        codec = open_codec(weights, device)
+        v = verify_files(list_images(outputs), key, codec=codec, fpr_target=fpr, progress=not as_json)
     if as_json:
         click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict()}))
     else:

@@ -1,0 +1,102 @@
+"""Training with the flag: a BasicSR model class wrapping whatever ``model_type`` the options file names.
+
+``watermarked_model(SRModel)`` is ``WatermarkedSRModel``, registered in BasicSR's ``MODEL_REGISTRY``. It
+changes two things in the base class and nothing else (data, validation, logging, saving, resume and
+distributed training are the base class's own):
+
+* before each optimisation step the targets ``gt`` are marked by the frozen embedder (absorb: the
+  network learns to emit marked images, so no separate barrier is left for a thief to cut off);
+* the pixel loss gains an extractor term: the frozen extractor must read the owner's bits in the
+  network's output (weight ``watermark.extractor_weight``).
+
+Validation compares the network's output with the unmarked targets, so the PSNR BasicSR logs is the
+PSNR a user of the model sees.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from wm_plugin.barrier import load_embedder
+from wm_plugin.codec import add_mark, default_weights_dir, resize
+from wm_plugin.errors import ConfigError
+from wm_plugin.flag import parse_flag
+from wm_plugin.nets import load_net
+
+__all__ = ["watermarked_model", "build_watermarked_model"]
+
+
+class ExtractorLoss(nn.Module):
+    """``pixel_loss(output, target)`` plus ``weight`` × BCE of the frozen extractor's logits on ``output``."""
+
+    def __init__(self, pixel_loss: nn.Module, extractor: nn.Module, bits: torch.Tensor, weight: float):
+        super().__init__()
+        self.pixel_loss, self.extractor, self.weight = pixel_loss, extractor.eval().requires_grad_(False), weight
+        self.register_buffer("target_bits", bits.float().view(1, -1))
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        loss = self.pixel_loss(output, target, *args, **kwargs)
+        if self.weight == 0:
+            return loss
+        logits = self.extractor(resize(output.clamp(0, 1), (self.extractor.size, self.extractor.size)))
+        return loss + self.weight * F.binary_cross_entropy_with_logits(logits, self.target_bits.expand_as(logits))
+
+
+class WatermarkTraining:
+    """Mixin placed before a BasicSR model class; reads ``opt['watermark']``."""
+
+    def init_training_settings(self):
+        super().init_training_settings()
+        flag = parse_flag(self.opt["watermark"])
+        if flag.mode != "absorb":
+            raise ConfigError(f"watermark.mode: {flag.mode!r} is not available in BasicSR training yet; use absorb "
+                              "(or train without the flag and run `wm protect --mode barrier` on the result)")
+        self.wm_embedder = load_embedder(flag.weights).to(self.device)
+        bits = torch.as_tensor(flag.key.carried_bits()).to(self.device)
+        self.wm_patterns = self.wm_embedder.message_patterns(bits.view(1, -1))
+        self.wm_psnr = flag.psnr
+        if self.cri_pix is None:
+            raise ConfigError("train.pixel_opt: absorbing the watermark needs a pixel loss (e.g. L1Loss)")
+        extractor = load_net(Path(flag.weights or default_weights_dir()) / "extractor.safetensors")
+        self.cri_pix = ExtractorLoss(self.cri_pix, extractor, bits, flag.extractor_weight).to(self.device)
+
+    @torch.no_grad()
+    def _mark_targets(self) -> None:
+        self.gt = add_mark(self.wm_embedder, self.gt.clamp(0, 1), self.wm_patterns, self.wm_psnr).clamp(0, 1)
+
+    def optimize_parameters(self, current_iter):
+        self._mark_targets()
+        super().optimize_parameters(current_iter)
+
+
+@functools.cache
+def watermarked_model(base: type) -> type:
+    """The watermarking subclass of a BasicSR model class, registered as ``Watermarked<Base>``."""
+    name = f"Watermarked{base.__name__}"
+    cls = type(name, (WatermarkTraining, base), {"__doc__": f"{base.__name__} trained with the watermark flag."})
+    if name not in MODEL_REGISTRY:
+        MODEL_REGISTRY.register(cls)
+    return cls
+
+
+def build_watermarked_model(opt: dict):
+    """BasicSR's ``build_model``, with the flag honoured when ``opt`` has a ``watermark`` section."""
+    from basicsr.models import build_model
+
+    if not opt.get("watermark"):
+        return build_model(opt)
+    try:
+        base = MODEL_REGISTRY.get(opt["model_type"])
+    except KeyError:
+        raise ConfigError(f"model_type: unknown BasicSR model {opt['model_type']!r}") from None
+    model = watermarked_model(base)(opt)
+    flag = parse_flag(opt["watermark"])
+    get_root_logger().info(f"Model [{type(model).__name__}] is created (watermark: {flag.mode}, key {flag.key.fingerprint}).")
+    return model

@@ -1,0 +1,230 @@
+"""The BasicSR adapter against the real BasicSR 1.4.2: its registries, its train and test pipelines, its files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import wm_basicsr  # noqa: F401  (applies the compatibility fixes, registers the barrier arch; before basicsr)
+import yaml
+from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
+from conftest import natural_like
+from PIL import Image
+
+ZOO = Path(__file__).parent.parent / "zoo_configs" / "basicsr"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder laid out as BasicSR expects (paths relative to it): options files, paired images, key, checkpoint."""
+    from conftest import seeded_key
+
+    from wm_plugin.keys import save_key
+
+    root = tmp_path_factory.mktemp("basicsr")
+    for f in (ZOO / "tiny").glob("*.yml"):
+        shutil.copy(f, root)
+    for sub in ("gt", "lq_x2", "lq_x4"):
+        (root / "data" / sub).mkdir(parents=True)
+    for i in range(3):
+        gt = Image.fromarray(np.rint(natural_like(10 + i, 128, 128) * 255).astype(np.uint8))
+        gt.save(root / "data" / "gt" / f"{i:03d}.png")
+        for s in (2, 4):
+            gt.resize((128 // s, 128 // s), Image.Resampling.BICUBIC).save(root / "data" / f"lq_x{s}" / f"{i:03d}.png")
+    save_key(seeded_key(7), root / "owner.key")
+    torch.manual_seed(0)
+    net = RRDBNet(3, 3, num_feat=16, num_block=1, num_grow_ch=8)
+    torch.save({"params_ema": net.state_dict(), "params": net.state_dict()}, root / "rrdb.pth")
+    return root
+
+
+@pytest.fixture
+def in_workdir(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def protected(workdir):
+    """``wm protect --mode barrier`` on the RRDBNet checkpoint, run once; (workdir, JSON report)."""
+    import contextlib
+    import io
+    import os
+
+    from wm_cli.main import main
+
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
+            main(["protect", "--framework", "basicsr", "-opt", "test_rrdbnet_tiny_x4.yml", "--checkpoint", "rrdb.pth",
+                  "--key", "owner.key", "-o", "rrdb_wm.pth", "--data", "data/lq_x4", "--json"])
+    finally:
+        os.chdir(cwd)
+    assert e.value.code in (0, None)
+    return workdir, json.loads(out.getvalue())
+
+
+def test_protect_barrier_rrdbnet_is_detected_and_faithful(protected):
+    _, report = protected
+    assert report["ok"] and report["protected"]["detected"] and report["protected"]["p_value"] < 1e-6
+    assert not report["original"]["detected"]
+    assert report["psnr_vs_original"] >= 42.0
+    assert report["written"] == ["rrdb_wm.pth", "rrdb_wm.yml"]
+
+
+def test_protected_checkpoint_runs_in_basicsr_own_model_code(protected):
+    """BasicSR's SRModel builds the arch from the written options file and loads the checkpoint itself."""
+    from basicsr.models import build_model
+    from basicsr.utils.options import ordered_yaml
+
+    root, _ = protected
+    opt = yaml.load((root / "rrdb_wm.yml").read_text(), Loader=ordered_yaml()[0])
+    opt.update(is_train=False, dist=False, rank=0, world_size=1)
+    model = build_model(opt)  # SRModel: build_network + load_network(pretrain_network_g, params)
+    original = RRDBNet(3, 3, num_feat=16, num_block=1, num_grow_ch=8)
+    original.load_state_dict(torch.load(root / "rrdb.pth", weights_only=True)["params"])
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        marked, plain = model.net_g(x), original(x).clamp(0, 1)
+    assert marked.shape == plain.shape == (1, 3, 128, 128)
+    assert 0 < (marked - plain).abs().max() < 0.2  # the same model, plus a faint mark
+
+
+def test_verify_model_tells_protected_from_original(protected, wm, monkeypatch):
+    root, _ = protected
+    monkeypatch.chdir(root)
+    args = ["--framework", "basicsr", "-opt", "test_rrdbnet_tiny_x4.yml", "--key", "owner.key", "--data", "data/lq_x4", "--json"]
+    hit = wm("verify", "--model", "rrdb_wm.pth", *args)
+    miss = wm("verify", "--model", "rrdb.pth", *args)
+    assert hit.code == 0 and json.loads(hit.out)["detected"], hit.err
+    assert miss.code == 1 and not json.loads(miss.out)["detected"], miss.err
+
+
+def test_basicsr_test_pipeline_runs_the_protected_checkpoint(protected, monkeypatch, wm):
+    from wm_plugin.api import verify_files
+    from wm_plugin.codec import WatermarkCodec
+    from wm_plugin.keys import load_key
+
+    root, _ = protected
+    monkeypatch.chdir(root)
+    res = wm("basicsr-test", "-opt", "rrdb_wm.yml")
+    assert res.code == 0, res.err
+    outputs = sorted((root / "results" / "RRDBNet_tiny_x4_wm" / "visualization" / "tiny").glob("*.png"))
+    assert len(outputs) == 3
+    v = verify_files(outputs, load_key(root / "owner.key"), codec=WatermarkCodec.from_pretrained(), progress=False)
+    assert v.detected
+
+
+def test_checkpoint_formats_and_pickled_code(workdir, tmp_path):
+    from wm_basicsr.adapter import read_params
+
+    from wm_plugin.errors import WeightsError
+
+    sd = RRDBNet(3, 3, num_feat=16, num_block=1, num_grow_ch=8).state_dict()
+    ema = {k: v + 1 for k, v in sd.items()}
+    torch.save({"params": sd, "params_ema": ema}, tmp_path / "both.pth")
+    torch.save({f"module.{k}": v for k, v in sd.items()}, tmp_path / "bare.pth")
+    assert torch.equal(read_params(tmp_path / "both.pth")[0]["conv_first.weight"], ema["conv_first.weight"])
+    assert set(read_params(tmp_path / "bare.pth")[0]) == set(sd)
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"params": sd, "x": Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(WeightsError, match="pickled code"):
+        read_params(tmp_path / "evil.pth")
+
+
+def test_basicsr_train_with_the_flag_runs_basicsr_pipeline(in_workdir):
+    from basicsr.archs.srresnet_arch import MSRResNet
+
+    # As a user runs it: its own process (BasicSR's logger is set up once per process).
+    res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", "train_msrresnet_tiny_x2.yml"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    exp = in_workdir / "experiments" / "MSRResNet_tiny_x2_wm"
+    log = next(exp.glob("train_*.log")).read_text()
+    assert "Model [WatermarkedSRModel] is created (watermark: absorb" in log
+    # The result is a plain BasicSR checkpoint of the original arch, loaded by BasicSR's own loader.
+    net = MSRResNet(num_in_ch=3, num_out_ch=3, num_feat=16, num_block=1, upscale=2)
+    doc = torch.load(exp / "models" / "net_g_latest.pth", weights_only=True)
+    assert set(doc) == {"params", "params_ema"}
+    net.load_state_dict(doc["params_ema"], strict=True)
+
+
+def test_marked_targets_differ_from_the_data_by_the_flag_strength(in_workdir):
+    """What absorb trains towards: the targets, marked by the frozen embedder at the flag's PSNR."""
+    from basicsr.models.sr_model import SRModel
+    from basicsr.utils.options import ordered_yaml
+    from wm_basicsr.models import watermarked_model
+
+    opt = yaml.load(Path("train_msrresnet_tiny_x2.yml").read_text(), Loader=ordered_yaml()[0])
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, root_path=str(in_workdir))
+    opt["path"].update(experiments_root=str(in_workdir / "x"), models=str(in_workdir / "x"), training_states=str(in_workdir / "x"), log=str(in_workdir / "x"))
+    model = watermarked_model(SRModel)(opt)
+    gt = torch.from_numpy(natural_like(3, 64, 64)).permute(2, 0, 1).unsqueeze(0).float()
+    model.gt = gt.clone()
+    model._mark_targets()
+    mse = (model.gt - gt).pow(2).mean()
+    assert abs(10 * torch.log10(1 / mse) - 42.5) < 1.5
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda o: o["network_g"].update(type="NoSuchArch"), "network_g.type"),
+        (lambda o: o["watermark"].update(key="missing.key"), "watermark.key"),
+        (lambda o: o["watermark"].update(mode="absorbb"), "watermark.mode"),
+    ],
+)
+def test_bad_options_name_the_field(in_workdir, wm, edit, field):
+    opt = yaml.safe_load(Path("train_msrresnet_tiny_x2.yml").read_text())
+    edit(opt)
+    Path("bad.yml").write_text(yaml.safe_dump(opt))
+    res = wm("basicsr-train", "-opt", "bad.yml")
+    assert res.code == 2
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0], res.err
+
+
+def test_denoising_run_uses_the_noise_dataset(in_workdir):
+    res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", "train_srvgg_tiny_denoise.yml"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    log = next((in_workdir / "experiments" / "SRVGG_tiny_denoise_wm").glob("train_*.log")).read_text()
+    assert "Dataset [GaussianNoiseDataset] - tiny is built." in log
+    assert "Model [WatermarkedSRModel] is created (watermark: absorb" in log
+
+
+def test_noise_dataset_pairs_are_gt_plus_sigma_noise(workdir):
+    from wm_basicsr.datasets import GaussianNoiseDataset
+
+    ds = GaussianNoiseDataset({"dataroot_gt": str(workdir / "data" / "gt"), "sigma": 25, "phase": "val"})
+    a, b = ds[0], ds[0]
+    assert len(ds) == 3 and torch.equal(a["lq"], b["lq"])  # validation noise is fixed
+    assert abs((a["lq"] - a["gt"]).std().item() * 255 - 25) < 1
+
+
+@pytest.mark.parametrize("path", sorted(ZOO.glob("*.yml")), ids=lambda p: p.stem)
+def test_zoo_configs_build_in_basicsr(path):
+    """Every shipped options file names registered BasicSR parts, builds its network, and carries the flag."""
+    from basicsr.archs import build_network
+    from basicsr.data import DATASET_REGISTRY
+    from wm_basicsr.adapter import _check_registered, read_options
+
+    opt = read_options(path)
+    _check_registered(opt, str(path))
+    for d in opt["datasets"].values():
+        DATASET_REGISTRY.get(d["type"])
+    assert opt["watermark"]["mode"] == "absorb" and opt["watermark"]["key"] == "owner.key"
+    net = build_network(dict(opt["network_g"]))
+    assert sum(p.numel() for p in net.parameters()) > 100_000

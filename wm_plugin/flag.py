@@ -1,0 +1,80 @@
+"""The ``watermark:`` section a user adds to a framework's training config, read and checked.
+
+The same section works in a BasicSR options YAML and in an MMagic config::
+
+    watermark:
+      key: owner.key        # from `wm keygen`; relative paths count from the working directory,
+                            # like the config's other paths
+      mode: absorb          # absorb (default), barrier or trigger
+      psnr: 42.5            # strength of the mark in the targets, dB (optional)
+      extractor_weight: 0.01  # weight of the extractor loss while absorbing (optional)
+      weights: null         # a folder of embedder/extractor weights (optional; default: the shipped ones)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from .codec import DEFAULT_PSNR
+from .errors import ConfigError, KeyFileError
+from .keys import OwnerKey, load_key
+
+__all__ = ["MODES", "WatermarkFlag", "parse_flag"]
+
+MODES = ("absorb", "barrier", "trigger")
+_FIELDS = {"key", "mode", "psnr", "extractor_weight", "weights"}
+
+
+@dataclasses.dataclass(frozen=True)
+class WatermarkFlag:
+    """A checked ``watermark:`` section."""
+
+    key: OwnerKey
+    key_path: str
+    mode: str = "absorb"
+    psnr: float = DEFAULT_PSNR
+    extractor_weight: float = 0.01
+    weights: str | None = None
+
+
+def _number(section: Mapping[str, Any], name: str, default: float, where: str) -> float:
+    value = section.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{where}.{name}: expected a non-negative number, got {value!r}")
+    return float(value)
+
+
+def parse_flag(section: Any, *, where: str = "watermark", base_dir: str | os.PathLike = ".") -> WatermarkFlag:
+    """Check a ``watermark:`` section and load its key.
+
+    Args:
+        section: the section's value as the config file holds it.
+        where: how the section is named in error messages (e.g. ``train.yml: watermark``).
+        base_dir: the folder relative key and weights paths are taken from (the config file's).
+
+    Raises:
+        ConfigError: a field is missing, unknown or wrong; the message names it.
+    """
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where}: expected a mapping with at least 'key', got {section!r}")
+    unknown = sorted(set(section) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown field (known: {', '.join(sorted(_FIELDS))})")
+    if not section.get("key"):
+        raise ConfigError(f"{where}.key: missing; make a key with `wm keygen -o owner.key` and name it here")
+    mode = section.get("mode", "absorb")
+    if mode not in MODES:
+        raise ConfigError(f"{where}.mode: {mode!r} is not one of {', '.join(MODES)}")
+    key_path = Path(base_dir, os.path.expanduser(str(section["key"])))
+    try:
+        key = load_key(key_path)
+    except KeyFileError as e:
+        raise ConfigError(f"{where}.key: {e}") from None
+    weights = section.get("weights")
+    if weights is not None:
+        weights = str(Path(base_dir, os.path.expanduser(str(weights))))
+    return WatermarkFlag(key, str(key_path), mode, _number(section, "psnr", DEFAULT_PSNR, where),
+                         _number(section, "extractor_weight", 0.01, where), weights)

@@ -1,0 +1,70 @@
+"""Put a suspect model to the test: run it on probe inputs and verify its outputs against a key.
+
+Framework-free: the model is any function from a (1,3,H,W) batch in [0, 1] to its output batch (an
+adapter's ``run``). Without ``--data``, the probes are the bundled sample photos, shrunk by the model's
+scale (a ×4 super-resolution model gets quarter-size inputs and answers at the photos' own size).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .api import extract
+from .codec import WatermarkCodec
+from .io import Picture, list_images, read_image, sample_images_dir
+from .keys import OwnerKey
+from .verify import DEFAULT_FPR, Verdict, verdict
+
+__all__ = ["probe_inputs", "model_outputs", "verify_outputs", "verify_model"]
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+def probe_inputs(*, scale: int = 1, data: Sequence[str | os.PathLike] | None = None) -> list[tuple[str, np.ndarray]]:
+    """(name, H×W×3 float32 in [0, 1]) model inputs: the images in ``data`` as they are, or the samples ÷ ``scale``.
+
+    Raises:
+        ImageError: ``data`` holds no readable image.
+    """
+    files = list_images(data) if data else list_images([sample_images_dir()])
+    out = []
+    for path in files:
+        rgb = read_image(path).rgb_float()
+        if not data and scale > 1:
+            h, w = rgb.shape[0] // scale, rgb.shape[1] // scale
+            im = Image.fromarray(np.rint(rgb * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
+            rgb = np.asarray(im, np.float32) / 255
+        out.append((path.name, rgb))
+    return out
+
+
+def model_outputs(model: Model, inputs: Sequence[tuple[str, np.ndarray]], *, device: str = "cpu",
+                  progress: bool = True) -> list[np.ndarray]:
+    """``model``'s output (H×W×3 float32 in [0, 1]) for each input, one image at a time."""
+    outs = []
+    for _, rgb in tqdm(inputs, desc="running model", unit="img", disable=not progress, leave=False):
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).to(device)
+        with torch.no_grad():
+            y = model(x).clamp(0, 1)
+        outs.append(y[0].permute(1, 2, 0).float().cpu().numpy())
+    return outs
+
+
+def verify_outputs(names: Sequence[str], outputs: Sequence[np.ndarray], key: OwnerKey, *, codec: WatermarkCodec,
+                   fpr_target: float = DEFAULT_FPR) -> Verdict:
+    """Test model outputs (H×W×3 float in [0, 1]), 8-bit quantised as saved outputs would be, against ``key``."""
+    pictures = [Picture(np.rint(o * 255).astype(np.uint8)) for o in outputs]
+    return verdict(list(names), extract(pictures, codec=codec), key.carried_bits(), fpr_target=fpr_target)
+
+
+def verify_model(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,
+                 fpr_target: float = DEFAULT_FPR, progress: bool = True) -> Verdict:
+    """Run ``model`` on ``inputs`` and test its outputs against ``key``."""
+    outs = model_outputs(model, inputs, device=str(codec.device), progress=progress)
+    return verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr_target)
