@@ -8,10 +8,8 @@ no network ever sees in training. Run: ``python benchmarks/datasets.py OUT_DIR``
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 TRAIN = {

@@ -102,6 +102,11 @@ def test_demo_detects_marked_and_clears_originals(wm, tmp_path):
     assert d["ok"] and d["marked"]["detected"] and not d["original"]["detected"]
     assert d["mean_psnr"] > 41.5 and len(d["images"]) == 4
     assert (tmp_path / "demo" / "owner.key").exists()
+    # the bundled BasicSR model, protected: its outputs detected, the original model's not
+    m = d["model"]
+    assert m["framework"] == "basicsr" and m["ok"] and m["protected"]["detected"] and not m["original"]["detected"]
+    assert m["psnr_vs_original"] > 41.5 and m["protected"]["n_images"] == 4
+    assert (tmp_path / "demo" / "model" / "srvgg_x2.pth").exists() and (tmp_path / "demo" / "model" / "srvgg_x2.yml").exists()
 
 
 def test_help_and_version(wm):

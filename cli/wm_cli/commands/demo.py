@@ -12,7 +12,8 @@ import click
 from ..options import device_option, json_option
 
 
-@click.command("demo", help="Make a fresh key, mark the bundled sample images, and verify marked and original sets.")
+@click.command("demo", help="Make a fresh key, mark the bundled sample images and protect the bundled model; verify "
+                            "marked and original images, protected and original model.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Keep the key and images in this new folder.")
 @device_option
 @json_option
@@ -47,11 +48,13 @@ def command(out, device, as_json) -> None:
         on_original = verify_files(list_images([root / "original"]), key, codec=codec, progress=False)
         for row, m, o in zip(rows, on_marked.images, on_original.images):
             row.update(marked_matches=m.matches, marked_p=m.p_value, original_matches=o.matches, original_p=o.p_value)
-    ok = on_marked.detected and not on_original.detected
+        model = _protect_bundled_model(root, key, device)
+    ok = on_marked.detected and not on_original.detected and (model is None or model["check"].ok)
     result = {
         "ok": ok, "key_fingerprint": key.fingerprint, "seconds": round(time.perf_counter() - started, 1),
         "marked": on_marked.to_dict(), "original": on_original.to_dict(), "images": rows,
         "mean_psnr": float(np.mean([r["psnr"] for r in rows])),
+        "model": None if model is None else {"framework": model["framework"], **model["check"].to_dict()},
     }
     if as_json:
         click.echo(json.dumps(result))
@@ -65,7 +68,42 @@ def command(out, device, as_json) -> None:
         for label, v in (("marked set", on_marked), ("original set", on_original)):
             word = "DETECTED" if v.detected else "not detected"
             click.echo(f"\n{label:<13} {word:<13} p = {v.p_value:.3g}  ({v.matches}/{k} voted bits match)", nl=False)
-        click.echo(f"\n\n{'PASS' if ok else 'FAIL'}: marked images detected, originals not "
-                   f"({result['seconds']}s){'; files in ' + out if out else ''}")
+        if model is not None:
+            c = model["check"]
+            click.echo(f"\n\nA {model['framework']} model (bundled, {model['name']}) protected with `wm protect --mode barrier`:")
+            click.echo(f"{'input':<14}{'PSNR dB vs original':>21}   {'protected: bits':>16}{'p-value':>10}   {'original: bits':>15}{'p-value':>10}")
+            for name, p, m, o in zip([i.name for i in c.protected.images], c.psnr_vs_original, c.protected.images, c.original.images):
+                click.echo(f"{name:<14}{p:>21.1f}   {m.matches:>13}/{k}{m.p_value:>10.2g}   {o.matches:>12}/{k}{o.p_value:>10.2g}")
+            for label, v in (("protected model", c.protected), ("original model", c.original)):
+                word = "DETECTED" if v.detected else "not detected"
+                click.echo(f"\n{label:<16} {word:<13} p = {v.p_value:.3g}  ({v.matches}/{k} voted bits match)", nl=False)
+        what = "marked images detected, originals not" + ("; protected model detected, original not" if model else "")
+        click.echo(f"\n\n{'PASS' if ok else 'FAIL'}: {what} ({result['seconds']}s){'; files in ' + out if out else ''}")
     if not ok:
         raise click.exceptions.Exit(1)
+
+
+def _protect_bundled_model(root: Path, key, device: str) -> dict | None:
+    """Protect the small model an installed adapter bundles for the demo, and check it; None if none does."""
+    from wm_plugin.adapters import list_adapters, load_adapter
+    from wm_plugin.codec import WatermarkCodec
+    from wm_plugin.errors import AdapterError
+    from wm_plugin.probe import probe_inputs
+    from wm_plugin.protect import check_protection, protect_barrier
+
+    from ..options import model_scale
+
+    for info in list_adapters():
+        try:
+            adapter = load_adapter(info.name)
+        except AdapterError:
+            continue  # a broken third-party adapter does not stop the demo; `wm adapters --check` reports it
+        if not hasattr(adapter, "demo_model"):
+            continue
+        checkpoint, config = adapter.demo_model()
+        original, protected, _ = protect_barrier(adapter, checkpoint, key, str(root / "model" / Path(checkpoint).name),
+                                                 config=config, device=device)
+        check = check_protection(adapter, original, protected, probe_inputs(scale=model_scale(config)), key,
+                                 codec=WatermarkCodec.from_pretrained(device=device))
+        return {"framework": info.name, "name": Path(checkpoint).stem, "check": check}
+    return None
