@@ -7,6 +7,7 @@ import copy
 import io
 import os
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -53,9 +54,12 @@ def read_params(checkpoint: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
         doc = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"checkpoint not found: {checkpoint}") from None
-    except pickle.UnpicklingError:
-        raise WeightsError(f"{checkpoint}: refused: loading it would run pickled code (only tensors and plain "
-                           "containers are accepted)") from None
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(e))
+        if not found:
+            raise WeightsError(f"{checkpoint}: not a PyTorch checkpoint") from None
+        raise WeightsError(f"{checkpoint}: refused: loading it would run pickled code ({found.group(1)}); only "
+                           "tensors and plain containers are accepted") from None
     except Exception as e:  # torch raises many types for a file that is not a checkpoint
         raise WeightsError(f"{checkpoint}: not a PyTorch checkpoint ({type(e).__name__})") from None
     if isinstance(doc, dict):
