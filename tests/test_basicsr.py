@@ -186,6 +186,8 @@ def test_marked_targets_differ_from_the_data_by_the_flag_strength(in_workdir):
         (lambda o: o["network_g"].update(type="NoSuchArch"), "network_g.type"),
         (lambda o: o["watermark"].update(key="missing.key"), "watermark.key"),
         (lambda o: o["watermark"].update(mode="absorbb"), "watermark.mode"),
+        (lambda o: o["watermark"].update(mode="trigger"), "watermark.mode"),  # not built yet: said so, up front
+        (lambda o: o.update(model_type="NoSuchModel"), "model_type"),
     ],
 )
 def test_bad_options_name_the_field(in_workdir, wm, edit, field):

@@ -182,13 +182,14 @@ class BasicSRAdapter:
         """BasicSR's own ``train_pipeline`` on ``config`` (``argv``: BasicSR's train.py arguments)."""
         import basicsr.train
 
-        from .models import build_watermarked_model
+        from .models import build_watermarked_model, check_trainable
 
         # Fail here, with the field named, before BasicSR makes folders and logs.
         opt = read_options(config)
         _check_registered(opt, config)
         if "watermark" in opt:
-            parse_flag(opt["watermark"], where=f"{config}: watermark")
+            flag = parse_flag(opt["watermark"], where=f"{config}: watermark")
+            check_trainable(flag, where=f"{config}: watermark")
         basicsr.train.build_model = build_watermarked_model
         sys.argv = ["wm basicsr-train", "-opt", str(config), *argv]
         basicsr.train.train_pipeline(os.getcwd())

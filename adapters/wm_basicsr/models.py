@@ -27,10 +27,17 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from wm_plugin.barrier import load_embedder
 from wm_plugin.codec import add_mark, default_weights_dir, resize
 from wm_plugin.errors import ConfigError
-from wm_plugin.flag import parse_flag
+from wm_plugin.flag import WatermarkFlag, parse_flag
 from wm_plugin.nets import load_net
 
-__all__ = ["watermarked_model", "build_watermarked_model"]
+__all__ = ["watermarked_model", "build_watermarked_model", "check_trainable"]
+
+
+def check_trainable(flag: WatermarkFlag, where: str = "watermark") -> None:
+    """Raise ``ConfigError`` for a mode BasicSR training cannot do yet."""
+    if flag.mode != "absorb":
+        raise ConfigError(f"{where}.mode: {flag.mode!r} is not available in BasicSR training yet; use absorb "
+                          "(or train without the flag and run `wm protect --mode barrier` on the result)")
 
 
 class ExtractorLoss(nn.Module):
@@ -55,9 +62,7 @@ class WatermarkTraining:
     def init_training_settings(self):
         super().init_training_settings()
         flag = parse_flag(self.opt["watermark"])
-        if flag.mode != "absorb":
-            raise ConfigError(f"watermark.mode: {flag.mode!r} is not available in BasicSR training yet; use absorb "
-                              "(or train without the flag and run `wm protect --mode barrier` on the result)")
+        check_trainable(flag)
         self.wm_embedder = load_embedder(flag.weights).to(self.device)
         bits = torch.as_tensor(flag.key.carried_bits()).to(self.device)
         self.wm_patterns = self.wm_embedder.message_patterns(bits.view(1, -1))
