@@ -55,7 +55,7 @@ class Stage1Config:
     clean_weight: float = 1.0
     grey_share: float = 0.1
     large_share: float = 0.5  # share of images treated as 1.5-4× larger than the working resolution
-    detail_floor: float | None = 0.02  # the embedder's detail gain (see ``embedder.py``); None: off
+    detail_floor: float | None = 0.04  # the embedder's detail gain (see ``embedder.py``); None: off
     init: str | None = None  # a weights folder (embedder/extractor.safetensors) to fine-tune from
     # Curriculum, as fractions of ``steps``: (start, end) of each linear ramp from 0 to 1.
     psnr_ramp: tuple[float, float] = (0.0, 0.3)
