@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from basicsr_absorb import _crops
+from basicsr_runs import crops, sr_options, train
 from PIL import Image
 
 ROOT = Path(__file__).parent.parent
@@ -47,35 +45,13 @@ def main() -> None:
     ap.add_argument("--work", default="runs/demo_model")
     args = ap.parse_args()
     work = Path(args.work)
-    _crops(Path(args.data) / "train", work / "train", 128, 16, 0)
-    _crops(Path(args.data) / "test", work / "test", 256, 2, 1)
-    opt = {
-        "name": "srvgg_x2", "model_type": "SRModel", "scale": 2, "num_gpu": 0, "manual_seed": 0,
-        "datasets": {
-            "train": {"name": "photos", "type": "PairedImageDataset", "dataroot_gt": "train/gt", "dataroot_lq": "train/lq",
-                      "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 96, "use_hflip": True,
-                      "use_rot": True, "num_worker_per_gpu": 0, "batch_size_per_gpu": 16, "dataset_enlarge_ratio": 20},
-            "val": {"name": "heldout", "type": "PairedImageDataset", "dataroot_gt": "test/gt", "dataroot_lq": "test/lq",
-                    "io_backend": {"type": "disk"}},
-        },
-        "network_g": NETWORK,
-        "path": {"pretrain_network_g": None, "strict_load_g": True, "resume_state": None},
-        "train": {"ema_decay": 0.999, "optim_g": {"type": "Adam", "lr": 1e-3, "weight_decay": 0, "betas": [0.9, 0.99]},
-                  "scheduler": {"type": "MultiStepLR", "milestones": [args.iters // 2, args.iters * 3 // 4], "gamma": 0.5},
-                  "total_iter": args.iters, "warmup_iter": -1,
-                  "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0, "reduction": "mean"}},
-        "val": {"val_freq": args.iters, "save_img": False,
-                "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": False}}},
-        "logger": {"print_freq": 100, "save_checkpoint_freq": args.iters, "use_tb_logger": False},
-    }
-    (work / "srvgg_x2.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
+    work.mkdir(parents=True, exist_ok=True)
+    crops(Path(args.data) / "train", work / "train", 128, 16, 0)
+    crops(Path(args.data) / "test", work / "test", 256, 2, 1)
+    opt = sr_options("srvgg_x2", NETWORK, iters=args.iters, batch=16, lr=1e-3, ema=0.999,
+                     milestones=[args.iters // 2, args.iters * 3 // 4], enlarge=20, print_freq=100)
     started = time.time()
-    res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", "srvgg_x2.yml"], cwd=work)
-    if res.returncode:
-        sys.exit("training failed")
-    exp = work / "experiments" / "srvgg_x2"
-    log = next(exp.glob("train_*.log")).read_text()
-    psnr = float(log.rsplit("# psnr: ", 1)[1].split()[0])
+    _, psnr, exp = train(work, opt)
     DEMO.mkdir(exist_ok=True)
     doc = torch.load(exp / "models" / "net_g_latest.pth", weights_only=True)
     torch.save({"params_ema": doc["params_ema"]}, DEMO / "srvgg_x2.pth")

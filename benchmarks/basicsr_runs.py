@@ -1,0 +1,72 @@
+"""What the BasicSR benchmarks share: paired crops of the package photos, an SR options file, a training run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+
+def crops(src: Path, out: Path, size: int, per_image: int, seed: int) -> None:
+    """Random ``size``² crops of each photo in ``src`` into ``out/gt``, their bicubic ÷2 into ``out/lq``."""
+    rng = np.random.default_rng(seed)
+    for sub in ("gt", "lq"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.iterdir()):
+        im = np.asarray(Image.open(path).convert("RGB"))
+        h, w = im.shape[:2]
+        if min(h, w) < size:
+            continue
+        for i in range(per_image):
+            y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+            gt = Image.fromarray(im[y : y + size, x : x + size])
+            gt.save(out / "gt" / f"{path.stem}_{i}.png")
+            gt.resize((size // 2, size // 2), Image.Resampling.BICUBIC).save(out / "lq" / f"{path.stem}_{i}.png")
+
+
+def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, ema: float, milestones: list[int],
+               enlarge: int, print_freq: int) -> dict:
+    """A BasicSR ×2 SRModel options file on ``train/`` (96² crops, L1) validated on ``test/``."""
+    return {
+        "name": name, "model_type": "SRModel", "scale": 2, "num_gpu": 0, "manual_seed": 0,
+        "datasets": {
+            "train": {"name": "photos", "type": "PairedImageDataset", "dataroot_gt": "train/gt", "dataroot_lq": "train/lq",
+                      "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 96, "use_hflip": True,
+                      "use_rot": True, "num_worker_per_gpu": 0, "batch_size_per_gpu": batch,
+                      "dataset_enlarge_ratio": enlarge},
+            "val": {"name": "heldout", "type": "PairedImageDataset", "dataroot_gt": "test/gt", "dataroot_lq": "test/lq",
+                    "io_backend": {"type": "disk"}},
+        },
+        "network_g": network,
+        "path": {"pretrain_network_g": None, "strict_load_g": True, "resume_state": None},
+        "train": {"ema_decay": ema, "optim_g": {"type": "Adam", "lr": lr, "weight_decay": 0, "betas": [0.9, 0.99]},
+                  "scheduler": {"type": "MultiStepLR", "milestones": milestones, "gamma": 0.5},
+                  "total_iter": iters, "warmup_iter": -1,
+                  "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0, "reduction": "mean"}},
+        "val": {"val_freq": iters, "save_img": False,
+                "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": False}}},
+        "logger": {"print_freq": print_freq, "save_checkpoint_freq": iters, "use_tb_logger": False},
+    }
+
+
+def wm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the ``wm`` CLI in ``cwd`` (BasicSR's paths are relative to it)."""
+    return subprocess.run([sys.executable, "-m", "wm_cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def train(work: Path, opt: dict) -> tuple[float, float, Path]:
+    """Write ``opt`` to ``work`` and run ``wm basicsr-train`` on it: (seconds, final validation PSNR, experiment dir)."""
+    cfg = work / f"{opt['name']}.yml"
+    cfg.write_text(yaml.safe_dump(opt, sort_keys=False))
+    started = time.time()
+    res = wm("basicsr-train", "-opt", cfg.name, cwd=work)
+    if res.returncode:
+        sys.exit(f"training {opt['name']} failed: {res.stderr[-2000:]}")
+    exp = work / "experiments" / opt["name"]
+    log = next(exp.glob("train_*.log")).read_text()
+    return time.time() - started, float(log.rsplit("# psnr: ", 1)[1].split()[0]), exp
