@@ -18,6 +18,7 @@ from ..options import device_option
 @click.option("--bits", type=int, default=None, help="Message length k (default 64).")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
 @click.option("--workers", type=int, default=None, help="Processes that draw the procedural images (default 1).")
+@click.option("--ssim-weight", type=float, default=None, help="Weight of the SSIM loss (default 20).")
 @click.option("--detail-floor", type=float, default=None,
               help="Floor of the detail gain (default 0.04; higher: more robust, less invisible).")
 @click.option("--init", type=click.Path(exists=True, file_okay=False), default=None,
@@ -26,11 +27,11 @@ from ..options import device_option
 @click.option("--resume", is_flag=True, help="Continue from --out/checkpoint.pt.")
 @click.option("--until", type=int, default=None, help="Stop (checkpointed) at this step; continue later with --resume.")
 @device_option
-def command(out, data, procedural, steps, batch, bits, seed, workers, detail_floor, init, resume, until, device) -> None:
+def command(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, resume, until, device) -> None:
     from wm_plugin.train.stage1 import Stage1Config, train_stage1
 
     given = {"procedural": procedural, "steps": steps, "batch": batch, "bits": bits, "seed": seed, "workers": workers,
-             "detail_floor": detail_floor}
+             "ssim_weight": ssim_weight, "detail_floor": detail_floor}
     fields = dict(out=out, data=tuple(data), device=device, **{k: v for k, v in given.items() if v is not None})
     cfg = Stage1Config.fine_tune(init, **fields) if init else Stage1Config(**fields)
     figures = train_stage1(cfg, resume=resume, until=until)
