@@ -17,7 +17,7 @@ import platform
 import time
 from pathlib import Path
 
-from basicsr_runs import crops, sr_options, train, wm
+from basicsr_runs import prepare, sr_options, train, wm
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -28,10 +28,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=400)
     ap.add_argument("--work", default="runs/basicsr_absorb")
     args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    crops(Path(args.data) / "train", work / "train", 128, 8, 0)
-    crops(Path(args.data) / "test", work / "test", 256, 2, 1)
+    work = prepare(args.data, args.work, per_image=8)
     if not (work / "owner.key").exists():
         wm("keygen", "-o", "owner.key", cwd=work).check_returncode()
     rows = []

@@ -29,6 +29,16 @@ def crops(src: Path, out: Path, size: int, per_image: int, seed: int) -> None:
             gt.resize((size // 2, size // 2), Image.Resampling.BICUBIC).save(out / "lq" / f"{path.stem}_{i}.png")
 
 
+def prepare(data: str, work: str, per_image: int) -> Path:
+    """The working folder ``work`` with ``train/`` (``per_image`` 128² crops of each training photo) and
+    ``test/`` (two 256² crops of each held-out photo), both as gt + bicubic ÷2 lq."""
+    folder = Path(work)
+    folder.mkdir(parents=True, exist_ok=True)
+    crops(Path(data) / "train", folder / "train", 128, per_image, 0)
+    crops(Path(data) / "test", folder / "test", 256, 2, 1)
+    return folder
+
+
 def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, ema: float, milestones: list[int],
                enlarge: int, print_freq: int) -> dict:
     """A BasicSR ×2 SRModel options file on ``train/`` (96² crops, L1) validated on ``test/``."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from basicsr_runs import crops, sr_options, train
+from basicsr_runs import prepare, sr_options, train
 from PIL import Image
 
 ROOT = Path(__file__).parent.parent
@@ -44,10 +44,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=3000)
     ap.add_argument("--work", default="runs/demo_model")
     args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    crops(Path(args.data) / "train", work / "train", 128, 16, 0)
-    crops(Path(args.data) / "test", work / "test", 256, 2, 1)
+    work = prepare(args.data, args.work, per_image=16)
     opt = sr_options("srvgg_x2", NETWORK, iters=args.iters, batch=16, lr=1e-3, ema=0.999,
                      milestones=[args.iters // 2, args.iters * 3 // 4], enlarge=20, print_freq=100)
     started = time.time()

@@ -21,7 +21,7 @@ from .io import Picture, list_images, read_image, sample_images_dir
 from .keys import OwnerKey
 from .verify import DEFAULT_FPR, Verdict, verdict
 
-__all__ = ["probe_inputs", "model_outputs", "verify_outputs", "verify_model"]
+__all__ = ["probe_inputs", "model_outputs", "as_picture", "verify_outputs", "verify_model"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -56,11 +56,15 @@ def model_outputs(model: Model, inputs: Sequence[tuple[str, np.ndarray]], *, dev
     return outs
 
 
+def as_picture(rgb: np.ndarray) -> Picture:
+    """A model output (H×W×3 float in [0, 1]) as the 8-bit picture a saved output would be."""
+    return Picture(np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+
+
 def verify_outputs(names: Sequence[str], outputs: Sequence[np.ndarray], key: OwnerKey, *, codec: WatermarkCodec,
                    fpr_target: float = DEFAULT_FPR) -> Verdict:
     """Test model outputs (H×W×3 float in [0, 1]), 8-bit quantised as saved outputs would be, against ``key``."""
-    pictures = [Picture(np.rint(o * 255).astype(np.uint8)) for o in outputs]
-    return verdict(list(names), extract(pictures, codec=codec), key.carried_bits(), fpr_target=fpr_target)
+    return verdict(list(names), extract([as_picture(o) for o in outputs], codec=codec), key.carried_bits(), fpr_target=fpr_target)
 
 
 def verify_model(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,

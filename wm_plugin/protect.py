@@ -13,7 +13,8 @@ import numpy as np
 from .barrier import WatermarkBarrier
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .keys import OwnerKey
-from .probe import model_outputs, verify_outputs
+from .metrics import picture_psnr
+from .probe import as_picture, model_outputs, verify_outputs
 from .verify import DEFAULT_FPR, Verdict
 
 __all__ = ["protect_barrier", "ProtectionCheck", "check_protection"]
@@ -48,12 +49,6 @@ class ProtectionCheck:
                 "protected": self.protected.to_dict(), "original": self.original.to_dict()}
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    q = lambda x: np.rint(x * 255)  # noqa: E731  (as saved 8-bit outputs)
-    mse = float(np.mean((q(a) - q(b)) ** 2))
-    return 10 * np.log10(255**2 / mse) if mse > 0 else float("inf")
-
-
 def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequence[tuple[str, np.ndarray]],
                      key: OwnerKey, *, codec: WatermarkCodec, fpr_target: float = DEFAULT_FPR) -> ProtectionCheck:
     """Run both models on ``inputs``: how far apart their outputs are, and the verdict on each model's outputs."""
@@ -61,7 +56,7 @@ def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequen
     plain = model_outputs(lambda x: adapter.run(original, x), inputs, device=str(codec.device), progress=False)
     marked = model_outputs(lambda x: adapter.run(protected, x), inputs, device=str(codec.device), progress=False)
     return ProtectionCheck(
-        [_psnr(a, b) for a, b in zip(plain, marked)],
+        [picture_psnr(as_picture(a), as_picture(b)) for a, b in zip(plain, marked)],
         verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target),
         verify_outputs(names, plain, key, codec=codec, fpr_target=fpr_target),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 device_option = click.option(
@@ -48,7 +50,7 @@ def model_scale(config: str | None) -> int:
     if not config or not config.endswith((".yml", ".yaml")):
         return 1
     try:
-        scale = (yaml.safe_load(open(config)) or {}).get("scale", 1)
-    except (OSError, yaml.YAMLError):
+        scale = (yaml.safe_load(Path(config).read_text()) or {}).get("scale", 1)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
         return 1
     return scale if isinstance(scale, int) and scale > 0 else 1

@@ -1,4 +1,7 @@
-"""``wm verify``: test a set of images against an owner's key. Exit 0 detected, 1 not detected, 2 error."""
+"""``wm verify``: test a set of images, or a suspect model's outputs, against an owner's key.
+
+Exit 0 detected, 1 not detected, 2 error.
+"""
 
 from __future__ import annotations
 
