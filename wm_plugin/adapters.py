@@ -41,14 +41,17 @@ class FrameworkAdapter(Protocol):
     def save_checkpoint(self, model: Any, path: str, *, like: str | None = None) -> None:
         """Write ``model`` to ``path`` in the framework's own checkpoint format (shaped like ``like``)."""
 
-    def save_barrier(self, barrier: Any, path: str, *, config: str | None = None) -> list[str]:
+    def save_barrier(self, barrier: Any, path: str, *, config: str | None = None, like: str | None = None) -> list[str]:
         """Write ``barrier`` (a ``WatermarkBarrier`` around a loaded model) so the framework's own code runs it;
-        return the paths written (the checkpoint, and a config where the framework needs one)."""
+        return the paths written (the checkpoint, and a config where the framework needs one). ``like`` is the
+        original checkpoint, for what else it holds (discriminators, EMA copies, metadata)."""
 
     def train(self, config: str, argv: list[str]) -> None:
         """Run the framework's own training on ``config`` with the watermark flag honoured."""
 
 
+# Optional: ``config_suffix`` (the file ``save_barrier`` writes beside the checkpoint, e.g. ".yml"),
+# ``model_scale(config) -> int`` (the upscaling factor, for probe inputs), ``demo_model() -> (checkpoint, config)``.
 _REQUIRED = ("load_model", "run", "save_checkpoint", "save_barrier", "train")
 
 

@@ -6,8 +6,6 @@ import contextlib
 import copy
 import io
 import os
-import pickle
-import re
 import sys
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import torch.nn as nn
 import yaml
 
 from wm_plugin.barrier import WatermarkBarrier
+from wm_plugin.checkpoint import load_checkpoint
 from wm_plugin.errors import ConfigError, WeightsError
 from wm_plugin.fileio import atomic_path
 from wm_plugin.flag import parse_flag
@@ -50,18 +49,7 @@ def read_params(checkpoint: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
     Raises:
         WeightsError: missing file, pickled code, or no state dict inside.
     """
-    try:
-        doc = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"checkpoint not found: {checkpoint}") from None
-    except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(e))
-        if not found:
-            raise WeightsError(f"{checkpoint}: not a PyTorch checkpoint") from None
-        raise WeightsError(f"{checkpoint}: refused: loading it would run pickled code ({found.group(1)}); only "
-                           "tensors and plain containers are accepted") from None
-    except Exception as e:  # torch raises many types for a file that is not a checkpoint
-        raise WeightsError(f"{checkpoint}: not a PyTorch checkpoint ({type(e).__name__})") from None
+    doc = load_checkpoint(checkpoint)
     if isinstance(doc, dict):
         for key in _PARAM_KEYS:
             if isinstance(doc.get(key), dict):
@@ -149,7 +137,9 @@ class BasicSRAdapter:
             doc["params_ema"] = state
         _save(doc, path)
 
-    def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str) -> list[str]:
+    config_suffix = ".yml"
+
+    def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str, like: str | None = None) -> list[str]:
         """Write the protected checkpoint and, beside it, an options file whose ``network_g`` builds it.
 
         Returns the paths written. The checkpoint also records the embedder's shape (``wm_barrier``), so it
@@ -172,6 +162,14 @@ class BasicSRAdapter:
                                  "# watermark embedder. Run it with `wm basicsr-test -opt THIS_FILE` (BasicSR's test\n"
                                  "# pipeline, with the arch registered).\n" + yaml.safe_dump(opt, sort_keys=False))
         return [path, yml]
+
+    def model_scale(self, config: str | None) -> int:
+        """The upscaling factor of the options file (``scale``), else 1."""
+        try:
+            scale = read_options(config).get("scale", 1) if config else 1
+        except ConfigError:
+            return 1
+        return scale if isinstance(scale, int) and scale > 0 else 1
 
     def demo_model(self) -> tuple[str, str]:
         """The small bundled ×2 SR model that ``wm demo`` protects: (checkpoint, options file)."""

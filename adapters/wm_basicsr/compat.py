@@ -2,9 +2,7 @@
 
 Three known breakages (../shared/FRAMEWORKS.md has the measurements):
 
-* PyPI's torchvision 0.28 ships C++ ops built against CUDA torch; beside the CPU build its ``_C`` library
-  fails to register ``torchvision::nms`` and ``import torchvision`` dies. Declaring the two operator schemas
-  first lets the pure-Python parts import; the C++ kernels stay unavailable (no restoration arch needs them).
+* PyPI's torchvision 0.28 does not import beside the CPU build of torch (``wm_plugin.torchvision_ops``).
 * basicsr imports ``torchvision.transforms.functional_tensor``, renamed ``_functional_tensor`` in 0.17.
 * ``basicsr.train.load_resume_state`` maps the resume state onto ``torch.cuda.current_device()``, which
   fails on a CPU-only machine; on such a machine it is replaced by a CPU load.
@@ -12,35 +10,14 @@ Three known breakages (../shared/FRAMEWORKS.md has the measurements):
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import importlib.util
 import sys
-from pathlib import Path
 
 import torch
 
+from wm_plugin.torchvision_ops import declare_torchvision_ops
+
 _done = False
-_library = None  # the schema declarations live as long as this reference
-
-
-def _declare_torchvision_ops() -> None:
-    global _library
-    if "torchvision" in sys.modules:
-        return  # imported already (and so it worked)
-    spec = importlib.util.find_spec("torchvision")
-    if spec is None or spec.origin is None:
-        return  # not installed: importing basicsr will say so
-    # Load torchvision's own kernels first; only if they do not load here, declare their schemas.
-    for lib in Path(spec.origin).parent.glob("_C*.so"):
-        with contextlib.suppress(OSError, RuntimeError):
-            torch.ops.load_library(str(lib))
-    try:
-        torch._C._dispatch_find_schema_or_throw("torchvision::nms", "")
-    except RuntimeError:
-        _library = torch.library.Library("torchvision", "DEF")
-        _library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
 
 
 def _alias_functional_tensor() -> None:
@@ -85,7 +62,7 @@ def apply() -> None:
     global _done
     if _done:
         return
-    _declare_torchvision_ops()
+    declare_torchvision_ops()
     _alias_functional_tensor()
     _cpu_resume()
     _done = True

@@ -16,19 +16,13 @@ PSNR a user of the model sees.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from wm_plugin.barrier import load_embedder
-from wm_plugin.codec import add_mark, default_weights_dir, resize
+from wm_plugin.absorb import ExtractorLoss, TargetMarker
 from wm_plugin.errors import ConfigError
 from wm_plugin.flag import WatermarkFlag, parse_flag
-from wm_plugin.nets import load_net
 
 __all__ = ["watermarked_model", "build_watermarked_model", "check_trainable"]
 
@@ -40,22 +34,6 @@ def check_trainable(flag: WatermarkFlag, where: str = "watermark") -> None:
                           "(or train without the flag and run `wm protect --mode barrier` on the result)")
 
 
-class ExtractorLoss(nn.Module):
-    """``pixel_loss(output, target)`` plus ``weight`` × BCE of the frozen extractor's logits on ``output``."""
-
-    def __init__(self, pixel_loss: nn.Module, extractor: nn.Module, bits: torch.Tensor, weight: float):
-        super().__init__()
-        self.pixel_loss, self.extractor, self.weight = pixel_loss, extractor.eval().requires_grad_(False), weight
-        self.register_buffer("target_bits", bits.float().view(1, -1))
-
-    def forward(self, output: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        loss = self.pixel_loss(output, target, *args, **kwargs)
-        if self.weight == 0:
-            return loss
-        logits = self.extractor(resize(output.clamp(0, 1), (self.extractor.size, self.extractor.size)))
-        return loss + self.weight * F.binary_cross_entropy_with_logits(logits, self.target_bits.expand_as(logits))
-
-
 class WatermarkTraining:
     """Mixin placed before a BasicSR model class; reads ``opt['watermark']``."""
 
@@ -63,18 +41,13 @@ class WatermarkTraining:
         super().init_training_settings()
         flag = parse_flag(self.opt["watermark"])
         check_trainable(flag)
-        self.wm_embedder = load_embedder(flag.weights).to(self.device)
-        bits = torch.as_tensor(flag.key.carried_bits()).to(self.device)
-        self.wm_patterns = self.wm_embedder.message_patterns(bits.view(1, -1))
-        self.wm_psnr = flag.psnr
         if self.cri_pix is None:
             raise ConfigError("train.pixel_opt: absorbing the watermark needs a pixel loss (e.g. L1Loss)")
-        extractor = load_net(Path(flag.weights or default_weights_dir()) / "extractor.safetensors")
-        self.cri_pix = ExtractorLoss(self.cri_pix, extractor, bits, flag.extractor_weight).to(self.device)
+        self.wm_marker = TargetMarker(flag).to(self.device)
+        self.cri_pix = ExtractorLoss(self.cri_pix, flag).to(self.device)
 
-    @torch.no_grad()
     def _mark_targets(self) -> None:
-        self.gt = add_mark(self.wm_embedder, self.gt.clamp(0, 1), self.wm_patterns, self.wm_psnr).clamp(0, 1)
+        self.gt = self.wm_marker(self.gt)
 
     def optimize_parameters(self, current_iter):
         self._mark_targets()

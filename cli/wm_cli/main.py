@@ -20,6 +20,8 @@ COMMANDS = {
     "protect": "Protect a framework checkpoint (BasicSR, MMagic) with the owner's watermark.",
     "basicsr-train": "BasicSR's train.py with the watermark: flag of the options file honoured.",
     "basicsr-test": "BasicSR's test.py, able to run checkpoints written by `wm protect`.",
+    "mmagic-train": "MMagic's tools/train.py with the watermark block of the config honoured.",
+    "mmagic-test": "MMagic's tools/test.py, able to run checkpoints written by `wm protect`.",
     "train": "Train the embedder and extractor (stage 1).",
     "demo": "Mark the bundled sample images and verify them, end to end.",
     "adapters": "List the installed framework adapters.",

@@ -43,14 +43,7 @@ data_option = click.option(
 )
 
 
-def model_scale(config: str | None) -> int:
-    """The upscaling factor a framework config declares at top level (``scale``), else 1."""
-    import yaml
-
-    if not config or not config.endswith((".yml", ".yaml")):
-        return 1
-    try:
-        scale = (yaml.safe_load(Path(config).read_text()) or {}).get("scale", 1)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
-        return 1
-    return scale if isinstance(scale, int) and scale > 0 else 1
+def model_scale(adapter, config: str | None) -> int:
+    """The upscaling factor of the model ``config`` describes, as its adapter reads it (1 if it cannot say)."""
+    read = getattr(adapter, "model_scale", None)
+    return read(config) if read and config else 1

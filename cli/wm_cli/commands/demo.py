@@ -103,7 +103,7 @@ def _protect_bundled_model(root: Path, key, device: str) -> dict | None:
         checkpoint, config = adapter.demo_model()
         original, protected, _ = protect_barrier(adapter, checkpoint, key, str(root / "model" / Path(checkpoint).name),
                                                  config=config, device=device)
-        check = check_protection(adapter, original, protected, probe_inputs(scale=model_scale(config)), key,
+        check = check_protection(adapter, original, protected, probe_inputs(scale=model_scale(adapter, config)), key,
                                  codec=WatermarkCodec.from_pretrained(device=device))
         return {"framework": info.name, "name": Path(checkpoint).stem, "check": check}
     return None

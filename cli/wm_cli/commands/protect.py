@@ -47,16 +47,17 @@ def command(framework, config, checkpoint, key_path, output, mode, psnr, force, 
     if mode != "barrier":
         raise WatermarkError(f"--mode {mode}: fine-tuning a checkpoint is not available yet; train with the "
                              "watermark flag in the config (mode: absorb), or use --mode barrier")
-    for path in (output, str(Path(output).with_suffix(".yml"))):
+    adapter = load_adapter(framework)
+    suffix = getattr(adapter, "config_suffix", None)
+    for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else [])):
         if Path(path).resolve() in {Path(p).resolve() for p in (checkpoint, config) if p}:
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
         check_writable(path, force=force)
-    adapter = load_adapter(framework)
     key = load_key(key_path)
     original, protected, written = protect_barrier(adapter, checkpoint, key, output, config=config, weights=weights,
                                                    psnr=DEFAULT_PSNR if psnr is None else psnr, device=device)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
-    inputs = probe_inputs(scale=model_scale(config), data=data)
+    inputs = probe_inputs(scale=model_scale(adapter, config), data=data)
     check = check_protection(adapter, original, protected, inputs, key,
                              codec=WatermarkCodec.from_pretrained(weights, device=device))
     if as_json:

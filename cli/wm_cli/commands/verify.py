@@ -61,7 +61,7 @@ def command(ctx, key_path, outputs, model, framework, config, data, fpr, device,
 
         adapter = load_adapter(framework)
         net = adapter.load_model(model, config=config, device=device)
-        inputs = probe_inputs(scale=model_scale(config), data=data)
+        inputs = probe_inputs(scale=model_scale(adapter, config), data=data)
         codec = open_codec(weights, device)
         v = verify_model(lambda x: adapter.run(net, x), inputs, key, codec=codec, fpr_target=fpr, progress=not as_json)
     else:

@@ -1,0 +1,95 @@
+"""Training with the flag: ``watermark = dict(key=..., mode='absorb')`` in an MMagic config.
+
+``WatermarkHook`` (MMagic's ``HOOKS`` registry) changes two things in the training run and nothing else
+(data, validation, logging, checkpoints, resume and distributed training stay MMEngine's own):
+
+* before each iteration the targets (``gt_img`` of each data sample) are marked by the frozen embedder,
+  so the generator learns to emit marked images;
+* the model's ``pixel_loss`` gains an extractor term: the frozen extractor must read the owner's bits in
+  the generator's output (weight ``watermark['extractor_weight']``).
+
+Validation compares outputs with the unmarked targets, so the PSNR MMagic logs is what a user of the
+model sees. A config needs no ``custom_hooks`` entry: importing ``wm_mmagic`` (``custom_imports``) makes
+``Runner.from_cfg`` add the hook whenever the config has a ``watermark`` block (``enable_flag``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from mmagic.registry import HOOKS
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+
+from wm_plugin.absorb import ExtractorLoss, TargetMarker
+from wm_plugin.errors import ConfigError
+from wm_plugin.flag import WatermarkFlag, parse_flag
+
+from .space import PixelSpace
+
+__all__ = ["WatermarkHook", "check_trainable", "enable_flag"]
+
+
+def check_trainable(flag: WatermarkFlag, where: str = "watermark") -> None:
+    """Raise ``ConfigError`` for a mode MMagic training cannot do yet."""
+    if flag.mode != "absorb":
+        raise ConfigError(f"{where}.mode: {flag.mode!r} is not available in MMagic training yet; use absorb "
+                          "(or train without the flag and run `wm protect --mode barrier` on the result)")
+
+
+@HOOKS.register_module()
+class WatermarkHook(Hook):
+    """Absorb the owner's mark into the trained generator (see the module docstring). Arguments: the flag's."""
+
+    priority = "VERY_HIGH"  # mark the targets before any other hook looks at the batch
+
+    def __init__(self, **watermark):
+        self.flag = parse_flag(watermark, where="watermark")
+        check_trainable(self.flag)
+        self.marker: TargetMarker | None = None
+        self.space: PixelSpace | None = None
+
+    def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if not isinstance(getattr(model, "pixel_loss", None), torch.nn.Module):
+            raise ConfigError(f"watermark: absorbing the mark trains models with a pixel_loss (BaseEditModel and its "
+                              f"subclasses); {type(model).__name__} has none")
+        device = next(model.parameters()).device
+        self.space = PixelSpace.from_config(runner.cfg)
+        self.marker = TargetMarker(self.flag).to(device)
+        if not isinstance(model.pixel_loss, ExtractorLoss):
+            model.pixel_loss = ExtractorLoss(model.pixel_loss, self.flag, to_pixels=self.space.to_pixels).to(device)
+        print_log(f"watermark: {self.flag.mode}, key {self.flag.key.fingerprint}, {self.flag.psnr} dB", logger="current")
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        samples = (data_batch or {}).get("data_samples") or []
+        targets = [s.gt_img for s in samples if "gt_img" in s]
+        if len(targets) != len(samples) or not samples:
+            raise ConfigError("watermark: absorb needs a gt_img target in every training sample")
+        device = self.marker.bits.device
+        gt = torch.stack([torch.as_tensor(t) for t in targets]).to(device, torch.float32) / 255
+        pixels = self.marker(gt.flip(1) if self.space.bgr else gt)
+        marked = (pixels.flip(1) if self.space.bgr else pixels) * 255
+        for sample, target, image in zip(samples, targets, marked):
+            sample.gt_img = image.to(torch.as_tensor(target).device)
+
+
+def enable_flag() -> None:
+    """Make ``Runner.from_cfg`` add ``WatermarkHook`` to configs with a ``watermark`` block (idempotent)."""
+    original = Runner.from_cfg.__func__
+    if getattr(original, "_wm_flag", False):
+        return
+
+    @functools.wraps(original)
+    def from_cfg(cls, cfg):
+        if cfg.get("watermark"):
+            cfg = cfg.copy()
+            hooks = [h for h in cfg.get("custom_hooks") or [] if h.get("type") != "WatermarkHook"]
+            cfg.custom_hooks = [*hooks, {"type": "WatermarkHook", **cfg.watermark}]
+        return original(cls, cfg)
+
+    from_cfg._wm_flag = True
+    Runner.from_cfg = classmethod(from_cfg)

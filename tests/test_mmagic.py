@@ -1,0 +1,234 @@
+"""The MMagic adapter against the real MMagic 1.2.0: its registries, its own tools/train.py and tools/test.py, its files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import wm_mmagic  # noqa: F401  (applies the compatibility fixes, registers the barrier and the hook; before mmagic)
+from conftest import natural_like, seeded_key
+from mmagic.registry import MODELS
+from mmengine.config import Config
+from PIL import Image
+
+ZOO = Path(__file__).parent.parent / "zoo_configs" / "mmagic"
+EDSR = str(ZOO / "tiny" / "edsr_tiny_x2.py")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder laid out as the tiny configs expect (data/HR, data/LR relative to it), with a key."""
+    from wm_plugin.keys import save_key
+
+    root = tmp_path_factory.mktemp("mmagic")
+    for sub in ("HR", "LR"):
+        (root / "data" / sub).mkdir(parents=True)
+    for i in range(3):
+        gt = Image.fromarray(np.rint(natural_like(20 + i, 128, 128) * 255).astype(np.uint8))
+        gt.save(root / "data" / "HR" / f"{i}.png")
+        gt.resize((64, 64), Image.Resampling.BICUBIC).save(root / "data" / "LR" / f"{i}.png")
+    save_key(seeded_key(11), root / "owner.key")
+    # Two names for one config: MMEngine names its loggers after the config and the second, so two runners
+    # built from one file within a second would share the first one's log file.
+    for name in ("flag.py", "flag_train.py"):
+        (root / name).write_text(f"_base_ = {EDSR!r}\ncustom_imports = dict(imports=['wm_mmagic'], "
+                                 "allow_failed_imports=False)\nwatermark = dict(key='owner.key', mode='absorb')\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    """MMagic's own tools/train.py (through ``wm mmagic-train``) on the tiny EDSR config: 60 iterations."""
+    from wm_cli.main import main
+
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["mmagic-train", EDSR, "--work-dir", "plain"])
+    finally:
+        os.chdir(cwd)
+    assert e.value.code in (0, None)
+    return trained_path(workdir)
+
+
+def trained_path(root: Path) -> Path:
+    return root / "plain" / "iter_60.pth"
+
+
+def _mmagic_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
+    """A checkpoint as MMagic's model zoo publishes them (``meta`` + ``state_dict``) of a freshly built model."""
+    torch.manual_seed(seed)
+    model = MODELS.build(Config.fromfile(config).model)
+    torch.save({"meta": {"mmagic_version": "1.2.0"}, "state_dict": model.state_dict()}, path)
+    return path
+
+
+def test_compat_imports_models_and_mmcv_ops_fail_only_when_called():
+    import mmagic.models  # noqa: F401  (needs mmcv._ext, absent from mmcv-lite)
+    from mmcv.utils import ext_loader
+
+    ext = ext_loader.load_ext("_ext", ["deform_conv_forward"])
+    with pytest.raises(NotImplementedError, match="deform_conv_forward"):
+        ext.deform_conv_forward()
+
+
+def test_pixel_space_reads_the_preprocessor_and_channel_order():
+    from wm_mmagic.space import PixelSpace
+
+    edsr = PixelSpace.from_config(Config.fromfile(EDSR))
+    assert edsr == PixelSpace((0.0,) * 3, (255.0,) * 3, bgr=False)  # std 255, pipelines load RGB
+    pix2pix = PixelSpace.from_config(Config.fromfile(str(ZOO / "tiny" / "pix2pix_tiny.py")))
+    assert pix2pix.mean == (127.5,) * 3 and pix2pix.bgr  # LoadPairedImageFromFile defaults to BGR
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.allclose(pix2pix.to_pixels(pix2pix.from_pixels(x)), x, atol=1e-6)
+    assert torch.allclose(pix2pix.from_pixels(x)[:, 0], x[:, 2] * 2 - 1, atol=1e-6)
+
+
+def test_train_writes_mmagic_checkpoints(trained):
+    doc = torch.load(trained, map_location="cpu", weights_only=False)  # MMEngine's own file, written by this test
+    assert any(k.startswith("generator.") for k in doc["state_dict"]) and "message_hub" in doc
+
+
+@pytest.fixture(scope="module")
+def protected(workdir, trained):
+    """``wm protect --framework mmagic`` on the trained EDSR checkpoint (MMEngine's full training file)."""
+    import contextlib
+    import io
+
+    from wm_cli.main import main
+
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
+            main(["protect", "--framework", "mmagic", "--config", EDSR, "--checkpoint", str(trained),
+                  "--key", "owner.key", "-o", "edsr_wm.pth", "--data", "data/LR", "--json"])
+    finally:
+        os.chdir(cwd)
+    assert e.value.code in (0, None)
+    return workdir, json.loads(out.getvalue())
+
+
+def test_protect_edsr_is_detected_and_faithful(protected):
+    root, report = protected
+    assert report["ok"] and report["protected"]["p_value"] < 1e-6 and not report["original"]["detected"]
+    assert report["psnr_vs_original"] >= 42.0
+    assert report["written"] == ["edsr_wm.pth", "edsr_wm.py"]
+    # MMagic's format, loadable with torch's safe default: meta + state_dict, the generator wrapped.
+    doc = torch.load(root / "edsr_wm.pth", map_location="cpu", weights_only=True)
+    assert set(doc) == {"meta", "state_dict"} and doc["meta"]["wm_barrier"]["psnr"] == pytest.approx(42.5)
+    state, original = doc["state_dict"], torch.load(trained_path(root), map_location="cpu", weights_only=False)["state_dict"]
+    assert torch.equal(state["generator.model.conv_first.weight"], original["generator.conv_first.weight"])
+    assert "generator.message" in state and any(k.startswith("generator.embedder.") for k in state)
+
+
+def test_protected_checkpoint_loads_with_either_config(protected, wm, monkeypatch):
+    root, _ = protected
+    monkeypatch.chdir(root)
+    for config in (EDSR, "edsr_wm.py"):
+        r = wm("verify", "--framework", "mmagic", "--config", config, "--model", "edsr_wm.pth", "--key", "owner.key",
+               "--data", "data/LR", "--json")
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["detected"]
+
+
+def test_mmagic_own_test_tool_runs_the_protected_config(protected, wm, monkeypatch):
+    root, _ = protected
+    monkeypatch.chdir(root)
+    r = wm("mmagic-test", "edsr_wm.py", "edsr_wm.pth", "--work-dir", "tested")
+    assert r.code == 0, r.err
+    logs = list((root / "tested").glob("*/*.json"))
+    assert logs and "tiny/PSNR" in json.loads(logs[0].read_text().splitlines()[-1])
+
+
+def test_flag_adds_the_hook_which_marks_targets_and_wraps_the_loss(workdir, monkeypatch):
+    from mmengine.runner import Runner
+    from wm_mmagic.hook import WatermarkHook
+
+    from wm_plugin.absorb import ExtractorLoss
+
+    monkeypatch.chdir(workdir)
+    cfg = Config.fromfile("flag.py")
+    cfg.work_dir = str(workdir / "flagged")
+    runner = Runner.from_cfg(cfg)  # MMagic's tools/train.py builds it this way
+    hooks = [h for h in runner.hooks if isinstance(h, WatermarkHook)]
+    assert len(hooks) == 1
+    hook = hooks[0]
+    hook.before_train(runner)
+    assert isinstance(runner.model.pixel_loss, ExtractorLoss)
+    batch = next(iter(runner.build_dataloader(cfg.train_dataloader)))
+    before = torch.stack([s.gt_img.float() for s in batch["data_samples"]])
+    hook.before_train_iter(runner, 0, batch)
+    after = torch.stack([s.gt_img.float() for s in batch["data_samples"]])
+    psnr = 10 * torch.log10(255**2 / (after - before).pow(2).mean())
+    assert 38 < psnr < 46  # marked at the flag's strength (42.5 dB before clamping and small crops)
+
+
+def test_train_with_flag_runs_and_logs_the_key(workdir, wm, monkeypatch):
+    monkeypatch.chdir(workdir)
+    r = wm("mmagic-train", "flag_train.py", "--work-dir", "absorbed")
+    assert r.code == 0, r.err
+    log = next((workdir / "absorbed").glob("*/*.log")).read_text()
+    assert f"watermark: absorb, key {seeded_key(11).fingerprint}" in log and (workdir / "absorbed" / "iter_60.pth").is_file()
+
+
+@pytest.mark.parametrize("name", ["pix2pix_tiny.py", "cyclegan_tiny.py"])
+def test_protect_translation_generators(name, tmp_path, wm):
+    config = str(ZOO / "tiny" / name)
+    ckpt = _mmagic_checkpoint(config, tmp_path / "g.pth")
+    from wm_plugin.keys import save_key
+
+    save_key(seeded_key(12), tmp_path / "k.key")
+    r = wm("protect", "--framework", "mmagic", "--config", config, "--checkpoint", ckpt, "--key", tmp_path / "k.key",
+           "-o", tmp_path / "g_wm.pth", "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["protected"]["detected"] and not report["original"]["detected"]
+    state = torch.load(tmp_path / "g_wm.pth", weights_only=True)["state_dict"]
+    domain = Config.fromfile(config).model.default_domain
+    assert f"generators.{domain}.message" in state
+    assert any(k.startswith("discriminators.") for k in state)  # the rest of the model is kept
+
+
+@pytest.mark.parametrize("case", ["trigger_flag", "missing_config", "pickled_code", "wrong_arch"])
+def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, wm, monkeypatch):
+    monkeypatch.chdir(workdir)
+    if case == "trigger_flag":
+        (tmp_path / "t.py").write_text(f"_base_ = {EDSR!r}\nwatermark = dict(key={str(workdir / 'owner.key')!r}, mode='trigger')\n")
+        r = wm("mmagic-train", tmp_path / "t.py")
+        expected = "watermark.mode: 'trigger' is not available"
+    elif case == "missing_config":
+        r = wm("verify", "--framework", "mmagic", "--config", "nope.py", "--model", "x.pth", "--key", "owner.key")
+        expected = "config not found: nope.py"
+    elif case == "pickled_code":
+        torch.save({"state_dict": {}, "payload": print}, tmp_path / "evil.pth")
+        r = wm("verify", "--framework", "mmagic", "--config", EDSR, "--model", tmp_path / "evil.pth", "--key", "owner.key")
+        expected = "refused: loading it would run pickled code (builtins.print)"
+    else:
+        ckpt = _mmagic_checkpoint(str(ZOO / "tiny" / "pix2pix_tiny.py"), tmp_path / "p.pth")
+        shutil.copy(ckpt, tmp_path / "p2.pth")
+        r = wm("verify", "--framework", "mmagic", "--config", EDSR, "--model", tmp_path / "p2.pth", "--key", "owner.key")
+        expected = "no generator weights"
+    assert r.code == 2
+    lines = [ln for ln in r.err.splitlines() if ln.startswith("Error:")]
+    assert len(lines) == 1 and expected in lines[0], r.err
+    assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("path", sorted(ZOO.glob("*.py")), ids=lambda p: p.stem)
+def test_zoo_configs_build_in_mmagic(path):
+    """Every shipped config resolves MMagic's own base, builds its generator, has a pixel loss, and carries the flag."""
+    from wm_mmagic.adapter import _build, read_config
+
+    cfg = read_config(path)
+    assert cfg.watermark == {"key": "owner.key", "mode": "absorb"} and "wm_mmagic" in cfg.custom_imports.imports
+    assert cfg.model.get("pixel_loss")  # what absorb training extends
+    net = _build(dict(cfg.model.generator), str(path))
+    assert sum(p.numel() for p in net.parameters()) > 100_000

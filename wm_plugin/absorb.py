@@ -1,0 +1,64 @@
+"""Absorbing the mark into a model by training: what the adapters' training wrappers share.
+
+The wrapped model is trained on targets marked by the frozen embedder (``TargetMarker``), and its pixel
+loss gains a term asking the frozen extractor to read the owner's bits in its outputs (``ExtractorLoss``).
+Frameworks that train in a normalised space (MMagic) pass ``to_pixels``, the map back to [0, 1] RGB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .barrier import load_embedder
+from .codec import add_mark, default_weights_dir, resize
+from .flag import WatermarkFlag
+from .nets import load_net
+
+__all__ = ["ExtractorLoss", "TargetMarker"]
+
+
+class TargetMarker(nn.Module):
+    """The frozen embedder with the owner's message: ``marker(images)`` marks a batch (B,3,H,W in [0, 1])."""
+
+    def __init__(self, flag: WatermarkFlag):
+        super().__init__()
+        self.embedder = load_embedder(flag.weights)
+        self.psnr = flag.psnr
+        bits = torch.as_tensor(flag.key.carried_bits())
+        self.register_buffer("bits", bits.view(1, -1))
+        self.register_buffer("patterns", self.embedder.message_patterns(bits.view(1, -1)))
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return add_mark(self.embedder, images.clamp(0, 1), self.patterns, self.psnr).clamp(0, 1)
+
+
+class ExtractorLoss(nn.Module):
+    """``pixel_loss(output, target)`` plus ``flag.extractor_weight`` × BCE of the frozen extractor on ``output``.
+
+    Args:
+        pixel_loss: the framework's own pixel loss, called unchanged.
+        flag: the watermark flag (key, extractor weights, weight of the term).
+        to_pixels: maps the model's outputs to (B,3,H,W) RGB in [0, 1] (default: they already are).
+    """
+
+    def __init__(self, pixel_loss: nn.Module, flag: WatermarkFlag,
+                 to_pixels: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        super().__init__()
+        self.pixel_loss, self.weight, self.to_pixels = pixel_loss, flag.extractor_weight, to_pixels
+        extractor = load_net(Path(flag.weights or default_weights_dir()) / "extractor.safetensors")
+        self.extractor = extractor.eval().requires_grad_(False)
+        self.register_buffer("target_bits", torch.as_tensor(flag.key.carried_bits()).float().view(1, -1))
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        loss = self.pixel_loss(output, target, *args, **kwargs)
+        if self.weight == 0:
+            return loss
+        pixels = (self.to_pixels(output) if self.to_pixels else output).clamp(0, 1)
+        logits = self.extractor(resize(pixels, (self.extractor.size, self.extractor.size)))
+        return loss + self.weight * F.binary_cross_entropy_with_logits(logits, self.target_bits.expand_as(logits))

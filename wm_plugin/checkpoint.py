@@ -1,0 +1,86 @@
+"""Open a PyTorch checkpoint someone else wrote without running any code it carries.
+
+``torch.load(weights_only=True)`` unpickles tensors and plain containers only; a checkpoint that needs any
+other global (a class, a function: the way pickled code gets in) is refused with the global's name.
+
+Training frameworks also pickle their own bookkeeping next to the weights (MMEngine: ``message_hub`` with
+``HistoryBuffer`` and numpy arrays), which ``weights_only`` refuses too. An adapter may name those globals
+(``inert``: name prefixes); they are then unpickled as inert placeholders: never imported, never called.
+Every other global is still refused, and the weights come back exactly as ``weights_only`` reads them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import types
+from typing import Any, Sequence
+
+import torch
+
+from .errors import WeightsError
+
+__all__ = ["Inert", "load_checkpoint"]
+
+
+class Inert:
+    """What an allowed framework object becomes: it remembers nothing and does nothing."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "<inert>"
+
+
+def _inert_pickle_module() -> types.ModuleType:
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    allowed = _get_allowed_globals()
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            # torch's own safe list (tensor rebuilding, dtypes, containers); everything else is a placeholder.
+            return allowed.get(f"{module}.{name}", Inert)
+
+    return types.SimpleNamespace(Unpickler=Unpickler, load=pickle.load, __name__="wm_inert_pickle")
+
+
+def _refuse(path, name: str) -> WeightsError:
+    return WeightsError(f"{path}: refused: loading it would run pickled code ({name}); only tensors, plain "
+                        "containers and the framework's own bookkeeping are accepted")
+
+
+def load_checkpoint(path: str | os.PathLike, *, inert: Sequence[str] = ()) -> Any:
+    """The unpickled contents of ``path``, on the CPU, without running code from it.
+
+    Args:
+        inert: name prefixes of globals (e.g. ``"mmengine."``) a checkpoint may hold; they load as ``Inert``.
+
+    Raises:
+        WeightsError: missing file, not a PyTorch checkpoint, or one that needs any other global.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"checkpoint not found: {path}") from None
+    except IsADirectoryError:
+        raise WeightsError(f"{path} is a folder, not a checkpoint") from None
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(e))
+        if not found:
+            raise WeightsError(f"{path}: not a PyTorch checkpoint") from None
+        if not inert:
+            raise _refuse(path, found.group(1)) from None
+    except Exception as e:  # torch raises many types for a file that is not a checkpoint
+        raise WeightsError(f"{path}: not a PyTorch checkpoint ({type(e).__name__})") from None
+    # A static scan of the pickle (nothing is imported): every global outside torch's list must be inert.
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    refused = [name for name in unsafe if not name.startswith(tuple(inert))]
+    if refused:
+        raise _refuse(path, refused[0])
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_inert_pickle_module())
