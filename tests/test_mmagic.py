@@ -148,6 +148,25 @@ def test_mmagic_own_test_tool_runs_the_protected_config(protected, wm, monkeypat
     assert logs and "tiny/PSNR" in json.loads(logs[0].read_text().splitlines()[-1])
 
 
+def test_mmagic_inferencer_runs_the_protected_model_and_its_outputs_are_detected(protected, monkeypatch):
+    from mmagic.apis import MMagicInferencer
+
+    from wm_plugin import WatermarkCodec, extract, read_image, verify
+    from wm_plugin.keys import load_key
+
+    root, _ = protected
+    monkeypatch.chdir(root)
+    inferencer = MMagicInferencer(model_name="edsr", model_config="edsr_wm.py", model_ckpt="edsr_wm.pth", device="cpu")
+    outputs = []
+    for lr in sorted(Path("data/LR").glob("*.png")):
+        inferencer.infer(img=str(lr), result_out_dir=f"inferred/{lr.name}")
+        outputs.append(read_image(f"inferred/{lr.name}"))
+    assert outputs[0].rgb_float().shape == (128, 128, 3)
+    v = verify([str(i) for i in range(len(outputs))], extract(outputs, codec=WatermarkCodec.from_pretrained()),
+               load_key("owner.key"))
+    assert v.detected and v.p_value < 1e-6
+
+
 def test_flag_adds_the_hook_which_marks_targets_and_wraps_the_loss(workdir, monkeypatch):
     from mmengine.runner import Runner
     from wm_mmagic.hook import WatermarkHook
