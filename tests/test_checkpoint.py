@@ -73,3 +73,13 @@ def test_missing_and_folder(tmp_path):
         load_checkpoint(tmp_path / "nope.pth")
     with pytest.raises(WeightsError, match="is a folder"):
         load_checkpoint(tmp_path)
+
+
+def test_safetensors_checkpoints(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"generator.w": torch.arange(3.0)}, tmp_path / "c.safetensors")
+    assert torch.equal(load_checkpoint(tmp_path / "c.safetensors")["generator.w"], torch.arange(3.0))
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_checkpoint(tmp_path / "bad.safetensors")

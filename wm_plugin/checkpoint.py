@@ -55,8 +55,20 @@ def _refuse(path, name: str) -> WeightsError:
                         "containers and the framework's own bookkeeping are accepted")
 
 
+def _load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except FileNotFoundError:
+        raise WeightsError(f"checkpoint not found: {path}") from None
+    except (SafetensorError, OSError) as e:
+        raise WeightsError(f"{path}: not a safetensors file ({e})") from None
+
+
 def load_checkpoint(path: str | os.PathLike, *, inert: Sequence[str] = ()) -> Any:
-    """The unpickled contents of ``path``, on the CPU, without running code from it.
+    """The contents of ``path``, on the CPU, without running code from it (``.safetensors``: its tensors).
 
     Args:
         inert: name prefixes of globals (e.g. ``"mmengine."``) a checkpoint may hold; they load as ``Inert``.
@@ -64,6 +76,8 @@ def load_checkpoint(path: str | os.PathLike, *, inert: Sequence[str] = ()) -> An
     Raises:
         WeightsError: missing file, not a PyTorch checkpoint, or one that needs any other global.
     """
+    if str(path).endswith(".safetensors"):
+        return _load_safetensors(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
