@@ -136,3 +136,17 @@ def test_check_writable():
     check_writable(__file__, force=True)
     with pytest.raises(OutputExistsError):
         check_writable(__file__, force=False)
+
+
+def test_picture_psnr_is_exact_in_strips():
+    import numpy as np
+
+    from wm_plugin.io import Picture
+    from wm_plugin.metrics import picture_psnr
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 65536, (37, 23, 3), dtype=np.uint16)
+    b = np.clip(a.astype(np.int64) + rng.integers(-900, 901, a.shape), 0, 65535).astype(np.uint16)
+    expected = 10 * np.log10(1 / np.mean(((a.astype(np.float64) - b) / 65535) ** 2))
+    assert picture_psnr(Picture(a), Picture(b), rows=5) == pytest.approx(expected, abs=1e-9)
+    assert picture_psnr(Picture(a), Picture(a.copy())) == float("inf")

@@ -50,11 +50,13 @@ def rms(x: torch.Tensor) -> torch.Tensor:
     return x.pow(2).mean().add(1e-12).sqrt()
 
 
-def add_mark(embedder: Embedder, x: torch.Tensor, patterns: torch.Tensor, psnr: float, *, peak: float = 1.0) -> torch.Tensor:
+def add_mark(embedder: Embedder, x: torch.Tensor, patterns: torch.Tensor, psnr: float, *, peak: float = 1.0,
+             inplace: bool = False) -> torch.Tensor:
     """``x`` (B,C,H,W, C = 1 grey or 3, values in [0, peak]) plus the mark H draws from ``patterns``, unclamped.
 
     ``patterns`` are H's carrier planes for one message (``Embedder.message_patterns``), shared by the batch.
-    Differentiable in ``x``; the caller decides about gradients.
+    Differentiable in ``x``; the caller decides about gradients. ``inplace`` adds the mark to ``x`` itself
+    (for callers that own ``x``: one full-size image fewer in memory).
     """
     b, _, h, w = x.shape
     small = resize(x.expand(-1, 3, -1, -1), (embedder.size, embedder.size)) / peak
@@ -63,13 +65,17 @@ def add_mark(embedder: Embedder, x: torch.Tensor, patterns: torch.Tensor, psnr: 
         res = res.mean(dim=1, keepdim=True)
     # Scaled at the image's own size: resizing changes the residual's energy (a working-resolution
     # pattern loses much of it when enlarged), and the PSNR asked for is the image's.
+    # Memory at full size is what limits large images: the gain is made before the full-size residual
+    # exists, applied in place when no gradient needs the product, and the energy is a reduction.
+    gain = embedder.detail_gain(x, peak=peak)
     # Channels-last, like the image: interleaved layouts resize and add several times faster on CPU.
     res = resize(res.contiguous(memory_format=torch.channels_last), (h, w))
-    gain = embedder.detail_gain(x / peak)
     if gain is not None:
-        res = res * gain
-    scale = peak * 10 ** (-psnr / 20) / res.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(1e-12).sqrt()
-    return torch.addcmul(x, res, scale)
+        res = res * gain if torch.is_grad_enabled() and (res.requires_grad or gain.requires_grad) else res.mul_(gain)
+        del gain
+    energy = torch.linalg.vector_norm(res, dim=(1, 2, 3), keepdim=True).square() / res[0].numel()
+    scale = peak * 10 ** (-psnr / 20) / energy.add(1e-12).sqrt()
+    return x.addcmul_(res, scale) if inplace else torch.addcmul(x, res, scale)
 
 
 class WatermarkCodec:
@@ -126,10 +132,11 @@ class WatermarkCodec:
 
     @torch.no_grad()
     def _marked(self, x: torch.Tensor, bits: np.ndarray, peak: float) -> torch.Tensor:
-        """``x`` (1,C,H,W, C = 1 grey or 3, values in [0, peak]) plus the mark, not yet clamped or rounded."""
+        """``x`` (1,C,H,W, C = 1 grey or 3, values in [0, peak]; a tensor of the codec's own, marked in place)
+        plus the mark, not yet clamped or rounded."""
         if self.embedder is None:
             raise WeightsError("this codec was built without an embedder; it can only extract")
-        return add_mark(self.embedder, x, self.patterns(bits), self.psnr, peak=peak)
+        return add_mark(self.embedder, x, self.patterns(bits), self.psnr, peak=peak, inplace=True)
 
     def embed(self, rgb: np.ndarray, bits: np.ndarray, *, grey: bool = False) -> np.ndarray:
         """Mark an H×W×3 float image in [0, 1] with ``bits``; returns the marked image, same shape.
@@ -139,7 +146,7 @@ class WatermarkCodec:
             bits: the k carried bits (0/1), usually ``OwnerKey.carried_bits()``.
             grey: the image is grey (three equal channels); the mark is kept grey too.
         """
-        x = _to_tensor(np.asarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)
+        x = torch.tensor(np.asarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)  # a copy: marked in place
         if grey:
             x = x[:, :1]
         out = self._marked(x, bits, 1.0).clamp_(0, 1).expand(-1, 3, -1, -1)

@@ -78,14 +78,24 @@ class MaskNet(nn.Module):
         return F.interpolate(gains, size=image.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def texture_gain(image: torch.Tensor, floor: float, radius: int = 3) -> torch.Tensor:
-    """Local standard deviation of luminance over a (2·radius+1)² box, plus ``floor``: (B,1,H,W)."""
+def texture_gain(image: torch.Tensor, floor: float, radius: int = 3, *, peak: float = 1.0) -> torch.Tensor:
+    """Local standard deviation of luminance over a (2·radius+1)² box, plus ``floor``: (B,1,H,W).
+
+    ``image`` has values in [0, ``peak``]; the deviation is measured in [0, 1] units.
+    """
     luma = image.mean(dim=1, keepdim=True)
-    pad = (radius,) * 4
-    k = 2 * radius + 1
-    mean = F.avg_pool2d(F.pad(luma, pad, mode="reflect"), k, stride=1)
-    mean_sq = F.avg_pool2d(F.pad(luma * luma, pad, mode="reflect"), k, stride=1)
-    return (mean_sq - mean * mean).clamp_min(0).add(1e-8).sqrt() + floor
+    if peak != 1:
+        luma = luma.div_(peak)  # on the one luminance plane, not on a copy of the image
+
+    def box(t: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(t, (radius,) * 4, mode="reflect"), 2 * radius + 1, stride=1)
+
+    mean = box(luma)
+    if torch.is_grad_enabled() and image.requires_grad:
+        return (box(luma * luma) - mean * mean).clamp_min(0).add(1e-8).sqrt() + floor
+    # In place: on large images, memory is set by how many full-size planes are alive at once.
+    var = box(luma.square_()).sub_(mean.square_())
+    return var.clamp_min_(0).add_(1e-8).sqrt_().add_(floor)
 
 
 class Embedder(nn.Module):
@@ -129,11 +139,11 @@ class Embedder(nn.Module):
         return residual / rms
 
     @torch.no_grad()
-    def detail_gain(self, image: torch.Tensor) -> torch.Tensor | None:
-        """The gain (B,1,H,W) for a residual already resized to ``image``'s size (B,C,H,W in [0,1]); None if off."""
+    def detail_gain(self, image: torch.Tensor, *, peak: float = 1.0) -> torch.Tensor | None:
+        """The gain (B,1,H,W) for a residual already resized to ``image``'s size (B,C,H,W in [0, peak]); None if off."""
         if self.detail_floor is None:
             return None
-        return texture_gain(image, self.detail_floor)
+        return texture_gain(image, self.detail_floor, peak=peak)
 
 
 def _create_embedder(**kwargs) -> Embedder:
