@@ -83,8 +83,9 @@ def _build(generator: dict, config: str) -> nn.Module:
     try:
         with DefaultScope.overwrite_default_scope("mmagic"):  # nested modules (norm layers) resolve in MMagic's scope
             return MODELS.build(copy.deepcopy(generator))
-    except KeyError as e:
-        raise ConfigError(f"{config}: model.generator.type: unknown MMagic module {generator.get('type')!r} ({e})") from None
+    except KeyError as e:  # MMEngine's message: "<name> is not in the mmagic::model registry. Please check ..."
+        missing = str(e).strip("'\"").split(". ")[0]
+        raise ConfigError(f"{config}: model.generator: {missing} (an unknown MMagic module)") from None
     except (TypeError, AssertionError, ValueError) as e:  # a wrong or missing argument of the generator
         raise ConfigError(f"{config}: model.generator: {e}") from None
 

@@ -87,8 +87,11 @@ def texture_gain(image: torch.Tensor, floor: float, radius: int = 3, *, peak: fl
     if peak != 1:
         luma = luma.div_(peak)  # on the one luminance plane, not on a copy of the image
 
+    # Reflection needs a side longer than the radius; tiny images (a 1×1 upload) repeat their edge instead.
+    mode = "reflect" if min(image.shape[-2:]) > radius else "replicate"
+
     def box(t: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(t, (radius,) * 4, mode="reflect"), 2 * radius + 1, stride=1)
+        return F.avg_pool2d(F.pad(t, (radius,) * 4, mode=mode), 2 * radius + 1, stride=1)
 
     mean = box(luma)
     if torch.is_grad_enabled() and image.requires_grad:
