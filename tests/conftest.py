@@ -38,6 +38,26 @@ def wm(capsys):
     return run
 
 
+def run_wm_in(folder: Path, *args: str) -> str:
+    """Run ``wm ARGS...`` in-process with ``folder`` as the working directory (for module-scoped fixtures,
+    where ``monkeypatch`` and ``capsys`` are not available); assert it succeeded; return its stdout."""
+    import contextlib
+    import io
+    import os
+
+    from wm_cli.main import main
+
+    cwd, out = os.getcwd(), io.StringIO()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
+            main([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    assert e.value.code in (0, None), out.getvalue()
+    return out.getvalue()
+
+
 @pytest.fixture(scope="session")
 def codec():
     from wm_plugin.codec import WatermarkCodec

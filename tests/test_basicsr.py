@@ -14,7 +14,7 @@ import torch
 import wm_basicsr  # noqa: F401  (applies the compatibility fixes, registers the barrier arch; before basicsr)
 import yaml
 from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
-from conftest import natural_like
+from conftest import natural_like, run_wm_in
 from PIL import Image
 
 ZOO = Path(__file__).parent.parent / "zoo_configs" / "basicsr"
@@ -53,23 +53,9 @@ def in_workdir(workdir, monkeypatch):
 @pytest.fixture(scope="module")
 def protected(workdir):
     """``wm protect --mode barrier`` on the RRDBNet checkpoint, run once; (workdir, JSON report)."""
-    import contextlib
-    import io
-    import os
-
-    from wm_cli.main import main
-
-    cwd = os.getcwd()
-    os.chdir(workdir)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
-            main(["protect", "--framework", "basicsr", "-opt", "test_rrdbnet_tiny_x4.yml", "--checkpoint", "rrdb.pth",
-                  "--key", "owner.key", "-o", "rrdb_wm.pth", "--data", "data/lq_x4", "--json"])
-    finally:
-        os.chdir(cwd)
-    assert e.value.code in (0, None)
-    return workdir, json.loads(out.getvalue())
+    out = run_wm_in(workdir, "protect", "--framework", "basicsr", "-opt", "test_rrdbnet_tiny_x4.yml", "--checkpoint",
+                    "rrdb.pth", "--key", "owner.key", "-o", "rrdb_wm.pth", "--data", "data/lq_x4", "--json")
+    return workdir, json.loads(out)
 
 
 def test_protect_barrier_rrdbnet_is_detected_and_faithful(protected):

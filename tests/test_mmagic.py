@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import wm_mmagic  # noqa: F401  (applies the compatibility fixes, registers the barrier and the hook; before mmagic)
-from conftest import natural_like, seeded_key
+from conftest import natural_like, run_wm_in, seeded_key
 from mmagic.registry import MODELS
 from mmengine.config import Config
 from PIL import Image
@@ -44,16 +43,7 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(workdir):
     """MMagic's own tools/train.py (through ``wm mmagic-train``) on the tiny EDSR config: 60 iterations."""
-    from wm_cli.main import main
-
-    cwd = os.getcwd()
-    os.chdir(workdir)
-    try:
-        with pytest.raises(SystemExit) as e:
-            main(["mmagic-train", EDSR, "--work-dir", "plain"])
-    finally:
-        os.chdir(cwd)
-    assert e.value.code in (0, None)
+    run_wm_in(workdir, "mmagic-train", EDSR, "--work-dir", "plain")
     return trained_path(workdir)
 
 
@@ -98,22 +88,9 @@ def test_train_writes_mmagic_checkpoints(trained):
 @pytest.fixture(scope="module")
 def protected(workdir, trained):
     """``wm protect --framework mmagic`` on the trained EDSR checkpoint (MMEngine's full training file)."""
-    import contextlib
-    import io
-
-    from wm_cli.main import main
-
-    cwd = os.getcwd()
-    os.chdir(workdir)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as e:
-            main(["protect", "--framework", "mmagic", "--config", EDSR, "--checkpoint", str(trained),
-                  "--key", "owner.key", "-o", "edsr_wm.pth", "--data", "data/LR", "--json"])
-    finally:
-        os.chdir(cwd)
-    assert e.value.code in (0, None)
-    return workdir, json.loads(out.getvalue())
+    out = run_wm_in(workdir, "protect", "--framework", "mmagic", "--config", EDSR, "--checkpoint", trained, "--key",
+                    "owner.key", "-o", "edsr_wm.pth", "--data", "data/LR", "--json")
+    return workdir, json.loads(out)
 
 
 def test_protect_edsr_is_detected_and_faithful(protected):
