@@ -36,8 +36,24 @@ config_option = click.option(
     "--config", "-opt", "config", type=click.Path(dir_okay=False), default=None,
     help="The framework's config of the model (BasicSR options YAML, MMagic config).",
 )
+arch_option = click.option(
+    "--arch", default=None, metavar="SPEC",
+    help="A bare PyTorch model: its class as package.module:Class or package.module:Class(key=value, ...) "
+         "(the same as --framework torch --config SPEC).",
+)
+
+
+def resolve_arch(arch: str | None, framework: str | None, config: str | None) -> tuple[str | None, str | None]:
+    """(framework, config) once ``--arch`` is taken into account."""
+    if arch is None:
+        return framework, config
+    if framework not in (None, "torch") or config is not None:
+        raise click.UsageError("--arch names a bare PyTorch model; leave out --framework and --config")
+    return "torch", arch
+
+
 data_option = click.option(
-    "--data", multiple=True, type=click.Path(), default=(),
+    "--data", "--probe", "data", multiple=True, type=click.Path(), default=(),
     help="Model inputs to probe with (files or folders; default: the bundled samples, shrunk by the model's scale).",
 )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..options import (
+    arch_option,
     config_option,
     data_option,
     device_option,
@@ -15,6 +16,7 @@ from ..options import (
     json_option,
     key_option,
     model_scale,
+    resolve_arch,
     weights_option,
 )
 
@@ -22,6 +24,7 @@ from ..options import (
 @click.command("protect", help="Protect a framework checkpoint: its outputs will carry the owner's watermark.")
 @framework_option
 @config_option
+@arch_option
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help="The model's checkpoint.")
 @key_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The protected checkpoint.")
@@ -33,7 +36,7 @@ from ..options import (
 @device_option
 @weights_option
 @json_option
-def command(framework, config, checkpoint, key_path, output, mode, psnr, force, data, device, weights, as_json) -> None:
+def command(framework, config, arch, checkpoint, key_path, output, mode, psnr, force, data, device, weights, as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR, WatermarkCodec
     from wm_plugin.errors import OutputExistsError, WatermarkError
@@ -42,6 +45,7 @@ def command(framework, config, checkpoint, key_path, output, mode, psnr, force, 
     from wm_plugin.probe import probe_inputs
     from wm_plugin.protect import check_protection, protect_barrier
 
+    framework, config = resolve_arch(arch, framework, config)
     if framework is None:
         raise click.UsageError("--framework is required (e.g. --framework basicsr)")
     if mode != "barrier":

@@ -10,6 +10,7 @@ import json
 import click
 
 from ..options import (
+    arch_option,
     config_option,
     data_option,
     device_option,
@@ -17,6 +18,7 @@ from ..options import (
     json_option,
     key_option,
     model_scale,
+    resolve_arch,
     open_codec,
     weights_option,
 )
@@ -37,22 +39,24 @@ def _fpr(ctx, param, value):
               help="A suspect checkpoint: run it (with --framework and --config) on probe inputs and test its outputs.")
 @framework_option
 @config_option
+@arch_option
 @data_option
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
 @device_option
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, model, framework, config, data, fpr, device, weights, as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, device, weights, as_json) -> None:
     from wm_plugin.api import verify_files
     from wm_plugin.io import list_images
     from wm_plugin.keys import load_key
     from wm_plugin.verify import DEFAULT_FPR
 
+    framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
     if model and not framework:
-        raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config")
+        raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch")
     key = load_key(key_path)
     fpr = DEFAULT_FPR if fpr is None else fpr
     if model:

@@ -1,0 +1,131 @@
+"""``TorchAdapter``: the adapter contract (``wm_plugin.adapters``) for bare PyTorch modules and state dicts.
+
+The "config" is an architecture spec, ``package.module:Class`` or ``package.module:Class(key=value, ...)``
+with literal keyword arguments. Importing ``package.module`` runs that module's code: it is the owner's
+own code, named on the command line. The checkpoint (the suspect's file) is read without running code
+(``wm_plugin.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from wm_plugin.barrier import WatermarkBarrier, build_embedder
+from wm_plugin.checkpoint import load_checkpoint
+from wm_plugin.errors import ConfigError, WeightsError
+from wm_plugin.fileio import atomic_path
+
+__all__ = ["TorchAdapter", "build_arch", "read_state_dict"]
+
+_STATE_KEYS = ("state_dict", "params_ema", "params", "model", "net", "generator")
+
+
+def build_arch(spec: str | None) -> nn.Module:
+    """The module ``spec`` names: ``package.module:Class`` or ``package.module:Class(key=literal, ...)``.
+
+    Raises:
+        ConfigError: a malformed spec, a module or class that does not import, or arguments it refuses.
+    """
+    if not spec:
+        raise ConfigError("--arch: name the model class, e.g. --arch 'my_models.unet:UNet(width=32)'")
+    try:
+        call = ast.parse(spec.split(":", 1)[1] if ":" in spec else "", mode="eval").body
+        if isinstance(call, ast.Name):
+            name, kwargs = call.id, {}
+        elif isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not call.args:
+            name, kwargs = call.func.id, {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        else:
+            raise ValueError
+    except (SyntaxError, ValueError):
+        raise ConfigError(f"--arch {spec!r}: expected package.module:Class or package.module:Class(key=value, ...) "
+                          "with literal values") from None
+    module_name = spec.split(":", 1)[0]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"--arch {spec!r}: cannot import {module_name} ({e})") from None
+    cls = getattr(module, name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
+        raise ConfigError(f"--arch {spec!r}: {module_name} has no nn.Module class {name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"--arch {spec!r}: {e}") from None
+
+
+def read_state_dict(checkpoint: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """The weights of a checkpoint (a bare state dict, or one under a usual key) and the file's contents."""
+    doc = load_checkpoint(checkpoint)
+    if isinstance(doc, dict):
+        for key in _STATE_KEYS:
+            if isinstance(doc.get(key), dict):
+                return {k.removeprefix("module."): v for k, v in doc[key].items()}, doc
+        if doc and all(isinstance(v, torch.Tensor) for v in doc.values()):
+            return {k.removeprefix("module."): v for k, v in doc.items()}, {}
+    raise WeightsError(f"{checkpoint}: no state dict inside (looked for {', '.join(_STATE_KEYS)} or bare tensors)")
+
+
+class TorchAdapter:
+    """Bare PyTorch: ``--arch module:Class(...)`` + a state-dict checkpoint in, a state-dict checkpoint out."""
+
+    name = "torch"
+
+    def load_model(self, checkpoint: str, *, config: str | None = None, device: str = "cpu") -> nn.Module:
+        """The module ``config`` names with the weights of ``checkpoint``, in eval mode.
+
+        A checkpoint written by ``wm protect --mode barrier`` (it records ``wm_barrier``) loads as the
+        module followed by the embedder.
+        """
+        net = build_arch(config)
+        state, doc = read_state_dict(checkpoint)
+        spec = doc.get("wm_barrier")
+        if isinstance(spec, dict):
+            h = build_embedder(spec["embedder"])
+            net = WatermarkBarrier(net, h, torch.zeros(h.bits, dtype=torch.uint8), spec["psnr"], spec=spec["embedder"])
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise WeightsError(f"{checkpoint} does not fit {config}: {str(e).splitlines()[0]}") from None
+        return net.to(device).eval()
+
+    def run(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """The model's outputs for ``images`` (B,3,H,W in [0, 1]), clamped to [0, 1]."""
+        with torch.no_grad():
+            return model(images).clamp(0, 1)
+
+    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None) -> None:
+        """``{'state_dict': state}``."""
+        _save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
+
+    def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str | None = None,
+                     like: str | None = None) -> list[str]:
+        """The barrier's state dict (``model.*``: the original weights) and ``wm_barrier``, how to rebuild H.
+
+        Load it with ``TorchAdapter().load_model(path, config=SPEC)``, or in your own code by wrapping your
+        module in ``wm_plugin.barrier.WatermarkBarrier`` before ``load_state_dict``.
+        """
+        if barrier.spec is None:
+            raise WeightsError("this barrier does not know how its embedder is built; make it with WatermarkBarrier.from_pretrained")
+        spec = {"embedder": dict(barrier.spec), "psnr": float(barrier.psnr)}
+        state = {k: v.detach().cpu() for k, v in barrier.state_dict().items()}
+        _save({"state_dict": state, "wm_barrier": spec, "arch": config}, path)
+        return [path]
+
+    def train(self, config: str, argv: list[str]) -> None:
+        """Bare PyTorch has no training loop of its own to wrap."""
+        raise ConfigError("--arch models have no framework training to run; train with your own loop, or use "
+                          "BasicSR or MMagic (wm basicsr-train, wm mmagic-train)")
+
+
+def _save(doc: dict, path: str) -> None:
+    if Path(path).suffix == ".safetensors":
+        raise WeightsError(f"{path}: write .pth (the barrier's checkpoint keeps metadata beside the tensors)")
+    with atomic_path(path) as tmp:
+        torch.save(doc, tmp)
