@@ -195,6 +195,10 @@ CASES = {
     "mmagic other weights": ([*MMV, "rrdb.pth"], "no state dict inside"),
     "mmagic-train trigger flag": (["mmagic-train", "mm_trigger.py"], "watermark.mode: 'trigger' is not available"),
     "mmagic-train missing config": (["mmagic-train", "nope.py"], "config not found"),
+    # wm eval
+    "eval unknown edit": (["eval", *K, *I, "--edits", "jpeg90,sharpen"], "unknown edit 'sharpen'"),
+    "eval outputs and model": (["eval", *K, *I, "--model", "rrdb.pth", "--arch", "x:Y"], "either --outputs"),
+    "eval model without framework": (["eval", *K, "--model", "rrdb.pth"], "--model needs --framework"),
 }
 
 

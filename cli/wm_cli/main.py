@@ -17,6 +17,7 @@ COMMANDS = {
     "embed": "Mark images with an owner's watermark.",
     "extract": "Read the watermark bits of images.",
     "verify": "Test whether images carry an owner's watermark (exit 0 detected, 1 not, 2 error).",
+    "eval": "Apply common edits to protected outputs and report what is still detected.",
     "protect": "Protect a framework checkpoint (BasicSR, MMagic) with the owner's watermark.",
     "basicsr-train": "BasicSR's train.py with the watermark: flag of the options file honoured.",
     "basicsr-test": "BasicSR's test.py, able to run checkpoints written by `wm protect`.",

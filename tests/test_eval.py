@@ -1,0 +1,52 @@
+"""``wm eval``: image edits on protected outputs, as a table, a JSON object and two files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import seeded_key
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def marked(tmp_path, monkeypatch, wm, sample_paths):
+    from wm_plugin.keys import save_key
+
+    monkeypatch.chdir(tmp_path)
+    save_key(seeded_key(9), "k.key")
+    assert wm("embed", "--key", "k.key", *sample_paths[:2], "-o", "marked").code == 0
+    return tmp_path
+
+
+def test_eval_outputs_table_json_and_files(marked, wm):
+    r = wm("eval", "--key", "k.key", "--outputs", "marked", "--edits", "none,jpeg90,crop50%", "-o", "report", "--json")
+    assert r.code == 0, r.err
+    rows = {row["edit"]: row for row in json.loads(r.out)["edits"]}
+    assert list(rows) == ["none", "jpeg90", "crop50%"]
+    assert rows["none"]["success_rate"] == 1.0 and rows["none"]["set_detected"]
+    assert rows["jpeg90"]["set_detected"] and rows["jpeg90"]["bit_accuracy"] > 0.95
+    assert rows["crop50%"]["success_rate"] == 0.0 and not rows["crop50%"]["set_detected"]  # the known weakness
+    assert json.loads((marked / "report" / "eval.json").read_text())["edits"][0]["edit"] == "none"
+    assert "| jpeg90 | 1.000 |" in (marked / "report" / "eval.md").read_text()
+    before = (marked / "report" / "eval.md").read_bytes()
+    again = wm("eval", "--key", "k.key", "--outputs", "marked", "--edits", "none", "-o", "report")
+    assert again.code == 2 and "--force" in again.err and (marked / "report" / "eval.md").read_bytes() == before
+
+
+def test_eval_a_protected_model(marked, wm, monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    from toy_nets import TinySR
+
+    torch.manual_seed(0)
+    torch.save(TinySR().state_dict(), "sr.pth")
+    arch = "toy_nets:TinySR(scale=2, width=8)"
+    assert wm("protect", "--arch", arch, "--checkpoint", "sr.pth", "--key", "k.key", "-o", "sr_wm.pth").code == 0
+    r = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr_wm.pth", "--edits", "jpeg75,resize0.5", "--json")
+    assert r.code == 0, r.err
+    assert all(row["set_detected"] for row in json.loads(r.out)["edits"])
+    plain = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr.pth", "--edits", "none", "--json")
+    assert not json.loads(plain.out)["edits"][0]["set_detected"]
