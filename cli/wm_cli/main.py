@@ -78,8 +78,10 @@ def cli(debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs ``cli`` and turns every failure into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = cli.main(args=argv, prog_name="wm", standalone_mode=False, auto_envvar_prefix="WM")
+        code = cli.main(args=args, prog_name="wm", standalone_mode=False, auto_envvar_prefix="WM",
+                        obj={"argv": ["wm", *args]})
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:  # usage errors too: one line, without click's usage banner

@@ -42,13 +42,18 @@ def _fpr(ctx, param, value):
 @arch_option
 @data_option
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
+@click.option("--report", type=click.Path(file_okay=False), default=None,
+              help="Write an evidence report here: report.html and the images it shows.")
 @device_option
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, device, weights, as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, report, device, weights, as_json) -> None:
+    from pathlib import Path
+
     from wm_plugin.api import verify_files
-    from wm_plugin.io import list_images
+    from wm_plugin.errors import OutputExistsError
+    from wm_plugin.io import list_images, read_image
     from wm_plugin.keys import load_key
     from wm_plugin.verify import DEFAULT_FPR
 
@@ -57,20 +62,36 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, d
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
     if model and not framework:
         raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch")
+    if report and (Path(report) / "report.html").exists():
+        raise OutputExistsError(f"{Path(report) / 'report.html'} exists; choose another --report folder")
     key = load_key(key_path)
     fpr = DEFAULT_FPR if fpr is None else fpr
     if model:
         from wm_plugin.adapters import load_adapter
-        from wm_plugin.probe import probe_inputs, verify_model
+        from wm_plugin.probe import as_picture, model_outputs, probe_inputs, verify_outputs
 
         adapter = load_adapter(framework)
         net = adapter.load_model(model, config=config, device=device)
         inputs = probe_inputs(scale=model_scale(adapter, config), data=data)
         codec = open_codec(weights, device)
-        v = verify_model(lambda x: adapter.run(net, x), inputs, key, codec=codec, fpr_target=fpr, progress=not as_json)
+        outs = model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=not as_json)
+        v = verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr)
+        if report:
+            from wm_plugin.report import write_report
+
+            write_report(report, v, key, [as_picture(o).pixels for o in outs],
+                         inputs=[as_picture(x).pixels for _, x in inputs], command=ctx.obj["argv"],
+                         subject=f"{framework} model {model}" + (f" ({config})" if config else ""))
     else:
         codec = open_codec(weights, device)
-        v = verify_files(list_images(outputs), key, codec=codec, fpr_target=fpr, progress=not as_json)
+        files = list_images(outputs)
+        v = verify_files(files, key, codec=codec, fpr_target=fpr, progress=not as_json)
+        if report:
+            from wm_plugin.probe import as_picture
+            from wm_plugin.report import write_report
+
+            write_report(report, v, key, [as_picture(read_image(f).rgb_float()).pixels for f in files],
+                         subject=f"{len(files)} image file(s) from {', '.join(outputs)}", command=ctx.obj["argv"])
     if as_json:
         click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict()}))
     else:

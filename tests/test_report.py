@@ -1,0 +1,79 @@
+"""``wm verify --report DIR``: the evidence page and the images it shows."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import seeded_key
+from PIL import Image
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class _Page(html.parser.HTMLParser):
+    """The parts of the page a reader relies on: elements by id, image sources, table rows."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.ids, self.images, self.rows, self._open = {}, [], 0, None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "tr":
+            self.rows += 1
+        self._open = attrs.get("id")
+
+    def handle_data(self, data):
+        if self._open:
+            self.ids[self._open] = self.ids.get(self._open, "") + data
+
+    def handle_endtag(self, tag):
+        self._open = None
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch, wm, sample_paths):
+    from wm_plugin.keys import save_key
+
+    monkeypatch.chdir(tmp_path)
+    save_key(seeded_key(21), "k.key")
+    assert wm("embed", "--key", "k.key", *sample_paths[:3], "-o", "marked").code == 0
+    return tmp_path
+
+
+def test_report_of_detected_outputs(folder, wm):
+    from wm_plugin.keys import load_key
+
+    r = wm("verify", "--key", "k.key", "--outputs", "marked", "--report", "evidence")
+    assert r.code == 0, r.err
+    text = (folder / "evidence" / "report.html").read_text()
+    page = _Page(text)
+    key = load_key("k.key")
+    assert page.ids["verdict"] == "DETECTED" and page.ids["fingerprint"] == key.fingerprint
+    assert "--report evidence" in page.ids["command"]
+    assert page.rows == 1 + 3 and len(page.images) == 2 * 3  # header + one row per image; output + texture
+    for src in page.images:
+        assert Image.open(folder / "evidence" / src).format == "PNG"
+    assert key.seed.hex() not in text and "64/64" in text and "<svg" in text
+    again = wm("verify", "--key", "k.key", "--outputs", "marked", "--report", "evidence")
+    assert again.code == 2 and "choose another --report folder" in again.err
+
+
+def test_report_of_a_clean_model_with_its_probe_inputs(folder, wm, monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    from toy_nets import TinySR
+
+    torch.manual_seed(0)
+    torch.save(TinySR().state_dict(), "sr.pth")
+    r = wm("verify", "--key", "k.key", "--arch", "toy_nets:TinySR()", "--model", "sr.pth", "--report", "clean", "--json")
+    assert r.code == 1 and not json.loads(r.out)["detected"]
+    page = _Page((folder / "clean" / "report.html").read_text())
+    assert page.ids["verdict"] == "NOT DETECTED"
+    assert sum(src.startswith("input_") for src in page.images) == 4  # the four bundled probe photos
