@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html.parser
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,13 @@ def test_report_of_a_clean_model_with_its_probe_inputs(folder, wm, monkeypatch):
     page = _Page((folder / "clean" / "report.html").read_text())
     assert page.ids["verdict"] == "NOT DETECTED"
     assert sum(src.startswith("input_") for src in page.images) == 4  # the four bundled probe photos
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it: apt-get install chromium)")
+def test_report_renders_in_headless_chromium(folder, wm):
+    assert wm("verify", "--key", "k.key", "--outputs", "marked", "--report", "evidence").code == 0
+    page = (folder / "evidence" / "report.html").resolve()
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert '<p class="verdict" id="verdict">DETECTED</p>' in dom
+    assert 'data-images-loaded="6"' in dom  # every picture on the page was found and decoded by the browser

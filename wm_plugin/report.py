@@ -130,6 +130,10 @@ images without the mark would show (the exact Binomial({verdict.bits}, ½) distr
 <h2>Each image</h2>
 <table id="images"><tr><th>image</th><th>matching bits</th><th>p-value</th><th>detected alone</th>{''.join(f'<th>{h}</th>' for h in heads)}</tr>
 {''.join(rows)}</table>
+<script>/* Counts the pictures the browser could show (a check for readers and for the tests). */
+window.addEventListener("load", () => {{
+  document.body.dataset.imagesLoaded = [...document.images].filter(i => i.complete && i.naturalWidth > 0).length;
+}});</script>
 </body></html>
 """
     with atomic_path(page) as tmp:
