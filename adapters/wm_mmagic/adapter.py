@@ -106,6 +106,18 @@ def _barrier_generator(inner: dict, spec: dict, space: PixelSpace) -> dict:
     return {"type": _BARRIER, "inner": inner, **spec, "space": space.to_dict()}
 
 
+def _with_generator(state: dict, cfg: Any, generator: nn.Module) -> dict:
+    """``state`` with ``generator``'s weights in place of the generator's, at every prefix the state used (its EMA
+    copy too; ``generator.`` if it had none); the rest of the model (discriminators, ...) as it was."""
+    prefixes = generator_prefixes(cfg)
+    used = [p for p in prefixes if any(k.startswith(p) for k in state)] or prefixes[-1:]
+    out = {k: v for k, v in state.items() if not k.startswith(tuple(prefixes))}
+    weights = {k: v.detach().cpu() for k, v in generator.state_dict().items()}
+    for prefix in used:
+        out.update({prefix + k: v for k, v in weights.items()})
+    return out
+
+
 def _meta(doc: dict) -> dict:
     """The plain parts of a checkpoint's ``meta`` (MMEngine also stores objects that need pickled code)."""
     plain = (str, int, float, bool, type(None))
@@ -159,12 +171,7 @@ class MMagicAdapter:
             raise ConfigError("saving an MMagic checkpoint needs the original (like=) for the rest of the model")
         cfg = read_config(config)
         state, doc = _read_state(like)
-        gen = {k: v.detach().cpu() for k, v in model.generator.state_dict().items()}
-        out = {k: v for k, v in state.items() if not any(k.startswith(p) for p in generator_prefixes(cfg))}
-        for prefix in generator_prefixes(cfg):
-            if any(k.startswith(prefix) for k in state):
-                out.update({prefix + k: v for k, v in gen.items()})
-        _save({"meta": _meta(doc), "state_dict": out}, path)
+        _save({"meta": _meta(doc), "state_dict": _with_generator(state, cfg, model.generator)}, path)
 
     def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str | None = None, like: str | None = None) -> list[str]:
         """Write the protected checkpoint and, beside it, a config whose generator is ``WatermarkBarrierNet``.
@@ -182,13 +189,8 @@ class MMagicAdapter:
         net.model.load_state_dict(inner.generator.state_dict())
         net.embedder.load_state_dict(barrier.embedder.state_dict())
         net.message.copy_(barrier.message)
-        gen = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         state, doc = _read_state(like) if like else ({}, {})
-        prefixes = [p for p in generator_prefixes(cfg) if any(k.startswith(p) for k in state)] or generator_prefixes(cfg)[-1:]
-        out = {k: v for k, v in state.items() if not any(k.startswith(p) for p in generator_prefixes(cfg))}
-        for prefix in prefixes:
-            out.update({prefix + k: v for k, v in gen.items()})
-        _save({"meta": {**_meta(doc), "wm_barrier": spec}, "state_dict": out}, path)
+        _save({"meta": {**_meta(doc), "wm_barrier": spec}, "state_dict": _with_generator(state, cfg, net)}, path)
 
         cfg.model.generator = generator
         imports = list((cfg.get("custom_imports") or {}).get("imports", []))
