@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .errors import WeightsError
 from .nets import Embedder, Extractor, load_net
+from .strips import STRIP_PIXELS, mark_in_strips
 
 __all__ = ["WatermarkCodec", "DEFAULT_PSNR", "add_mark", "default_weights_dir", "resize", "rms"]
 
@@ -159,6 +160,11 @@ class WatermarkCodec:
         rounded back to integers in place, with no float copy on the numpy side.
         """
         peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+        if self.device.type == "cpu" and pixels.shape[0] * pixels.shape[1] > STRIP_PIXELS:
+            if self.embedder is None:
+                raise WeightsError("this codec was built without an embedder; it can only extract")
+            with torch.no_grad():  # bounded memory at any size, the same result (wm_plugin.strips)
+                return mark_in_strips(self.embedder, pixels, self.patterns(bits), self.psnr, peak=peak)
         x = _to_tensor(pixels).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
         out = self._marked(x, bits, peak).round_().clamp_(0, peak)
         out = out[0].permute(1, 2, 0).cpu()

@@ -78,10 +78,14 @@ class MaskNet(nn.Module):
         return F.interpolate(gains, size=image.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def texture_gain(image: torch.Tensor, floor: float, radius: int = 3, *, peak: float = 1.0) -> torch.Tensor:
+def texture_gain(image: torch.Tensor, floor: float, radius: int = 3, *, peak: float = 1.0,
+                 rows: tuple[bool, bool] = (True, True)) -> torch.Tensor:
     """Local standard deviation of luminance over a (2·radius+1)² box, plus ``floor``: (B,1,H,W).
 
-    ``image`` has values in [0, ``peak``]; the deviation is measured in [0, 1] units.
+    ``image`` has values in [0, ``peak``]; the deviation is measured in [0, 1] units. ``rows`` says whether
+    the top and bottom rows are the picture's edges (mirrored for the box); a horizontal strip of a larger
+    picture passes False where it brings ``radius`` real rows of its neighbour instead, and gets back
+    ``radius`` fewer rows on that side.
     """
     luma = image.mean(dim=1, keepdim=True)
     if peak != 1:
@@ -90,8 +94,10 @@ def texture_gain(image: torch.Tensor, floor: float, radius: int = 3, *, peak: fl
     # Reflection needs a side longer than the radius; tiny images (a 1×1 upload) repeat their edge instead.
     mode = "reflect" if min(image.shape[-2:]) > radius else "replicate"
 
+    pad = (radius, radius, radius if rows[0] else 0, radius if rows[1] else 0)
+
     def box(t: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(t, (radius,) * 4, mode=mode), 2 * radius + 1, stride=1)
+        return F.avg_pool2d(F.pad(t, pad, mode=mode), 2 * radius + 1, stride=1)
 
     mean = box(luma)
     if torch.is_grad_enabled() and image.requires_grad:
@@ -142,11 +148,13 @@ class Embedder(nn.Module):
         return residual / rms
 
     @torch.no_grad()
-    def detail_gain(self, image: torch.Tensor, *, peak: float = 1.0) -> torch.Tensor | None:
-        """The gain (B,1,H,W) for a residual already resized to ``image``'s size (B,C,H,W in [0, peak]); None if off."""
+    def detail_gain(self, image: torch.Tensor, *, peak: float = 1.0, rows: tuple[bool, bool] = (True, True)) -> torch.Tensor | None:
+        """The gain (B,1,H,W) for a residual already resized to ``image``'s size (B,C,H,W in [0, peak]); None if off.
+
+        ``rows``: see ``texture_gain`` (for a horizontal strip of a larger image)."""
         if self.detail_floor is None:
             return None
-        return texture_gain(image, self.detail_floor, peak=peak)
+        return texture_gain(image, self.detail_floor, peak=peak, rows=rows)
 
 
 def _create_embedder(**kwargs) -> Embedder:
