@@ -62,3 +62,14 @@ def test_bad_arch_specs(spec, message, folder, wm):
 def test_arch_excludes_framework(folder, wm):
     r = wm("verify", "--key", "k.key", "--arch", ARCH, "--framework", "basicsr", "--model", "sr.pth")
     assert r.code == 2 and "leave out --framework" in r.err
+
+
+def test_false_claims_another_key_does_not_detect_a_protected_model(folder, wm):
+    """The owner's protected model, tested with someone else's key (and a fresh one): not detected."""
+    from wm_plugin.keys import save_key
+
+    assert wm("protect", "--arch", ARCH, "--checkpoint", "sr.pth", "--key", "k.key", "-o", "sr_wm.pth").code == 0
+    for seed in (6, 7):
+        save_key(seeded_key(seed), f"other{seed}.key")
+        r = wm("verify", "--key", f"other{seed}.key", "--arch", ARCH, "--model", "sr_wm.pth", "--json")
+        assert r.code == 1 and json.loads(r.out)["p_value"] > 1e-3
