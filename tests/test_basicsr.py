@@ -132,6 +132,23 @@ def test_checkpoint_formats_and_pickled_code(workdir, tmp_path):
         read_params(workdir / "test_rrdbnet_tiny_x4.yml")
 
 
+def test_distributed_training_with_the_flag_on_cpu(tmp_path, workdir):
+    """``--launcher pytorch`` under torchrun, 2 processes on the CPU (gloo), the flag on."""
+    shutil.copytree(workdir / "data", tmp_path / "data")
+    shutil.copy(workdir / "owner.key", tmp_path)
+    opt = yaml.safe_load((workdir / "train_msrresnet_tiny_x2.yml").read_text())
+    opt["name"] = "ddp"
+    (tmp_path / "ddp.yml").write_text(yaml.safe_dump(opt))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "wm_cli", "basicsr-train",
+                          "-opt", "ddp.yml", "--launcher", "pytorch"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    log = next((tmp_path / "experiments" / "ddp").glob("train_*.log")).read_text()
+    assert "World size (gpu number): 2" in log and "Model [WatermarkedSRModel] is created" in log
+    assert (tmp_path / "experiments" / "ddp" / "models" / "net_g_latest.pth").is_file()
+
+
 def test_basicsr_train_with_the_flag_runs_basicsr_pipeline(in_workdir):
     from basicsr.archs.srresnet_arch import MSRResNet
 

@@ -175,6 +175,22 @@ def test_train_with_flag_runs_and_logs_the_key(workdir, wm, monkeypatch):
     assert f"watermark: absorb, key {seeded_key(11).fingerprint}" in log and (workdir / "absorbed" / "iter_60.pth").is_file()
 
 
+def test_distributed_training_with_the_flag_on_cpu(workdir):
+    """``--launcher pytorch`` under torchrun, 2 processes on the CPU (gloo), the flag on."""
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "wm_cli", "mmagic-train",
+                          "flag_train.py", "--work-dir", "ddp", "--launcher", "pytorch", "--cfg-options",
+                          "train_cfg.max_iters=10", "train_cfg.val_interval=10", "default_hooks.checkpoint.interval=10"],
+                         cwd=workdir, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    log = next((workdir / "ddp").glob("*/*.log")).read_text()
+    assert "Distributed training: True" in log and "watermark: absorb" in log
+    assert (workdir / "ddp" / "iter_10.pth").is_file()
+
+
 @pytest.mark.parametrize("name", ["pix2pix_tiny.py", "cyclegan_tiny.py"])
 def test_protect_translation_generators(name, tmp_path, wm):
     config = str(ZOO / "tiny" / name)

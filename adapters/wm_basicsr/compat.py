@@ -1,11 +1,14 @@
 """Make BasicSR 1.4.2 import and run beside torch 2.13 (CPU) and torchvision 0.28; applied once, before basicsr.
 
-Three known breakages (../shared/FRAMEWORKS.md has the measurements):
+Four known breakages (../shared/FRAMEWORKS.md has the measurements):
 
 * PyPI's torchvision 0.28 does not import beside the CPU build of torch (``wm_plugin.torchvision_ops``).
 * basicsr imports ``torchvision.transforms.functional_tensor``, renamed ``_functional_tensor`` in 0.17.
 * ``basicsr.train.load_resume_state`` maps the resume state onto ``torch.cuda.current_device()``, which
   fails on a CPU-only machine; on such a machine it is replaced by a CPU load.
+* ``--launcher pytorch`` assumes GPUs: NCCL, ``torch.cuda.set_device`` and ``DistributedDataParallel`` with
+  ``device_ids``. On a CPU-only machine the process group uses gloo and the wrapper no ``device_ids``, so
+  distributed training runs (and is tested) there too.
 """
 
 from __future__ import annotations
@@ -57,6 +60,27 @@ def _cpu_resume() -> None:
     train.load_resume_state = load_resume_state
 
 
+def _cpu_distributed() -> None:
+    if torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    from basicsr.models import base_model
+    from basicsr.utils import dist_util
+    from torch.nn.parallel import DistributedDataParallel
+
+    def _init_dist_pytorch(backend, **kwargs):
+        dist.init_process_group(backend="gloo", **kwargs)
+
+    def model_to_device(self, net):
+        net = net.to(self.device)
+        if self.opt["dist"]:
+            return DistributedDataParallel(net, find_unused_parameters=self.opt.get("find_unused_parameters", False))
+        return net
+
+    dist_util._init_dist_pytorch = _init_dist_pytorch
+    base_model.BaseModel.model_to_device = model_to_device
+
+
 def apply() -> None:
     """Apply the fixes (idempotent). Call before the first ``import basicsr``."""
     global _done
@@ -65,4 +89,5 @@ def apply() -> None:
     declare_torchvision_ops()
     _alias_functional_tensor()
     _cpu_resume()
+    _cpu_distributed()
     _done = True
