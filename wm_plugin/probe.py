@@ -8,7 +8,7 @@ scale (a ×4 super-resolution model gets quarter-size inputs and answers at the 
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from .io import Picture, list_images, read_image, sample_images_dir
 from .keys import OwnerKey
 from .verify import DEFAULT_FPR, Verdict, verdict
 
-__all__ = ["probe_inputs", "model_outputs", "as_picture", "verify_outputs", "verify_model"]
+__all__ = ["probe_inputs", "adapter_probes", "model_outputs", "run_suspect", "as_picture", "verify_outputs", "verify_model"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -42,6 +42,21 @@ def probe_inputs(*, scale: int = 1, data: Sequence[str | os.PathLike] | None = N
             rgb = np.asarray(im, np.float32) / 255
         out.append((path.name, rgb))
     return out
+
+
+def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.PathLike] | None = None) -> list[tuple[str, np.ndarray]]:
+    """``probe_inputs`` for a model an adapter loads from ``config``: shrunk by the scale the adapter reads there
+    (its optional ``model_scale``; 1 where it cannot say)."""
+    read = getattr(adapter, "model_scale", None)
+    return probe_inputs(scale=read(config) if read and config else 1, data=data)
+
+
+def run_suspect(adapter: Any, checkpoint: str, *, config: str | None, data: Sequence[str | os.PathLike] | None = None,
+                device: str = "cpu", progress: bool = True) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """Load ``checkpoint`` through ``adapter`` and run it on its probe inputs: (inputs, outputs)."""
+    net = adapter.load_model(checkpoint, config=config, device=device)
+    inputs = adapter_probes(adapter, config, data)
+    return inputs, model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=progress)
 
 
 def model_outputs(model: Model, inputs: Sequence[tuple[str, np.ndarray]], *, device: str = "cpu",

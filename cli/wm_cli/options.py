@@ -56,9 +56,3 @@ data_option = click.option(
     "--data", "--probe", "data", multiple=True, type=click.Path(), default=(),
     help="Model inputs to probe with (files or folders; default: the bundled samples, shrunk by the model's scale).",
 )
-
-
-def model_scale(adapter, config: str | None) -> int:
-    """The upscaling factor of the model ``config`` describes, as its adapter reads it (1 if it cannot say)."""
-    read = getattr(adapter, "model_scale", None)
-    return read(config) if read and config else 1

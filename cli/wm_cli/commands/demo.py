@@ -88,10 +88,8 @@ def _protect_bundled_model(root: Path, key, device: str) -> dict | None:
     from wm_plugin.adapters import list_adapters, load_adapter
     from wm_plugin.codec import WatermarkCodec
     from wm_plugin.errors import AdapterError
-    from wm_plugin.probe import probe_inputs
+    from wm_plugin.probe import adapter_probes
     from wm_plugin.protect import check_protection, protect_barrier
-
-    from ..options import model_scale
 
     for info in list_adapters():
         try:
@@ -103,7 +101,7 @@ def _protect_bundled_model(root: Path, key, device: str) -> dict | None:
         checkpoint, config = adapter.demo_model()
         original, protected, _ = protect_barrier(adapter, checkpoint, key, str(root / "model" / Path(checkpoint).name),
                                                  config=config, device=device)
-        check = check_protection(adapter, original, protected, probe_inputs(scale=model_scale(adapter, config)), key,
+        check = check_protection(adapter, original, protected, adapter_probes(adapter, config), key,
                                  codec=WatermarkCodec.from_pretrained(device=device))
         return {"framework": info.name, "name": Path(checkpoint).stem, "check": check}
     return None

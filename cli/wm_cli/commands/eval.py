@@ -15,7 +15,6 @@ from ..options import (
     framework_option,
     json_option,
     key_option,
-    model_scale,
     open_codec,
     resolve_arch,
     weights_option,
@@ -49,7 +48,7 @@ def command(key_path, outputs, model, framework, config, arch, data, edits, outp
     from wm_plugin.fileio import atomic_path, check_writable
     from wm_plugin.io import list_images, read_image
     from wm_plugin.keys import load_key
-    from wm_plugin.probe import as_picture, model_outputs, probe_inputs
+    from wm_plugin.probe import as_picture, run_suspect
 
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
@@ -68,12 +67,10 @@ def command(key_path, outputs, model, framework, config, arch, data, edits, outp
             raise click.UsageError("--model needs --framework (and usually --config) or --arch")
         from wm_plugin.adapters import load_adapter
 
-        adapter = load_adapter(framework)
-        net = adapter.load_model(model, config=config, device=device)
-        inputs = probe_inputs(scale=model_scale(adapter, config), data=data)
+        inputs, outs = run_suspect(load_adapter(framework), model, config=config, data=data, device=device,
+                                   progress=not as_json)
         labels = [n for n, _ in inputs]
-        images = [as_picture(o).pixels for o in model_outputs(lambda x: adapter.run(net, x), inputs, device=device,
-                                                              progress=not as_json)]
+        images = [as_picture(o).pixels for o in outs]
     else:
         paths = list_images(outputs)
         labels = [str(p) for p in paths]

@@ -15,7 +15,6 @@ from ..options import (
     framework_option,
     json_option,
     key_option,
-    model_scale,
     resolve_arch,
     weights_option,
 )
@@ -42,7 +41,7 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, psnr, f
     from wm_plugin.errors import OutputExistsError, WatermarkError
     from wm_plugin.fileio import check_writable
     from wm_plugin.keys import load_key
-    from wm_plugin.probe import probe_inputs
+    from wm_plugin.probe import adapter_probes
     from wm_plugin.protect import check_protection, protect_barrier
 
     framework, config = resolve_arch(arch, framework, config)
@@ -61,7 +60,7 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, psnr, f
     original, protected, written = protect_barrier(adapter, checkpoint, key, output, config=config, weights=weights,
                                                    psnr=DEFAULT_PSNR if psnr is None else psnr, device=device)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
-    inputs = probe_inputs(scale=model_scale(adapter, config), data=data)
+    inputs = adapter_probes(adapter, config, data)
     check = check_protection(adapter, original, protected, inputs, key,
                              codec=WatermarkCodec.from_pretrained(weights, device=device))
     if as_json:

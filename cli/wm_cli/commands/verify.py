@@ -17,7 +17,6 @@ from ..options import (
     framework_option,
     json_option,
     key_option,
-    model_scale,
     resolve_arch,
     open_codec,
     weights_option,
@@ -68,13 +67,11 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, r
     fpr = DEFAULT_FPR if fpr is None else fpr
     if model:
         from wm_plugin.adapters import load_adapter
-        from wm_plugin.probe import as_picture, model_outputs, probe_inputs, verify_outputs
+        from wm_plugin.probe import as_picture, run_suspect, verify_outputs
 
-        adapter = load_adapter(framework)
-        net = adapter.load_model(model, config=config, device=device)
-        inputs = probe_inputs(scale=model_scale(adapter, config), data=data)
+        inputs, outs = run_suspect(load_adapter(framework), model, config=config, data=data, device=device,
+                                   progress=not as_json)
         codec = open_codec(weights, device)
-        outs = model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=not as_json)
         v = verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr)
         if report:
             from wm_plugin.report import write_report
