@@ -32,11 +32,12 @@ def workdir(tmp_path_factory):
         gt.save(root / "data" / "HR" / f"{i}.png")
         gt.resize((64, 64), Image.Resampling.BICUBIC).save(root / "data" / "LR" / f"{i}.png")
     save_key(seeded_key(11), root / "owner.key")
-    # Two names for one config: MMEngine names its loggers after the config and the second, so two runners
-    # built from one file within a second would share the first one's log file.
-    for name in ("flag.py", "flag_train.py"):
-        (root / name).write_text(f"_base_ = {EDSR!r}\ncustom_imports = dict(imports=['wm_mmagic'], "
-                                 "allow_failed_imports=False)\nwatermark = dict(key='owner.key', mode='absorb')\n")
+    # Two experiment names for one config: MMEngine names its loggers after the experiment and the second,
+    # so two runners of one experiment built within a second would share the first one's log file.
+    for name in ("flag", "flag_train"):
+        (root / f"{name}.py").write_text(f"_base_ = {EDSR!r}\nexperiment_name = {name!r}\ncustom_imports = "
+                                         "dict(imports=['wm_mmagic'], allow_failed_imports=False)\n"
+                                         "watermark = dict(key='owner.key', mode='absorb')\n")
     return root
 
 
@@ -119,7 +120,8 @@ def test_protected_checkpoint_loads_with_either_config(protected, wm, monkeypatc
 def test_mmagic_own_test_tool_runs_the_protected_config(protected, wm, monkeypatch):
     root, _ = protected
     monkeypatch.chdir(root)
-    r = wm("mmagic-test", "edsr_wm.py", "edsr_wm.pth", "--work-dir", "tested")
+    # its own experiment name: MMEngine keys loggers by experiment and second (see the workdir fixture)
+    r = wm("mmagic-test", "edsr_wm.py", "edsr_wm.pth", "--work-dir", "tested", "--cfg-options", "experiment_name=tested")
     assert r.code == 0, r.err
     logs = list((root / "tested").glob("*/*.json"))
     assert logs and "tiny/PSNR" in json.loads(logs[0].read_text().splitlines()[-1])
