@@ -58,6 +58,21 @@ def run_wm_in(folder: Path, *args: str) -> str:
     return out.getvalue()
 
 
+@pytest.fixture
+def marked_samples(tmp_path, monkeypatch, wm, sample_paths):
+    """``marked_samples(n, seed)``: ``tmp_path`` becomes the working folder, with a seeded ``k.key`` and the first
+    ``n`` bundled photos marked by ``wm embed`` into ``marked/``; returns the folder."""
+    from wm_plugin.keys import save_key
+
+    def make(n: int, seed: int) -> Path:
+        monkeypatch.chdir(tmp_path)
+        save_key(seeded_key(seed), "k.key")
+        assert wm("embed", "--key", "k.key", *sample_paths[:n], "-o", "marked").code == 0
+        return tmp_path
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def codec():
     from wm_plugin.codec import WatermarkCodec

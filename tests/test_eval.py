@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import seeded_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
-def marked(tmp_path, monkeypatch, wm, sample_paths):
-    from wm_plugin.keys import save_key
-
-    monkeypatch.chdir(tmp_path)
-    save_key(seeded_key(9), "k.key")
-    assert wm("embed", "--key", "k.key", *sample_paths[:2], "-o", "marked").code == 0
-    return tmp_path
+def marked(marked_samples):
+    return marked_samples(2, seed=9)
 
 
 def test_eval_outputs_table_json_and_files(marked, wm):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import seeded_key
 from PIL import Image
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,13 +40,8 @@ class _Page(html.parser.HTMLParser):
 
 
 @pytest.fixture
-def folder(tmp_path, monkeypatch, wm, sample_paths):
-    from wm_plugin.keys import save_key
-
-    monkeypatch.chdir(tmp_path)
-    save_key(seeded_key(21), "k.key")
-    assert wm("embed", "--key", "k.key", *sample_paths[:3], "-o", "marked").code == 0
-    return tmp_path
+def folder(marked_samples):
+    return marked_samples(3, seed=21)
 
 
 def test_report_of_detected_outputs(folder, wm):

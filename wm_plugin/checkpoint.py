@@ -21,7 +21,7 @@ import torch
 
 from .errors import WeightsError
 
-__all__ = ["Inert", "load_checkpoint"]
+__all__ = ["Inert", "load_checkpoint", "read_state_dict"]
 
 
 class Inert:
@@ -98,3 +98,24 @@ def load_checkpoint(path: str | os.PathLike, *, inert: Sequence[str] = ()) -> An
     if refused:
         raise _refuse(path, refused[0])
     return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_inert_pickle_module())
+
+
+def read_state_dict(path: str | os.PathLike, keys: Sequence[str], *, inert: Sequence[str] = ()) -> tuple[dict[str, Any], dict]:
+    """(the weights, the whole file) of a checkpoint: the first of ``keys`` that holds a dict, else the file
+    itself when it is a bare state dict (the file is then ``{}``). ``module.`` prefixes (DataParallel) dropped.
+
+    Raises:
+        WeightsError: as ``load_checkpoint``, or no state dict inside.
+    """
+    doc = load_checkpoint(path, inert=inert)
+    if isinstance(doc, dict):
+        for key in keys:
+            if isinstance(doc.get(key), dict):
+                return _strip_module(doc[key]), doc
+        if doc and all(isinstance(v, torch.Tensor) for v in doc.values()):
+            return _strip_module(doc), {}
+    raise WeightsError(f"{path}: no state dict inside (looked for {', '.join(keys)} or bare tensors)")
+
+
+def _strip_module(state: dict) -> dict:
+    return {k.removeprefix("module."): v for k, v in state.items()}

@@ -14,7 +14,7 @@ import torch.nn as nn
 import yaml
 
 from wm_plugin.barrier import WatermarkBarrier
-from wm_plugin.checkpoint import load_checkpoint
+from wm_plugin.checkpoint import read_state_dict
 from wm_plugin.errors import ConfigError, WeightsError
 from wm_plugin.fileio import atomic_path
 from wm_plugin.flag import parse_flag
@@ -49,14 +49,7 @@ def read_params(checkpoint: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
     Raises:
         WeightsError: missing file, pickled code, or no state dict inside.
     """
-    doc = load_checkpoint(checkpoint)
-    if isinstance(doc, dict):
-        for key in _PARAM_KEYS:
-            if isinstance(doc.get(key), dict):
-                return _strip_module(doc[key]), doc
-        if doc and all(isinstance(v, torch.Tensor) for v in doc.values()):
-            return _strip_module(doc), {}
-    raise WeightsError(f"{checkpoint}: no state dict inside (looked for {', '.join(_PARAM_KEYS)} or bare tensors)")
+    return read_state_dict(checkpoint, _PARAM_KEYS)
 
 
 def _quiet():
@@ -80,10 +73,6 @@ def _check_registered(opt: dict, config: str) -> None:
         raise ConfigError(f"{config}: network_g.type: unknown BasicSR arch {opt['network_g']['type']!r}")
     if not _registered(MODEL_REGISTRY, opt.get("model_type", "SRModel")):
         raise ConfigError(f"{config}: model_type: unknown BasicSR model {opt['model_type']!r}")
-
-
-def _strip_module(state: dict) -> dict:
-    return {k.removeprefix("module."): v for k, v in state.items()}
 
 
 def _build(network_g: dict, config: str) -> nn.Module:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from wm_plugin.barrier import WatermarkBarrier
-from wm_plugin.checkpoint import load_checkpoint
+from wm_plugin.checkpoint import read_state_dict
 from wm_plugin.errors import ConfigError, WeightsError
 from wm_plugin.fileio import atomic_path
 from wm_plugin.flag import parse_flag
@@ -60,12 +60,7 @@ def generator_prefixes(cfg: Any) -> list[str]:
 
 
 def _read_state(checkpoint: str) -> tuple[dict[str, torch.Tensor], dict]:
-    doc = load_checkpoint(checkpoint, inert=_BOOKKEEPING)
-    if isinstance(doc, dict) and isinstance(doc.get("state_dict"), dict):
-        return doc["state_dict"], doc
-    if isinstance(doc, dict) and doc and all(isinstance(v, torch.Tensor) for v in doc.values()):
-        return doc, {}
-    raise WeightsError(f"{checkpoint}: no state dict inside (looked for state_dict or bare tensors)")
+    return read_state_dict(checkpoint, ("state_dict",), inert=_BOOKKEEPING)
 
 
 def _generator_state(state: dict, cfg: Any, checkpoint: str) -> tuple[str, dict[str, torch.Tensor]]:

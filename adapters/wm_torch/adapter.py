@@ -11,18 +11,17 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from wm_plugin.barrier import WatermarkBarrier, build_embedder
-from wm_plugin.checkpoint import load_checkpoint
+from wm_plugin.checkpoint import read_state_dict
 from wm_plugin.errors import ConfigError, WeightsError
 from wm_plugin.fileio import atomic_path
 
-__all__ = ["TorchAdapter", "build_arch", "read_state_dict"]
+__all__ = ["TorchAdapter", "build_arch"]
 
 _STATE_KEYS = ("state_dict", "params_ema", "params", "model", "net", "generator")
 
@@ -60,18 +59,6 @@ def build_arch(spec: str | None) -> nn.Module:
         raise ConfigError(f"--arch {spec!r}: {e}") from None
 
 
-def read_state_dict(checkpoint: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """The weights of a checkpoint (a bare state dict, or one under a usual key) and the file's contents."""
-    doc = load_checkpoint(checkpoint)
-    if isinstance(doc, dict):
-        for key in _STATE_KEYS:
-            if isinstance(doc.get(key), dict):
-                return {k.removeprefix("module."): v for k, v in doc[key].items()}, doc
-        if doc and all(isinstance(v, torch.Tensor) for v in doc.values()):
-            return {k.removeprefix("module."): v for k, v in doc.items()}, {}
-    raise WeightsError(f"{checkpoint}: no state dict inside (looked for {', '.join(_STATE_KEYS)} or bare tensors)")
-
-
 class TorchAdapter:
     """Bare PyTorch: ``--arch module:Class(...)`` + a state-dict checkpoint in, a state-dict checkpoint out."""
 
@@ -84,7 +71,7 @@ class TorchAdapter:
         module followed by the embedder.
         """
         net = build_arch(config)
-        state, doc = read_state_dict(checkpoint)
+        state, doc = read_state_dict(checkpoint, _STATE_KEYS)
         spec = doc.get("wm_barrier")
         if isinstance(spec, dict):
             h = build_embedder(spec["embedder"])
