@@ -80,12 +80,12 @@ def codec():
     return WatermarkCodec.from_pretrained()
 
 
-def seeded_key(seed: int, bits: int = 64):
+def seeded_key(seed: int, bits: int = 64, scheme: str = "deep"):
     """A reproducible owner key (``generate_key`` draws from the OS and cannot be seeded)."""
     from wm_plugin.keys import OwnerKey
 
     rng = np.random.default_rng(seed)
-    return OwnerKey(rng.bytes(32), tuple(int(b) for b in rng.integers(0, 2, bits)), "test")
+    return OwnerKey(rng.bytes(32), tuple(int(b) for b in rng.integers(0, 2, bits)), "test", scheme)
 
 
 @pytest.fixture(scope="session")

@@ -20,11 +20,14 @@ import numpy as np
 from .errors import KeyFileError
 from .fileio import atomic_path, check_writable
 
-__all__ = ["OwnerKey", "generate_key", "save_key", "load_key", "KEY_VERSION"]
+__all__ = ["OwnerKey", "generate_key", "save_key", "load_key", "KEY_VERSION", "SCHEMES"]
 
 KEY_FORMAT = "wm-key"
 KEY_VERSION = 1
-_FIELDS = {"format", "version", "bits", "seed", "message", "created"}
+_FIELDS = {"format", "version", "bits", "seed", "message", "created", "scheme"}
+# How a key's bits are written into images: by the learned networks (``deep``, the default) or by the
+# training-free, translation-invariant spectral filter (``spectral``, wm_plugin.spectral).
+SCHEMES = ("deep", "spectral")
 
 
 def _to_bits(data: bytes, k: int) -> np.ndarray:
@@ -39,17 +42,21 @@ class OwnerKey:
         seed: 32 secret bytes.
         message: the owner's k message bits (0/1), k ≥ 8 and a multiple of 8.
         created: ISO timestamp of creation.
+        scheme: how the bits are written into images, one of ``SCHEMES``.
     """
 
     seed: bytes
     message: tuple[int, ...]
     created: str = ""
+    scheme: str = "deep"
 
     def __post_init__(self):
         if len(self.seed) != 32:
             raise KeyFileError(f"key seed must be 32 bytes, got {len(self.seed)}")
         if len(self.message) < 8 or len(self.message) % 8 or set(self.message) - {0, 1}:
             raise KeyFileError(f"key message must be a multiple of 8 bits of 0/1, got {len(self.message)} values")
+        if self.scheme not in SCHEMES:
+            raise KeyFileError(f"key scheme must be one of {', '.join(SCHEMES)}, got {self.scheme!r}")
 
     @property
     def bits(self) -> int:
@@ -67,7 +74,7 @@ class OwnerKey:
         return hashlib.sha256(b"wm-fingerprint-v1" + self.seed + bytes(self.message)).hexdigest()[:16]
 
 
-def generate_key(bits: int = 64, *, message: bytes | None = None) -> OwnerKey:
+def generate_key(bits: int = 64, *, message: bytes | None = None, scheme: str = "deep") -> OwnerKey:
     """A new key with a random seed and a random message (or ``message``, ``bits`` // 8 bytes).
 
     Raises:
@@ -79,7 +86,7 @@ def generate_key(bits: int = 64, *, message: bytes | None = None) -> OwnerKey:
         raise KeyFileError(f"message must be {bits // 8} bytes ({bits} bits), got {len(message)} bytes")
     msg = message if message is not None else secrets.token_bytes(bits // 8)
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-    return OwnerKey(secrets.token_bytes(32), tuple(int(b) for b in _to_bits(msg, bits)), now)
+    return OwnerKey(secrets.token_bytes(32), tuple(int(b) for b in _to_bits(msg, bits)), now, scheme)
 
 
 def save_key(key: OwnerKey, path: str | os.PathLike, *, force: bool = False) -> None:
@@ -96,6 +103,7 @@ def save_key(key: OwnerKey, path: str | os.PathLike, *, force: bool = False) -> 
         "seed": key.seed.hex(),
         "message": np.packbits(np.asarray(key.message, np.uint8)).tobytes().hex(),
         "created": key.created,
+        "scheme": key.scheme,
     }
     with atomic_path(path) as tmp:
         os.chmod(tmp, 0o600)
@@ -125,7 +133,7 @@ def load_key(path: str | os.PathLike) -> OwnerKey:
     unknown = sorted(set(doc) - _FIELDS)
     if unknown:
         raise KeyFileError(f"{path}: unknown key field {unknown[0]!r}")
-    missing = sorted(_FIELDS - set(doc) - {"created"})
+    missing = sorted(_FIELDS - set(doc) - {"created", "scheme"})
     if missing:
         raise KeyFileError(f"{path}: missing key field {missing[0]!r}")
     try:
@@ -136,4 +144,5 @@ def load_key(path: str | os.PathLike) -> OwnerKey:
         raise KeyFileError(f"{path}: seed, message and bits must be hex strings and an integer") from None
     if len(message) * 8 != bits:
         raise KeyFileError(f"{path}: message has {len(message) * 8} bits but \"bits\" says {bits}")
-    return OwnerKey(seed, tuple(int(b) for b in _to_bits(message, bits)), str(doc.get("created", "")))
+    return OwnerKey(seed, tuple(int(b) for b in _to_bits(message, bits)), str(doc.get("created", "")),
+                    str(doc.get("scheme", "deep")))

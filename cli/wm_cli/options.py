@@ -16,8 +16,12 @@ key_option = click.option("--key", "key_path", required=True, type=click.Path(di
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 
 
-def open_codec(weights: str | None, device: str, psnr: float | None = None):
-    """The codec for ``--weights``/``--device``; CUDA is checked here so the error is one line."""
+def open_codec(weights: str | None, device: str, psnr: float | None = None, *, key=None):
+    """The codec for ``key``'s scheme with ``--weights``/``--device``/``--psnr``; errors are one line.
+
+    A spectral key (``wm keygen --scheme spectral``) gets its own training-free codec, which has no
+    networks and no PSNR setting; the learned networks serve every other key.
+    """
     from wm_plugin.codec import DEFAULT_PSNR, WatermarkCodec
     from wm_plugin.errors import WatermarkError
 
@@ -26,6 +30,13 @@ def open_codec(weights: str | None, device: str, psnr: float | None = None):
 
         if not torch.cuda.is_available():
             raise WatermarkError("--device cuda: no CUDA device is available here; use --device cpu")
+    if key is not None and key.scheme == "spectral":
+        from wm_plugin.spectral import SpectralCodec
+
+        for name, value in (("--weights", weights), ("--psnr", psnr)):
+            if value is not None:
+                raise WatermarkError(f"{name} applies to the learned networks; this key uses the spectral scheme")
+        return SpectralCodec.for_key(key, device=device)
     return WatermarkCodec.from_pretrained(weights, device=device, psnr=DEFAULT_PSNR if psnr is None else psnr)
 
 framework_option = click.option(

@@ -38,7 +38,7 @@ def command(key_path, inputs, output, psnr, quality, force, device, weights, as_
         if dst.resolve() == src.resolve():
             raise OutputExistsError(f"{dst} would overwrite its own input; choose another -o folder")
         check_writable(dst, force=force)
-    codec = open_codec(weights, device, psnr)
+    codec = open_codec(weights, device, psnr, key=key)
     records, started = [], time.perf_counter()
     for src, dst in tqdm(list(zip(files, outs)), desc="embedding", unit="img", disable=len(files) < 2 or as_json):
         pic = read_image(src)

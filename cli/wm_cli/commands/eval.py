@@ -61,7 +61,7 @@ def command(key_path, outputs, model, framework, config, arch, data, edits, outp
     for path in files:
         check_writable(path, force=force)
     key = load_key(key_path)
-    codec = open_codec(weights, device)
+    codec = open_codec(weights, device, key=key)
     if model:
         if not framework:
             raise click.UsageError("--model needs --framework (and usually --config) or --arch")

@@ -25,7 +25,7 @@ def command(key_path, inputs, device, weights, as_json) -> None:
 
     key = load_key(key_path)
     files = list_images(inputs)
-    codec = open_codec(weights, device)
+    codec = open_codec(weights, device, key=key)
     logits = extract_files(files, codec=codec, progress=not as_json)
     carried = key.carried_bits()
     stream = np.bitwise_xor(carried, np.asarray(key.message, np.uint8))  # the seed's keystream

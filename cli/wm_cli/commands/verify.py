@@ -71,7 +71,7 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, r
 
         inputs, outs = run_suspect(load_adapter(framework), model, config=config, data=data, device=device,
                                    progress=not as_json)
-        codec = open_codec(weights, device)
+        codec = open_codec(weights, device, key=key)
         v = verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr)
         if report:
             from wm_plugin.report import write_report
@@ -80,7 +80,7 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, r
                          inputs=[as_picture(x).pixels for _, x in inputs], command=ctx.obj["argv"],
                          subject=f"{framework} model {model}" + (f" ({config})" if config else ""))
     else:
-        codec = open_codec(weights, device)
+        codec = open_codec(weights, device, key=key)
         files = list_images(outputs)
         v = verify_files(files, key, codec=codec, fpr_target=fpr, progress=not as_json)
         if report:
