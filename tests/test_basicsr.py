@@ -183,6 +183,57 @@ def test_marked_targets_differ_from_the_data_by_the_flag_strength(in_workdir):
     assert abs(10 * torch.log10(1 / mse) - 42.5) < 1.5
 
 
+def test_protect_barrier_with_a_spectral_key(workdir, tmp_path):
+    """The barrier follows the key's scheme: a spectral key puts its filter after the arch (here the bundled,
+    trained ×2 model: the spectral mark scales the texture a model draws, and a random-weight network draws
+    almost none); the checkpoint loads back through the written options file and verifies."""
+    from conftest import seeded_key
+    from wm_basicsr.adapter import BasicSRAdapter
+
+    from wm_plugin.keys import save_key
+
+    checkpoint, options = BasicSRAdapter().demo_model()
+    save_key(seeded_key(9, scheme="spectral"), tmp_path / "s.key")
+    out = run_wm_in(workdir, "protect", "--framework", "basicsr", "-opt", options, "--checkpoint", checkpoint,
+                    "--key", tmp_path / "s.key", "-o", tmp_path / "srvgg_s.pth", "--json")
+    report = json.loads(out)
+    assert report["ok"] and report["protected"]["p_value"] < 1e-6 and report["original"]["p_value"] > 1e-3
+    assert report["psnr_vs_original"] > 35
+    opt = yaml.safe_load((tmp_path / "srvgg_s.yml").read_text())
+    assert opt["network_g"]["embedder"] == {"net": "spectral_filter", "bits": 64, "strength": 0.4}
+
+
+def test_the_flag_with_a_spectral_key_marks_targets_and_reads_them_in_the_loss(in_workdir):
+    """A spectral key switches absorb to the spectral filter and its differentiable reader."""
+    from basicsr.models.sr_model import SRModel
+    from basicsr.utils.options import ordered_yaml
+    from conftest import seeded_key
+    from wm_basicsr.models import watermarked_model
+
+    from wm_plugin.keys import save_key
+    from wm_plugin.spectral import SpectralCodec
+
+    key = seeded_key(8, scheme="spectral")
+    save_key(key, in_workdir / "spectral.key", force=True)
+    opt = yaml.load(Path("train_msrresnet_tiny_x2.yml").read_text(), Loader=ordered_yaml()[0])
+    opt["watermark"]["key"] = "spectral.key"
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, root_path=str(in_workdir))
+    opt["path"].update(experiments_root=str(in_workdir / "y"), models=str(in_workdir / "y"), training_states=str(in_workdir / "y"), log=str(in_workdir / "y"))
+    model = watermarked_model(SRModel)(opt)
+    gt = torch.from_numpy(natural_like(4, 128, 128)).permute(2, 0, 1).unsqueeze(0).float()
+    model.gt = gt.clone()
+    model._mark_targets()
+    codec, bits = SpectralCodec.for_key(key), key.carried_bits()
+    read = lambda t: ((codec.extract([t[0].permute(1, 2, 0).numpy()]) > 0) == bits).mean()  # noqa: E731
+    assert read(model.gt) > 0.75 and read(gt) < 0.65
+    # The loss asks the reader for the key's bits: lower on the marked targets than on the clean image.
+    output = gt.clone().requires_grad_()
+    on_clean, on_marked = model.cri_pix(output, model.gt), model.cri_pix(model.gt.clone(), model.gt)
+    assert on_marked < on_clean
+    on_clean.backward()
+    assert output.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize(
     "edit, field",
     [

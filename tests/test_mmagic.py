@@ -117,6 +117,26 @@ def test_protected_checkpoint_loads_with_either_config(protected, wm, monkeypatc
         assert json.loads(r.out)["detected"]
 
 
+def test_protect_with_a_spectral_key_round_trips_through_mmagic_files(workdir, trained, tmp_path, wm, monkeypatch):
+    """The spectral filter as the barrier: saved in MMagic's format, rebuilt from either config, verified."""
+    from conftest import seeded_key
+
+    from wm_plugin.keys import save_key
+
+    monkeypatch.chdir(workdir)
+    save_key(seeded_key(11, scheme="spectral"), tmp_path / "s.key")
+    r = wm("protect", "--framework", "mmagic", "--config", EDSR, "--checkpoint", trained, "--key", tmp_path / "s.key",
+           "-o", tmp_path / "edsr_s.pth", "--json")  # probes: the bundled photos (their texture carries the mark)
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["ok"], report
+    for config in (EDSR, str(tmp_path / "edsr_s.py")):
+        r = wm("verify", "--framework", "mmagic", "--config", config, "--model", tmp_path / "edsr_s.pth", "--key",
+               tmp_path / "s.key", "--json")
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["p_value"] == report["protected"]["p_value"]
+
+
 def test_mmagic_own_test_tool_runs_the_protected_config(protected, wm, monkeypatch):
     root, _ = protected
     monkeypatch.chdir(root)

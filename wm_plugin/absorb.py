@@ -1,7 +1,10 @@
 """Absorbing the mark into a model by training: what the adapters' training wrappers share.
 
-The wrapped model is trained on targets marked by the frozen embedder (``TargetMarker``), and its pixel
-loss gains a term asking the frozen extractor to read the owner's bits in its outputs (``ExtractorLoss``).
+The wrapped model is trained on marked targets (``TargetMarker``), and its pixel loss gains a term asking
+the reader to find the owner's bits in its outputs (``ExtractorLoss``). The key's scheme decides both: the
+frozen learned embedder and extractor for a ``deep`` key, the spectral filter and its differentiable
+Welch reader for a ``spectral`` key (the one a network trained on random crops can learn: its mark does
+not depend on where a pixel sits in the frame; see ``wm_plugin.spectral``).
 Frameworks that train in a normalised space (MMagic) pass ``to_pixels``, the map back to [0, 1] RGB.
 """
 
@@ -18,6 +21,7 @@ from .barrier import load_embedder
 from .codec import add_mark, default_weights_dir, resize
 from .flag import WatermarkFlag
 from .nets import load_net
+from .spectral import SpectralCodec
 
 __all__ = ["ExtractorLoss", "TargetMarker"]
 
@@ -27,14 +31,18 @@ class TargetMarker(nn.Module):
 
     def __init__(self, flag: WatermarkFlag):
         super().__init__()
-        self.embedder = load_embedder(flag.weights)
-        self.psnr = flag.psnr
         bits = torch.as_tensor(flag.key.carried_bits())
         self.register_buffer("bits", bits.view(1, -1))
-        self.register_buffer("patterns", self.embedder.message_patterns(bits.view(1, -1)))
+        self.spectral = SpectralCodec.for_key(flag.key) if flag.key.scheme == "spectral" else None
+        if self.spectral is None:
+            self.embedder = load_embedder(flag.weights)
+            self.psnr = flag.psnr
+            self.register_buffer("patterns", self.embedder.message_patterns(bits.view(1, -1)))
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.spectral is not None:
+            return self.spectral.mark_batch(images.clamp(0, 1), self.bits[0].cpu().numpy())
         return add_mark(self.embedder, images.clamp(0, 1), self.patterns, self.psnr).clamp(0, 1)
 
 
@@ -51,8 +59,10 @@ class ExtractorLoss(nn.Module):
                  to_pixels: Callable[[torch.Tensor], torch.Tensor] | None = None):
         super().__init__()
         self.pixel_loss, self.weight, self.to_pixels = pixel_loss, flag.extractor_weight, to_pixels
-        extractor = load_net(Path(flag.weights or default_weights_dir()) / "extractor.safetensors")
-        self.extractor = extractor.eval().requires_grad_(False)
+        self.spectral = SpectralCodec.for_key(flag.key) if flag.key.scheme == "spectral" else None
+        if self.spectral is None:
+            extractor = load_net(Path(flag.weights or default_weights_dir()) / "extractor.safetensors")
+            self.extractor = extractor.eval().requires_grad_(False)
         self.register_buffer("target_bits", torch.as_tensor(flag.key.carried_bits()).float().view(1, -1))
 
     def forward(self, output: torch.Tensor, target: torch.Tensor, *args, **kwargs) -> torch.Tensor:
@@ -60,5 +70,8 @@ class ExtractorLoss(nn.Module):
         if self.weight == 0:
             return loss
         pixels = (self.to_pixels(output) if self.to_pixels else output).clamp(0, 1)
-        logits = self.extractor(resize(pixels, (self.extractor.size, self.extractor.size)))
+        if self.spectral is not None:
+            logits = self.spectral.logits(self.spectral.energies(pixels.mean(dim=1)))
+        else:
+            logits = self.extractor(resize(pixels, (self.extractor.size, self.extractor.size)))
         return loss + self.weight * F.binary_cross_entropy_with_logits(logits, self.target_bits.expand_as(logits))

@@ -17,6 +17,7 @@ import torch.nn as nn
 from .codec import DEFAULT_PSNR, add_mark, default_weights_dir
 from .nets import Embedder, create_net, load_net
 from .nets.weights import read_net_metadata
+from .spectral import SpectralFilter
 
 __all__ = ["WatermarkBarrier", "load_embedder", "embedder_spec", "build_embedder"]
 
@@ -33,7 +34,7 @@ def embedder_spec(weights: str | Path | None = None) -> dict:
     return {"net": meta["net"], **json.loads(meta["config"])}
 
 
-def build_embedder(spec: dict) -> Embedder:
+def build_embedder(spec: dict) -> Embedder | SpectralFilter:
     """An untrained embedder shaped as ``spec`` says (its weights come from a saved state dict)."""
     config = dict(spec)
     return create_net(config.pop("net"), **config).eval().requires_grad_(False)
@@ -53,7 +54,7 @@ class WatermarkBarrier(nn.Module):
         spec: how to rebuild ``embedder`` (``embedder_spec``), for adapters that save the barrier.
     """
 
-    def __init__(self, model: nn.Module, embedder: Embedder, bits: np.ndarray | torch.Tensor, psnr: float = DEFAULT_PSNR,
+    def __init__(self, model: nn.Module, embedder: Embedder | SpectralFilter, bits: np.ndarray | torch.Tensor, psnr: float = DEFAULT_PSNR,
                  *, spec: dict | None = None):
         super().__init__()
         self.model = model
@@ -68,6 +69,16 @@ class WatermarkBarrier(nn.Module):
         """``model`` followed by the embedder of ``weights`` (default: the shipped one)."""
         return cls(model, load_embedder(weights), bits, psnr, spec=embedder_spec(weights))
 
+    @classmethod
+    def for_key(cls, model: nn.Module, key, *, weights: str | Path | None = None,
+                psnr: float = DEFAULT_PSNR) -> "WatermarkBarrier":
+        """``model`` followed by what ``key``'s scheme marks with: the learned embedder of ``weights`` (deep
+        keys, at ``psnr``) or the key's spectral filter (spectral keys)."""
+        if key.scheme == "spectral":
+            h = SpectralFilter.for_key(key)
+            return cls(model, h, key.carried_bits(), 0.0, spec=h.spec)
+        return cls.from_pretrained(model, key.carried_bits(), weights=weights, psnr=psnr)
+
     def train(self, mode: bool = True) -> "WatermarkBarrier":
         super().train(mode)
         self.embedder.eval()  # H stays in inference mode, whatever the framework does to the wrapper
@@ -75,6 +86,8 @@ class WatermarkBarrier(nn.Module):
 
     def mark(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` (B,3,H,W in [0, 1]) with the mark added, clamped to [0, 1]."""
+        if isinstance(self.embedder, SpectralFilter):
+            return self.embedder.mark(images, self.message)
         patterns = self.embedder.message_patterns(self.message)
         return add_mark(self.embedder, images.clamp(0, 1), patterns, float(self.psnr)).clamp(0, 1)
 

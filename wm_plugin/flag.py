@@ -73,6 +73,10 @@ def parse_flag(section: Any, *, where: str = "watermark", base_dir: str | os.Pat
         key = load_key(key_path)
     except KeyFileError as e:
         raise ConfigError(f"{where}.key: {e}") from None
+    if key.scheme == "spectral":
+        for name in ("psnr", "weights"):
+            if section.get(name) is not None:
+                raise ConfigError(f"{where}.{name}: applies to the learned networks; {key_path} is a spectral key")
     weights = section.get("weights")
     if weights is not None:
         weights = str(Path(base_dir, os.path.expanduser(str(weights))))

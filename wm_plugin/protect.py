@@ -27,7 +27,7 @@ def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *
     Returns (original model, protected model as loaded back from ``output``, paths written).
     """
     model = adapter.load_model(checkpoint, config=config, device=device)
-    barrier = WatermarkBarrier.from_pretrained(model, key.carried_bits(), weights=weights, psnr=psnr).to(device)
+    barrier = WatermarkBarrier.for_key(model, key, weights=weights, psnr=psnr).to(device)
     written = adapter.save_barrier(barrier, output, config=config, like=checkpoint)
     return model, adapter.load_model(output, config=config, device=device), written
 

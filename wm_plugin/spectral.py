@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from .errors import WatermarkError
+from .nets._registry import register_net
 
-__all__ = ["SpectralLayout", "SpectralCodec", "DEFAULT_STRENGTH", "max_bits"]
+__all__ = ["SpectralLayout", "SpectralCodec", "SpectralFilter", "DEFAULT_STRENGTH", "max_bits"]
 
 DEFAULT_STRENGTH = 0.4
 SIGMA = 0.008                 # bump width, cycles/pixel (the filter's spatial reach is about 1/(2π·SIGMA) ≈ 20 px)
@@ -140,7 +141,7 @@ class SpectralCodec:
     def _response(self, h: int, w: int, bits_key: bytes) -> torch.Tensor:
         """The filter minus identity, ``strength`` · Σ ± bump, on the rfft grid of an h×w block."""
         signs = self._signs(np.frombuffer(bits_key, np.uint8))
-        return (self.strength * torch.einsum("k,khw->hw", signs, self.layout.bumps(h, w))).to(self.device)
+        return self.strength * torch.einsum("k,khw->hw", signs, self.layout.bumps(h, w))
 
     def residual(self, luma: torch.Tensor, bits: np.ndarray) -> torch.Tensor:
         """The mark for a luminance plane (H,W, any scale): the filter's output minus the plane, tile by tile."""
@@ -153,7 +154,8 @@ class SpectralCodec:
             for x in range(0, w, TILE):
                 th, tw = min(TILE, h - y), min(TILE, w - x)
                 block = padded[y : y + th + 2 * MARGIN, x : x + tw + 2 * MARGIN]
-                filtered = torch.fft.irfft2(torch.fft.rfft2(block) * self._response(*block.shape, bits_key), s=block.shape)
+                response = self._response(*block.shape, bits_key).to(luma.device)
+                filtered = torch.fft.irfft2(torch.fft.rfft2(block) * response, s=block.shape)
                 out[y : y + th, x : x + tw] = filtered[MARGIN : MARGIN + th, MARGIN : MARGIN + tw]
         return out
 
@@ -224,3 +226,52 @@ class SpectralCodec:
         if not len(images):
             return np.zeros((0, self.bits), np.float32)
         return self.read(torch.stack([self.shrink(a) for a in images]))
+
+
+class SpectralFilter(torch.nn.Module):
+    """The spectral mark as a module, for a barrier after a model (``wm protect --mode barrier``).
+
+    The layout is a buffer, so a protected checkpoint carries it and the adapters save and rebuild this
+    module as they do the learned embedder (``{"net": "spectral_filter", "bits": k, "strength": s}``). The
+    layout tells where the bits live, not the key's seed: whoever holds the protected checkpoint could read
+    the bits (as anyone with the barrier's weights could), but cannot make another key's mark.
+    """
+
+    def __init__(self, bits: int = 64, strength: float = DEFAULT_STRENGTH):
+        super().__init__()
+        self.bits, self.strength = bits, strength
+        self.register_buffer("centers", torch.zeros(2 * bits, 2, dtype=torch.float64))
+        self.register_buffer("log_ratio", torch.zeros(bits, dtype=torch.float64))
+        self._codec: tuple[bytes, SpectralCodec] | None = None
+
+    @classmethod
+    def for_key(cls, key, strength: float = DEFAULT_STRENGTH) -> "SpectralFilter":
+        """The filter of an ``OwnerKey``'s layout."""
+        layout = SpectralLayout.from_seed(key.seed, key.bits)
+        net = cls(key.bits, strength)
+        net.centers.copy_(torch.from_numpy(layout.centers))
+        net.log_ratio.copy_(torch.from_numpy(layout.log_ratio))
+        return net
+
+    @property
+    def spec(self) -> dict:
+        """How to rebuild this module (its buffers come from a state dict)."""
+        return {"net": "spectral_filter", "bits": self.bits, "strength": self.strength}
+
+    def codec(self) -> SpectralCodec:
+        """The codec of the current buffers (rebuilt when a state dict changed them)."""
+        centers = self.centers.detach().cpu().numpy()
+        if self._codec is None or self._codec[0] != centers.tobytes():
+            layout = SpectralLayout(centers.copy(), self.log_ratio.detach().cpu().numpy().copy())
+            self._codec = (centers.tobytes(), SpectralCodec(layout, strength=self.strength))
+        return self._codec[1]
+
+    def mark(self, images: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        """``images`` (B,C,H,W in [0, 1]) marked with ``message`` (k,) or (1,k) of 0/1, clamped."""
+        return self.codec().mark_batch(images.clamp(0, 1), message.reshape(-1).cpu().numpy())
+
+
+@register_net
+def spectral_filter(**kwargs) -> SpectralFilter:
+    """The spectral mark as a barrier module (no weights: its layout buffers come from a checkpoint)."""
+    return SpectralFilter(**kwargs)

@@ -15,6 +15,7 @@ from ..options import (
     framework_option,
     json_option,
     key_option,
+    open_codec,
     resolve_arch,
     weights_option,
 )
@@ -37,7 +38,7 @@ from ..options import (
 @json_option
 def command(framework, config, arch, checkpoint, key_path, output, mode, psnr, force, data, device, weights, as_json) -> None:
     from wm_plugin.adapters import load_adapter
-    from wm_plugin.codec import DEFAULT_PSNR, WatermarkCodec
+    from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
     from wm_plugin.fileio import check_writable
     from wm_plugin.keys import load_key
@@ -57,12 +58,14 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, psnr, f
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
         check_writable(path, force=force)
     key = load_key(key_path)
+    if key.scheme == "spectral" and (weights is not None or psnr is not None):
+        raise WatermarkError("--weights and --psnr apply to the learned networks; this key uses the spectral scheme")
     original, protected, written = protect_barrier(adapter, checkpoint, key, output, config=config, weights=weights,
                                                    psnr=DEFAULT_PSNR if psnr is None else psnr, device=device)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
     inputs = adapter_probes(adapter, config, data)
     check = check_protection(adapter, original, protected, inputs, key,
-                             codec=WatermarkCodec.from_pretrained(weights, device=device))
+                             codec=open_codec(weights, device, key=key))
     if as_json:
         click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint, **check.to_dict()}))
     else:
