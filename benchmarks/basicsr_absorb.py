@@ -5,7 +5,8 @@ Two BasicSR runs of the same options file, one with the flag and one without, th
 bicubic ×2; evaluated on the held-out photos. Figures: PSNR of each model against the clean targets, and
 ``wm verify --model`` on each (bit accuracy, p-value, verdict): the flag-off run is the clean control.
 
-Run: ``python benchmarks/basicsr_absorb.py data --iters 400`` (writes benchmarks/results/basicsr_absorb.json).
+Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral]`` (writes
+benchmarks/results/basicsr_absorb.json, or basicsr_absorb_spectral.json with a spectral key).
 """
 
 from __future__ import annotations
@@ -27,22 +28,25 @@ def main() -> None:
     ap.add_argument("data", help="the folder benchmarks/datasets.py wrote (train/, test/)")
     ap.add_argument("--iters", type=int, default=400)
     ap.add_argument("--work", default="runs/basicsr_absorb")
+    ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     args = ap.parse_args()
     work = prepare(args.data, args.work, per_image=8)
-    if not (work / "owner.key").exists():
-        wm("keygen", "-o", "owner.key", cwd=work).check_returncode()
+    key = "owner.key" if args.scheme == "deep" else f"owner_{args.scheme}.key"
+    suffix = "" if args.scheme == "deep" else f"_{args.scheme}"
+    if not (work / key).exists():
+        wm("keygen", "--scheme", args.scheme, "-o", key, cwd=work).check_returncode()
     rows = []
     network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 32, "num_block": 4, "upscale": 2}
     for flag in (True, False):
-        name = f"msrresnet_x2_{'wm' if flag else 'plain'}"
+        name = f"msrresnet_x2_{'wm' if flag else 'plain'}{suffix}"
         # no EMA: the figures are of the network as trained
         opt = sr_options(name, network, iters=args.iters, batch=8, lr=5e-4, ema=0, milestones=[args.iters * 3 // 4],
                          enlarge=10, print_freq=50)
         if flag:
-            opt["watermark"] = {"key": "owner.key", "mode": "absorb"}
+            opt["watermark"] = {"key": key, "mode": "absorb"}
         seconds, psnr, exp = train(work, opt)
         v = wm("verify", "--framework", "basicsr", "-opt", f"{name}.yml", "--model",
-               str((exp / "models" / "net_g_latest.pth").relative_to(work)), "--key", "owner.key", "--data", "test/lq",
+               str((exp / "models" / "net_g_latest.pth").relative_to(work)), "--key", key, "--data", "test/lq",
                "--json", cwd=work)
         verdict = json.loads(v.stdout)
         rows.append({"run": name, "flag": flag, "iters": args.iters, "train_seconds": round(seconds, 1),
@@ -50,8 +54,9 @@ def main() -> None:
                      "bit_accuracy": verdict["bit_accuracy"], "n_images": verdict["n_images"]})
         print(json.dumps(rows[-1]))
     RESULTS.mkdir(exist_ok=True)
-    doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    (RESULTS / "basicsr_absorb.json").write_text(json.dumps(doc, indent=2))
+    doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+           "scheme": args.scheme, "rows": rows}
+    (RESULTS / f"basicsr_absorb{suffix}.json").write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":

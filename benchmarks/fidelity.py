@@ -2,9 +2,10 @@
 
 For every test photo, every size and several fresh keys: embed, store as 8-bit PNG, measure PSNR and SSIM
 against the original, then apply each edit of ``wm_plugin.attacks.edits`` and read the bits back.
-Writes ``results/fidelity_<strength>dB.json`` and ``.md``.
+Writes ``results/fidelity_<strength>dB.json`` and ``.md`` (``fidelity_spectral.*`` with ``--scheme spectral``:
+the training-free spectral mark, one layout per key, at its default strength).
 
-Run: ``python benchmarks/datasets.py data && python benchmarks/fidelity.py data/test``
+Run: ``python benchmarks/datasets.py data && python benchmarks/fidelity.py data/test [--scheme spectral]``
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from wm_plugin.attacks import apply_edit, list_edits
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
+from wm_plugin.spectral import SpectralCodec
 from wm_plugin.verify import DEFAULT_FPR, binomial_tail
 
 SIZES = {"256x256": (256, 256), "512x512": (512, 512), "native": None, "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
@@ -47,12 +49,17 @@ def main() -> None:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--psnr", type=float, default=None, help="strength (default: the codec's default)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep")
     args = ap.parse_args()
 
-    codec = WatermarkCodec.from_pretrained(args.weights)
-    if args.psnr is not None:
-        codec.psnr = args.psnr
-    keys = [generate_key(codec.bits) for _ in range(args.keys)]
+    keys = [generate_key(64, scheme=args.scheme) for _ in range(args.keys)]
+    if args.scheme == "spectral":
+        codecs = [SpectralCodec.for_key(k) for k in keys]
+    else:
+        codec = WatermarkCodec.from_pretrained(args.weights)
+        if args.psnr is not None:
+            codec.psnr = args.psnr
+        codecs = [codec] * len(keys)
     edits = list_edits()
     rows = []
     started = time.time()
@@ -61,7 +68,7 @@ def main() -> None:
         photo8 = np.rint(photo * 255).astype(np.uint8)
         for size_name, size in SIZES.items():
             img = fit(photo8, size)
-            for ki, key in enumerate(keys):
+            for ki, (key, codec) in enumerate(zip(keys, codecs)):
                 carried = key.carried_bits()
                 marked = np.rint(codec.embed(img.astype(np.float32) / 255, carried) * 255).astype(np.uint8)
                 mse = np.mean((marked.astype(np.float64) - img) ** 2)
@@ -97,9 +104,9 @@ def main() -> None:
         "ssim": float(np.mean([r["ssim"] for r in rows])),
     }
     meta = {"date": str(date.today()), "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-            "weights": args.weights or "shipped", "keys": args.keys, "strength_psnr": codec.psnr, "seconds": round(time.time() - started, 1)}
+            "scheme": args.scheme, "weights": args.weights or "shipped", "keys": args.keys, "strength_psnr": codecs[0].psnr, "seconds": round(time.time() - started, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"fidelity_{codec.psnr:g}dB"
+    stem = "fidelity_spectral" if args.scheme == "spectral" else f"fidelity_{codecs[0].psnr:g}dB"
     (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
 
     lines = [f"Fidelity ({len(rows)} marked images: {len(rows) // len(SIZES) // args.keys} photos × {len(SIZES)} sizes × {args.keys} keys)", "",

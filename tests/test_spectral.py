@@ -116,3 +116,13 @@ def test_too_many_bits_and_bad_strength_are_refused():
         SpectralLayout.from_seed(b"\0" * 32, max_bits() + 8)
     with pytest.raises(WatermarkError, match="strength"):
         SpectralCodec(SpectralLayout.from_seed(b"\0" * 32, 64), strength=1.5)
+
+
+def test_flag_refuses_the_learned_networks_settings_with_a_spectral_key(tmp_path):
+    from wm_plugin.errors import ConfigError
+    from wm_plugin.flag import parse_flag
+
+    save_key(seeded_key(12, scheme="spectral"), tmp_path / "s.key")
+    assert parse_flag({"key": "s.key"}, base_dir=tmp_path).key.scheme == "spectral"
+    with pytest.raises(ConfigError, match=r"watermark\.psnr: .* spectral key"):
+        parse_flag({"key": "s.key", "psnr": 40}, base_dir=tmp_path)
