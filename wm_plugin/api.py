@@ -10,12 +10,30 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .codec import WatermarkCodec
+from .codec import DEFAULT_PSNR, WatermarkCodec
+from .errors import WatermarkError
 from .io import Picture, read_image
 from .keys import OwnerKey
+from .spectral import SpectralCodec
 from .verify import DEFAULT_FPR, Verdict, verdict
 
-__all__ = ["embed", "extract", "extract_files", "verify", "verify_files"]
+__all__ = ["codec_for", "embed", "extract", "extract_files", "verify", "verify_files"]
+
+
+def codec_for(key: OwnerKey, *, weights: str | os.PathLike | None = None, device: str = "cpu",
+              psnr: float | None = None) -> WatermarkCodec | SpectralCodec:
+    """The codec that writes and reads ``key``'s scheme: the learned networks of ``weights`` (default: the
+    shipped ones) at ``psnr`` for a ``deep`` key, the key's spectral filter for a ``spectral`` key.
+
+    Raises:
+        WatermarkError: ``weights`` or ``psnr`` given for a spectral key (it has no networks and no PSNR).
+    """
+    if key.scheme == "spectral":
+        for name, value in (("weights", weights), ("psnr", psnr)):
+            if value is not None:
+                raise WatermarkError(f"--{name} applies to the learned networks; this key uses the spectral scheme")
+        return SpectralCodec.for_key(key, device=device)
+    return WatermarkCodec.from_pretrained(weights, device=device, psnr=DEFAULT_PSNR if psnr is None else psnr)
 
 
 def embed(picture: Picture, key: OwnerKey, *, codec: WatermarkCodec) -> Picture:

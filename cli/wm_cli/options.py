@@ -17,11 +17,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def open_codec(weights: str | None, device: str, psnr: float | None = None, *, key=None):
-    """The codec for ``key``'s scheme with ``--weights``/``--device``/``--psnr``; errors are one line.
-
-    A spectral key (``wm keygen --scheme spectral``) gets its own training-free codec, which has no
-    networks and no PSNR setting; the learned networks serve every other key.
-    """
+    """The codec for ``key``'s scheme (``wm_plugin.api.codec_for``; the learned networks without a key);
+    a missing CUDA device is one line here."""
+    from wm_plugin.api import codec_for
     from wm_plugin.codec import DEFAULT_PSNR, WatermarkCodec
     from wm_plugin.errors import WatermarkError
 
@@ -30,14 +28,9 @@ def open_codec(weights: str | None, device: str, psnr: float | None = None, *, k
 
         if not torch.cuda.is_available():
             raise WatermarkError("--device cuda: no CUDA device is available here; use --device cpu")
-    if key is not None and key.scheme == "spectral":
-        from wm_plugin.spectral import SpectralCodec
-
-        for name, value in (("--weights", weights), ("--psnr", psnr)):
-            if value is not None:
-                raise WatermarkError(f"{name} applies to the learned networks; this key uses the spectral scheme")
-        return SpectralCodec.for_key(key, device=device)
-    return WatermarkCodec.from_pretrained(weights, device=device, psnr=DEFAULT_PSNR if psnr is None else psnr)
+    if key is None:
+        return WatermarkCodec.from_pretrained(weights, device=device, psnr=DEFAULT_PSNR if psnr is None else psnr)
+    return codec_for(key, weights=weights, device=device, psnr=psnr)
 
 framework_option = click.option(
     "--framework", default=None, metavar="NAME",
