@@ -203,6 +203,40 @@ def test_protect_barrier_with_a_spectral_key(workdir, tmp_path):
     assert opt["network_g"]["embedder"] == {"net": "spectral_filter", "bits": 64, "strength": 0.4}
 
 
+def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, tmp_path):
+    """``--mode absorb`` fine-tunes the checkpoint itself (a few steps here: the mechanics, not the strength;
+    BENCHMARKS.md has the figures) and writes BasicSR's own format, which the original options file loads."""
+    from conftest import seeded_key
+    from wm_basicsr.adapter import BasicSRAdapter
+
+    from wm_plugin.keys import save_key
+
+    checkpoint, options = BasicSRAdapter().demo_model()
+    save_key(seeded_key(13, scheme="spectral"), tmp_path / "s.key")
+    out = run_wm_in(workdir, "protect", "--framework", "basicsr", "-opt", options, "--checkpoint", checkpoint, "--key",
+                    tmp_path / "s.key", "--mode", "absorb", "--steps", "5", "-o", tmp_path / "absorbed.pth", "--json")
+    report = json.loads(out)
+    assert report["written"] == [str(tmp_path / "absorbed.pth")] and report["mode"] == "absorb"
+    assert not (tmp_path / "absorbed.yml").exists()  # no wrapper arch: the original options file runs it
+    before = torch.load(checkpoint, weights_only=True)
+    after = torch.load(tmp_path / "absorbed.pth", weights_only=True)
+    assert set(after) == {"params", "params_ema"} and set(after["params_ema"]) == set(before["params_ema"])
+    assert any(not torch.equal(after["params_ema"][k], before["params_ema"][k]) for k in before["params_ema"])
+    assert 30 < report["psnr_vs_original"] < 80
+
+
+def test_protect_absorb_needs_a_spectral_key(workdir, tmp_path, wm, monkeypatch):
+    from wm_basicsr.adapter import BasicSRAdapter
+
+    checkpoint, options = BasicSRAdapter().demo_model()
+    monkeypatch.chdir(workdir)
+    for mode, message in (("absorb", "needs a spectral key"), ("trigger", "not available yet")):
+        r = wm("protect", "--framework", "basicsr", "-opt", options, "--checkpoint", checkpoint, "--key", "owner.key",
+               "--mode", mode, "-o", tmp_path / "x.pth")
+        assert r.code == 2 and message in r.err and r.err.count("\n") == 1
+        assert not (tmp_path / "x.pth").exists()
+
+
 def test_the_flag_with_a_spectral_key_marks_targets_and_reads_them_in_the_loss(in_workdir):
     """A spectral key switches absorb to the spectral filter and its differentiable reader."""
     from basicsr.models.sr_model import SRModel

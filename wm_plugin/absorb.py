@@ -10,12 +10,15 @@ Frameworks that train in a normalised space (MMagic) pass ``to_pixels``, the map
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from .barrier import load_embedder
 from .codec import add_mark, default_weights_dir, resize
@@ -23,7 +26,7 @@ from .flag import WatermarkFlag
 from .nets import load_net
 from .spectral import SpectralCodec
 
-__all__ = ["ExtractorLoss", "TargetMarker"]
+__all__ = ["ExtractorLoss", "TargetMarker", "absorb_into"]
 
 
 class TargetMarker(nn.Module):
@@ -75,3 +78,42 @@ class ExtractorLoss(nn.Module):
         else:
             logits = self.extractor(resize(pixels, (self.extractor.size, self.extractor.size)))
         return loss + self.weight * F.binary_cross_entropy_with_logits(logits, self.target_bits.expand_as(logits))
+
+
+def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkFlag, *, steps: int = 300,
+                lr: float = 1e-4, output_crop: int = 128, scale: int = 1, batch: int = 4, seed: int = 0,
+                progress: bool = True) -> nn.Module:
+    """Fine-tune ``model`` in place so that it emits ``flag``'s mark itself (``wm protect --mode absorb``).
+
+    Self-distillation: no ground truth is needed. A frozen copy of the model answers each crop of
+    ``inputs`` (H×W×3 float images in [0, 1]); the model is trained towards that answer, marked
+    (``TargetMarker``), with the reader's term on its own output (``ExtractorLoss`` around an L1 loss), so it
+    keeps what it did and adds the mark. Crops are ``output_crop`` on the output side (the reader needs
+    about 128² to read well), ``output_crop // scale`` on the input side.
+    """
+    teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    device = next(model.parameters()).device
+    marker = TargetMarker(flag).to(device)
+    loss_fn = ExtractorLoss(nn.L1Loss(), flag).to(device)
+    side = max(8, output_crop // scale)
+    images = [torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1) for x in inputs]
+    images = [F.pad(x[None], (0, max(0, side - x.shape[2]), 0, max(0, side - x.shape[1])), mode="replicate")[0]
+              for x in images]
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr)
+    model.train()
+    for _ in tqdm(range(steps), desc="absorbing", unit="step", disable=not progress, leave=False):
+        crops = []
+        for _ in range(batch):
+            x = images[int(torch.randint(len(images), (1,), generator=g))]
+            y0 = int(torch.randint(x.shape[1] - side + 1, (1,), generator=g))
+            x0 = int(torch.randint(x.shape[2] - side + 1, (1,), generator=g))
+            crops.append(x[:, y0 : y0 + side, x0 : x0 + side])
+        x = torch.stack(crops).to(device)
+        with torch.no_grad():
+            target = marker(teacher(x).clamp(0, 1))
+        loss = loss_fn(model(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()

@@ -38,8 +38,9 @@ class FrameworkAdapter(Protocol):
     def run(self, model: Any, images: Any) -> Any:
         """Run ``model`` on a batch of images (B,3,H,W float in [0, 1]); return its outputs the same way."""
 
-    def save_checkpoint(self, model: Any, path: str, *, like: str | None = None) -> None:
-        """Write ``model`` to ``path`` in the framework's own checkpoint format (shaped like ``like``)."""
+    def save_checkpoint(self, model: Any, path: str, *, like: str | None = None, config: str | None = None) -> None:
+        """Write ``model`` to ``path`` in the framework's own checkpoint format (shaped like ``like``; ``config``
+        is the one the model was loaded with, for frameworks whose checkpoints need it)."""
 
     def save_barrier(self, barrier: Any, path: str, *, config: str | None = None, like: str | None = None) -> list[str]:
         """Write ``barrier`` (a ``WatermarkBarrier`` around a loaded model) so the framework's own code runs it;

@@ -10,14 +10,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .absorb import absorb_into
 from .barrier import WatermarkBarrier
+from .flag import WatermarkFlag
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .keys import OwnerKey
 from .metrics import picture_psnr
-from .probe import as_picture, model_outputs, verify_outputs
+from .probe import as_picture, model_outputs, probe_inputs, verify_outputs
+from .train.procedural import procedural_image
 from .verify import DEFAULT_FPR, Verdict
 
-__all__ = ["protect_barrier", "ProtectionCheck", "check_protection"]
+__all__ = ["protect_barrier", "protect_absorb", "absorb_inputs", "ProtectionCheck", "check_protection"]
 
 
 def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, config: str | None = None,
@@ -30,6 +33,30 @@ def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *
     barrier = WatermarkBarrier.for_key(model, key, weights=weights, psnr=psnr).to(device)
     written = adapter.save_barrier(barrier, output, config=config, like=checkpoint)
     return model, adapter.load_model(output, config=config, device=device), written
+
+
+def absorb_inputs(scale: int, data: Sequence[str] | None = None, *, n: int = 24, seed: int = 0) -> list[np.ndarray]:
+    """What ``protect_absorb`` fine-tunes on: the images of ``data`` shrunk by ``scale``, else ``n`` procedural
+    images (dead leaves, fractal noise) of 256/``scale`` px, so that the bundled photos stay held out for the check."""
+    if data:
+        return [x for _, x in probe_inputs(scale=scale, data=data)]
+    rng = np.random.default_rng(seed)
+    return [procedural_image(rng, max(32, 256 // scale)).astype(np.float32) for _ in range(n)]
+
+
+def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: str, *, inputs: Sequence[np.ndarray],
+                   scale: int = 1, config: str | None = None, steps: int = 300, lr: float = 5e-4, device: str = "cpu",
+                   progress: bool = True) -> tuple[Any, Any, list[str]]:
+    """Load ``checkpoint``, fine-tune it to emit the mark itself (``absorb_into``), save it as a plain checkpoint
+    of the original arch at ``output``.
+
+    Returns (original model, protected model as loaded back from ``output``, paths written).
+    """
+    original = adapter.load_model(checkpoint, config=config, device=device)
+    model = adapter.load_model(checkpoint, config=config, device=device)
+    absorb_into(model, inputs, flag, steps=steps, lr=lr, scale=scale, progress=progress)
+    adapter.save_checkpoint(model, output, like=checkpoint, **({"config": config} if config is not None else {}))
+    return original.eval(), adapter.load_model(output, config=config, device=device), [output]
 
 
 @dataclasses.dataclass(frozen=True)

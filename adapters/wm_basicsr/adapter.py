@@ -118,7 +118,7 @@ class BasicSRAdapter:
         with torch.no_grad():
             return model(images).clamp(0, 1)
 
-    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None) -> None:
+    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None, config: str | None = None) -> None:
         """``{'params': state}`` (and ``params_ema`` when ``like`` had it), as BasicSR's ``save_network`` writes."""
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         doc = {"params": state}

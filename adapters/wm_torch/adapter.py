@@ -87,7 +87,7 @@ class TorchAdapter:
         with torch.no_grad():
             return model(images).clamp(0, 1)
 
-    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None) -> None:
+    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None, config: str | None = None) -> None:
         """``{'state_dict': state}``."""
         _save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
 

@@ -29,30 +29,35 @@ from ..options import (
 @key_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The protected checkpoint.")
 @click.option("--mode", type=click.Choice(["barrier", "absorb", "trigger"]), default="barrier", show_default=True,
-              help="barrier: the embedder runs after the model (no training).")
+              help="barrier: the embedder runs after the model (no training). absorb: the model is fine-tuned to "
+                   "emit the mark itself and saved as a plain checkpoint of its own arch (needs a spectral key).")
+@click.option("--steps", type=click.IntRange(1), default=300, show_default=True,
+              help="absorb: fine-tuning steps (batches of 4 crops).")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True,
+              help="absorb: Adam's learning rate.")
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 42.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @data_option
 @device_option
 @weights_option
 @json_option
-def command(framework, config, arch, checkpoint, key_path, output, mode, psnr, force, data, device, weights, as_json) -> None:
+def command(framework, config, arch, checkpoint, key_path, output, mode, steps, lr, psnr, force, data, device, weights,
+            as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
     from wm_plugin.fileio import check_writable
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes
-    from wm_plugin.protect import check_protection, protect_barrier
+    from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier
 
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
         raise click.UsageError("--framework is required (e.g. --framework basicsr)")
-    if mode != "barrier":
-        raise WatermarkError(f"--mode {mode}: fine-tuning a checkpoint is not available yet; train with the "
-                             "watermark flag in the config (mode: absorb), or use --mode barrier")
+    if mode == "trigger":
+        raise WatermarkError("--mode trigger is not available yet; use --mode barrier or --mode absorb")
     adapter = load_adapter(framework)
-    suffix = getattr(adapter, "config_suffix", None)
+    suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
     for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else [])):
         if Path(path).resolve() in {Path(p).resolve() for p in (checkpoint, config) if p}:
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
@@ -60,10 +65,22 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, psnr, f
     key = load_key(key_path)
     if key.scheme == "spectral" and (weights is not None or psnr is not None):
         raise WatermarkError("--weights and --psnr apply to the learned networks; this key uses the spectral scheme")
-    original, protected, written = protect_barrier(adapter, checkpoint, key, output, config=config, weights=weights,
-                                                   psnr=DEFAULT_PSNR if psnr is None else psnr, device=device)
+    if mode == "absorb":
+        if key.scheme != "spectral":
+            raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
+                                 f"networks' mark is tied to image position, which a network cannot learn; {key_path} is a deep key")
+        from wm_plugin.flag import WatermarkFlag
+
+        scale = adapter.model_scale(config) if hasattr(adapter, "model_scale") and config else 1
+        original, protected, written = protect_absorb(
+            adapter, checkpoint, WatermarkFlag(key, key_path), output, inputs=absorb_inputs(scale, data), scale=scale,
+            config=config, steps=steps, lr=lr, device=device, progress=not as_json)
+        inputs = adapter_probes(adapter, config, None)  # held out: absorb trained on --data or procedural images
+    else:
+        original, protected, written = protect_barrier(adapter, checkpoint, key, output, config=config, weights=weights,
+                                                       psnr=DEFAULT_PSNR if psnr is None else psnr, device=device)
+        inputs = adapter_probes(adapter, config, data)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
-    inputs = adapter_probes(adapter, config, data)
     check = check_protection(adapter, original, protected, inputs, key,
                              codec=open_codec(weights, device, key=key))
     if as_json:
