@@ -6,7 +6,8 @@ crops of the held-out ones, bicubic ÷2). Figures: MMagic's own validation PSNR 
 held-out crops, ``wm protect``'s check (PSNR of the protected outputs against the original's, verdicts) and
 ``wm verify --model`` on each model with the held-out inputs as probes.
 
-Run: ``python benchmarks/mmagic_edsr.py data --iters 400`` (writes benchmarks/results/mmagic_edsr.json).
+Run: ``python benchmarks/mmagic_edsr.py data --iters 400 [--scheme spectral]`` (writes
+benchmarks/results/mmagic_edsr.json, or mmagic_edsr_spectral.json with a spectral key).
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ train_cfg = dict(max_iters={iters}, val_interval={iters})
 default_hooks = dict(checkpoint=dict(interval={iters}, out_dir=None, save_best=None), logger=dict(interval=50))
 custom_hooks = []
 """
-FLAG = "custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\nwatermark = dict(key='owner.key', mode='absorb')"
+FLAG = "custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\nwatermark = dict(key={key!r}, mode='absorb')"
 
 
-def verify(config: str, model: str, work: Path) -> dict:
-    res = wm("verify", "--framework", "mmagic", "--config", config, "--model", model, "--key", "owner.key",
+def verify(config: str, model: str, work: Path, key: str) -> dict:
+    res = wm("verify", "--framework", "mmagic", "--config", config, "--model", model, "--key", key,
              "--data", "test/lq", "--json", cwd=work)
     if res.returncode not in (0, 1):
         sys.exit(f"wm verify failed: {res.stderr[-2000:]}")
@@ -64,14 +65,17 @@ def main() -> None:
     ap.add_argument("data", help="the folder benchmarks/datasets.py wrote (train/, test/)")
     ap.add_argument("--iters", type=int, default=400)
     ap.add_argument("--work", default="runs/mmagic_edsr")
+    ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     args = ap.parse_args()
     work = prepare(args.data, args.work, per_image=8)
-    if not (work / "owner.key").exists():
-        wm("keygen", "-o", "owner.key", cwd=work).check_returncode()
+    key = "owner.key" if args.scheme == "deep" else f"owner_{args.scheme}.key"
+    suffix = "" if args.scheme == "deep" else f"_{args.scheme}"
+    if not (work / key).exists():
+        wm("keygen", "--scheme", args.scheme, "-o", key, cwd=work).check_returncode()
     rows = []
     for flag in (False, True):
-        name = f"edsr_x2_{'wm' if flag else 'plain'}"
-        (work / f"{name}.py").write_text(CONFIG.format(flag=FLAG if flag else "", name=name, iters=args.iters,
+        name = f"edsr_x2_{'wm' if flag else 'plain'}{suffix}"
+        (work / f"{name}.py").write_text(CONFIG.format(flag=FLAG.format(key=key) if flag else "", name=name, iters=args.iters,
                                                        milestone=args.iters * 3 // 4))
         started = time.time()
         res = wm("mmagic-train", f"{name}.py", cwd=work)
@@ -82,20 +86,21 @@ def main() -> None:
         psnr = [s["PSNR"] for s in scalars if "PSNR" in s][-1]
         ckpt = f"work_dirs/{name}/iter_{args.iters}.pth"
         rows.append({"run": name, "flag": flag, "iters": args.iters, "train_seconds": round(seconds, 1), "val_psnr": psnr,
-                     **verify(f"{name}.py", ckpt, work)})
+                     **verify(f"{name}.py", ckpt, work, key)})
         print(json.dumps(rows[-1]))
         if not flag:
             res = wm("protect", "--framework", "mmagic", "--config", f"{name}.py", "--checkpoint", ckpt, "--key",
-                     "owner.key", "-o", f"{name}_barrier.pth", "--data", "test/lq", "--json", "--force", cwd=work)
+                     key, "-o", f"{name}_barrier.pth", "--data", "test/lq", "--json", "--force", cwd=work)
             if res.returncode:
                 sys.exit(f"wm protect failed: {res.stderr[-2000:]}")
             check = json.loads(res.stdout)
             rows.append({"run": f"{name} + wm protect --mode barrier", "psnr_vs_original": check["psnr_vs_original"],
-                         **verify(f"{name}_barrier.py", f"{name}_barrier.pth", work)})
+                         **verify(f"{name}_barrier.py", f"{name}_barrier.pth", work, key)})
             print(json.dumps(rows[-1]))
     RESULTS.mkdir(exist_ok=True)
-    doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    (RESULTS / "mmagic_edsr.json").write_text(json.dumps(doc, indent=2))
+    doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+           "scheme": args.scheme, "rows": rows}
+    (RESULTS / f"mmagic_edsr{suffix}.json").write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":
