@@ -35,13 +35,15 @@ from ..options import (
               help="absorb: fine-tuning steps (batches of 4 crops).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True,
               help="absorb: Adam's learning rate.")
+@click.option("--extractor-weight", type=click.FloatRange(0), default=0.01, show_default=True,
+              help="absorb: weight of the reader's term beside the L1 loss (as in the training flag).")
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 42.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @data_option
 @device_option
 @weights_option
 @json_option
-def command(framework, config, arch, checkpoint, key_path, output, mode, steps, lr, psnr, force, data, device, weights,
+def command(framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, psnr, force, data, device, weights,
             as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR
@@ -73,7 +75,7 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
 
         scale = adapter.model_scale(config) if hasattr(adapter, "model_scale") and config else 1
         original, protected, written = protect_absorb(
-            adapter, checkpoint, WatermarkFlag(key, key_path), output, inputs=absorb_inputs(scale, data), scale=scale,
+            adapter, checkpoint, WatermarkFlag(key, key_path, extractor_weight=extractor_weight), output, inputs=absorb_inputs(scale, data), scale=scale,
             config=config, steps=steps, lr=lr, device=device, progress=not as_json)
         inputs = adapter_probes(adapter, config, None)  # held out: absorb trained on --data or procedural images
     else:
