@@ -166,16 +166,24 @@ def test_basicsr_train_with_the_flag_runs_basicsr_pipeline(in_workdir):
     net.load_state_dict(doc["params_ema"], strict=True)
 
 
-def test_marked_targets_differ_from_the_data_by_the_flag_strength(in_workdir):
-    """What absorb trains towards: the targets, marked by the frozen embedder at the flag's PSNR."""
+def watermarked_sr_model(workdir: Path, folder: str, *, key: str | None = None):
+    """The tiny options file's ``WatermarkedSRModel``, built as BasicSR's train_pipeline would (outputs under
+    ``folder``; ``key`` replaces the flag's key file)."""
     from basicsr.models.sr_model import SRModel
     from basicsr.utils.options import ordered_yaml
     from wm_basicsr.models import watermarked_model
 
     opt = yaml.load(Path("train_msrresnet_tiny_x2.yml").read_text(), Loader=ordered_yaml()[0])
-    opt.update(is_train=True, dist=False, rank=0, world_size=1, root_path=str(in_workdir))
-    opt["path"].update(experiments_root=str(in_workdir / "x"), models=str(in_workdir / "x"), training_states=str(in_workdir / "x"), log=str(in_workdir / "x"))
-    model = watermarked_model(SRModel)(opt)
+    if key is not None:
+        opt["watermark"]["key"] = key
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, root_path=str(workdir))
+    opt["path"].update({name: str(workdir / folder) for name in ("experiments_root", "models", "training_states", "log")})
+    return watermarked_model(SRModel)(opt)
+
+
+def test_marked_targets_differ_from_the_data_by_the_flag_strength(in_workdir):
+    """What absorb trains towards: the targets, marked by the frozen embedder at the flag's PSNR."""
+    model = watermarked_sr_model(in_workdir, "x")
     gt = torch.from_numpy(natural_like(3, 64, 64)).permute(2, 0, 1).unsqueeze(0).float()
     model.gt = gt.clone()
     model._mark_targets()
@@ -272,21 +280,14 @@ def test_a_network_trained_with_the_flag_and_a_spectral_key_emits_the_mark(in_wo
 
 def test_the_flag_with_a_spectral_key_marks_targets_and_reads_them_in_the_loss(in_workdir):
     """A spectral key switches absorb to the spectral filter and its differentiable reader."""
-    from basicsr.models.sr_model import SRModel
-    from basicsr.utils.options import ordered_yaml
     from conftest import seeded_key
-    from wm_basicsr.models import watermarked_model
 
     from wm_plugin.keys import save_key
     from wm_plugin.spectral import SpectralCodec
 
     key = seeded_key(8, scheme="spectral")
     save_key(key, in_workdir / "spectral.key", force=True)
-    opt = yaml.load(Path("train_msrresnet_tiny_x2.yml").read_text(), Loader=ordered_yaml()[0])
-    opt["watermark"]["key"] = "spectral.key"
-    opt.update(is_train=True, dist=False, rank=0, world_size=1, root_path=str(in_workdir))
-    opt["path"].update(experiments_root=str(in_workdir / "y"), models=str(in_workdir / "y"), training_states=str(in_workdir / "y"), log=str(in_workdir / "y"))
-    model = watermarked_model(SRModel)(opt)
+    model = watermarked_sr_model(in_workdir, "y", key="spectral.key")
     gt = torch.from_numpy(natural_like(4, 128, 128)).permute(2, 0, 1).unsqueeze(0).float()
     model.gt = gt.clone()
     model._mark_targets()

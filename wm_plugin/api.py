@@ -20,15 +20,15 @@ from .verify import DEFAULT_FPR, Verdict, verdict
 __all__ = ["codec_for", "embed", "extract", "extract_files", "verify", "verify_files"]
 
 
-def codec_for(key: OwnerKey, *, weights: str | os.PathLike | None = None, device: str = "cpu",
+def codec_for(key: OwnerKey | None, *, weights: str | os.PathLike | None = None, device: str = "cpu",
               psnr: float | None = None) -> WatermarkCodec | SpectralCodec:
     """The codec that writes and reads ``key``'s scheme: the learned networks of ``weights`` (default: the
-    shipped ones) at ``psnr`` for a ``deep`` key, the key's spectral filter for a ``spectral`` key.
+    shipped ones) at ``psnr`` for a ``deep`` key (or no key yet), the key's spectral filter for a ``spectral`` key.
 
     Raises:
         WatermarkError: ``weights`` or ``psnr`` given for a spectral key (it has no networks and no PSNR).
     """
-    if key.scheme == "spectral":
+    if key is not None and key.scheme == "spectral":
         for name, value in (("weights", weights), ("psnr", psnr)):
             if value is not None:
                 raise WatermarkError(f"--{name} applies to the learned networks; this key uses the spectral scheme")

@@ -20,7 +20,6 @@ def open_codec(weights: str | None, device: str, psnr: float | None = None, *, k
     """The codec for ``key``'s scheme (``wm_plugin.api.codec_for``; the learned networks without a key);
     a missing CUDA device is one line here."""
     from wm_plugin.api import codec_for
-    from wm_plugin.codec import DEFAULT_PSNR, WatermarkCodec
     from wm_plugin.errors import WatermarkError
 
     if device == "cuda":
@@ -28,8 +27,6 @@ def open_codec(weights: str | None, device: str, psnr: float | None = None, *, k
 
         if not torch.cuda.is_available():
             raise WatermarkError("--device cuda: no CUDA device is available here; use --device cpu")
-    if key is None:
-        return WatermarkCodec.from_pretrained(weights, device=device, psnr=DEFAULT_PSNR if psnr is None else psnr)
     return codec_for(key, weights=weights, device=device, psnr=psnr)
 
 framework_option = click.option(

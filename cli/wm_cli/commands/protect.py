@@ -65,8 +65,7 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
         check_writable(path, force=force)
     key = load_key(key_path)
-    if key.scheme == "spectral" and (weights is not None or psnr is not None):
-        raise WatermarkError("--weights and --psnr apply to the learned networks; this key uses the spectral scheme")
+    codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
     if mode == "absorb":
         if key.scheme != "spectral":
             raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
@@ -84,7 +83,7 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
         inputs = adapter_probes(adapter, config, data)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
     check = check_protection(adapter, original, protected, inputs, key,
-                             codec=open_codec(weights, device, key=key))
+                             codec=codec)
     if as_json:
         click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint, **check.to_dict()}))
     else:
