@@ -4,6 +4,7 @@ _base_ = 'mmagic::edsr/edsr_x2c64b16_1xb16-300k_div2k.py'
 
 experiment_name = 'edsr_tiny_x2'
 work_dir = f'./work_dirs/{experiment_name}'
+randomness = dict(seed=0)  # tests train on it: the same weights on every run
 model = dict(generator=dict(mid_channels=8, num_blocks=1))
 
 train_pipeline = [
