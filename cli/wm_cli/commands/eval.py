@@ -1,4 +1,5 @@
-"""``wm eval``: the image-edit attacks on a protected model's outputs (surrogate and fine-tuning attacks: not yet)."""
+"""``wm eval``: the image-edit attacks on a protected model's outputs, and the attacks on its weights (pruning,
+noise, int8, fine-tuning, LoRA). Surrogate attacks: not yet."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from ..options import (
 
 @click.command("eval", help="Apply common edits (JPEG, resize, crop, noise, blur) to a protected model's outputs "
                             "(--outputs) or to a protected model's answers on probe inputs (--model), and report "
-                            "what verification still detects. Writes eval.md and eval.json with -o DIR.")
+                            "what verification still detects. With --model and --attacks, attack the model's "
+                            "weights instead (pruning, weight noise, int8, fine-tuning and LoRA on clean pairs of "
+                            "its task) and verify each attacked copy. Writes eval.md and eval.json with -o DIR.")
 @key_option
 @click.option("--outputs", "outputs", multiple=True, type=click.Path(), help="Folder (or file) of protected outputs; repeatable.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="A protected checkpoint, run on probe inputs.")
@@ -34,52 +37,104 @@ from ..options import (
 @click.option("--edits", default=None, metavar="LIST",
               help="Comma-separated edits (default: all): none, jpeg90, jpeg75, jpeg50, resize0.5, resize2, crop50%, "
                    "noise2/255, blur1.")
+@click.option("--attacks", default=None, metavar="LIST",
+              help="Comma-separated attacks on the --model's weights: none, prune30, weightnoise1%, int8, finetune1k, "
+                   "lora1k (any step count: finetune5k, lora300). Given alone, no edits run.")
+@click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
+              help="The task the fine-tuning attacks train on (default: sr for models that upscale, else denoise).")
+@click.option("--attack-data", "attack_data", multiple=True, type=click.Path(), default=(),
+              help="The thief's clean images (files or folders) for fine-tuning (default: procedural images).")
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate of the fine-tuning attacks.")
+@click.option("--lora-rank", "lora_rank", type=click.IntRange(1), default=4, show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None, help="Write eval.md and eval.json here.")
 @click.option("--force", is_flag=True, help="Overwrite eval.md / eval.json.")
 @device_option
 @weights_option
 @json_option
-def command(key_path, outputs, model, framework, config, arch, data, edits, output, force, device, weights, as_json) -> None:
+def command(key_path, outputs, model, framework, config, arch, data, edits, attacks, task, attack_data, lr, lora_rank,
+            output, force, device, weights, as_json) -> None:
     import numpy as np
 
     from wm_plugin.attacks import list_edits
+    from wm_plugin.attacks.models import check_model_attack
     from wm_plugin.errors import WatermarkError
-    from wm_plugin.evaluate import edits_markdown, evaluate_edits
+    from wm_plugin.evaluate import edits_markdown, evaluate_edits, evaluate_model_attacks, model_attacks_markdown
     from wm_plugin.fileio import atomic_path, check_writable
     from wm_plugin.io import list_images, read_image
     from wm_plugin.keys import load_key
-    from wm_plugin.probe import as_picture, run_suspect
+    from wm_plugin.probe import adapter_probes, as_picture, model_outputs
 
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework or --arch)")
-    names = [e.strip() for e in edits.split(",")] if edits else list_edits()
+    if attacks and not model:
+        raise click.UsageError("--attacks attacks a model's weights: give --model")
+    names = [e.strip() for e in edits.split(",")] if edits else ([] if attacks else list_edits())
     unknown = [e for e in names if e not in list_edits()]
     if unknown:
         raise WatermarkError(f"--edits: unknown edit {unknown[0]!r}; known: {', '.join(list_edits())}")
+    attack_names = [a.strip() for a in attacks.split(",")] if attacks else []
+    for name in attack_names:
+        try:
+            check_model_attack(name)
+        except KeyError as e:
+            raise WatermarkError(f"--attacks: {e.args[0]}") from None
     files = [Path(output) / "eval.md", Path(output) / "eval.json"] if output else []
     for path in files:
         check_writable(path, force=force)
     key = load_key(key_path)
     codec = open_codec(weights, device, key=key)
+    attack_results = []
     if model:
         if not framework:
             raise click.UsageError("--model needs --framework (and usually --config) or --arch")
         from wm_plugin.adapters import load_adapter
 
-        inputs, outs = run_suspect(load_adapter(framework), model, config=config, data=data, device=device,
-                                   progress=not as_json)
+        adapter = load_adapter(framework)
+        net = adapter.load_model(model, config=config, device=device)
+        inputs = adapter_probes(adapter, config, data)
         labels = [n for n, _ in inputs]
-        images = [as_picture(o).pixels for o in outs]
+        images = [as_picture(o).pixels for o in model_outputs(lambda x: adapter.run(net, x), inputs, device=device,
+                                                                 progress=not as_json)]
+        if attack_names:
+            scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))  # as the model answers, whatever the config says
+            setting = _attack_setting(scale, task, attack_data, lr, lora_rank, progress=not as_json)
+            attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
+                                                    setting=setting)
     else:
         paths = list_images(outputs)
         labels = [str(p) for p in paths]
         images = [np.rint(read_image(p).rgb_float() * 255).astype(np.uint8) for p in paths]
-    results = evaluate_edits(labels, images, key, codec=codec, edits=names)
-    table = edits_markdown(results)
-    doc = {"key_fingerprint": key.fingerprint, "n_images": len(images), "edits": [r.to_dict() for r in results]}
-    for path, text in zip(files, (f"# wm eval: image edits\n\n{len(images)} output(s), key {key.fingerprint}\n\n{table}",
-                                  json.dumps(doc, indent=2))):
+    results = evaluate_edits(labels, images, key, codec=codec, edits=names) if names else []
+    tables = ([edits_markdown(results)] if results else []) + ([model_attacks_markdown(attack_results)] if attack_results else [])
+    doc = {"key_fingerprint": key.fingerprint, "n_images": len(images), "edits": [r.to_dict() for r in results],
+           "model_attacks": [r.to_dict() for r in attack_results]}
+    report = f"# wm eval\n\n{len(images)} output(s), key {key.fingerprint}\n\n" + "\n".join(tables)
+    for path, text in zip(files, (report, json.dumps(doc, indent=2))):
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
-    click.echo(json.dumps(doc) if as_json else table.rstrip())
+    click.echo(json.dumps(doc) if as_json else "\n".join(t.rstrip() for t in tables))
+
+
+def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
+    """What the fine-tuning attacks train with: the thief's clean images (or procedural ones), the task."""
+    import numpy as np
+
+    from wm_plugin.attacks.models import AttackSetting
+    from wm_plugin.attacks.tasks import default_task
+    from wm_plugin.errors import WatermarkError
+    from wm_plugin.io import list_images, read_image
+    from wm_plugin.train.procedural import procedural_image
+
+    task = task or default_task(scale)
+    if (task == "sr") != (scale > 1):
+        raise WatermarkError(f"--task {task} does not fit a ×{scale} model")
+    crop = 96 // scale * scale
+    if attack_data:
+        clean = [read_image(p).rgb_float() for p in list_images(attack_data)]
+        if any(min(x.shape[:2]) < crop for x in clean):
+            raise WatermarkError(f"--attack-data: images must be at least {crop} px a side")
+    else:
+        rng = np.random.default_rng(1)  # not the seed of protect's procedural images
+        clean = [procedural_image(rng, 192).astype(np.float32) for _ in range(32)]
+    return AttackSetting(clean, task, scale, lr, lora_rank, crop=crop, progress=progress)

@@ -1,0 +1,144 @@
+"""The attacks on a stolen model's weights: pruning, weight noise, int8, fine-tuning, LoRA; and ``wm eval --attacks``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from wm_plugin.attacks.finetune import LoRAConv2d, add_lora, finetune
+from wm_plugin.attacks.models import AttackSetting, apply_model_attack, check_model_attack
+from wm_plugin.attacks.tasks import NOISE_SIGMA, degrade
+from wm_plugin.attacks.weights import prune, quantize_int8, weight_noise
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def small_net(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 3, 3, padding=1))
+
+
+def weights(model: nn.Module) -> list[torch.Tensor]:
+    return [m.weight.detach().clone() for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_prune_zeroes_the_smallest_share_and_leaves_the_model_given():
+    net = small_net()
+    before = weights(net)
+    pruned = weights(prune(net, 0.3))
+    flat = torch.cat([w.flatten() for w in pruned])
+    assert (flat == 0).float().mean().item() == pytest.approx(0.3, abs=0.01)
+    threshold = torch.cat([w.flatten() for w in before]).abs().kthvalue(int(0.3 * flat.numel())).values
+    assert all(torch.all((p == 0) | (b.abs() >= threshold)) for p, b in zip(pruned, before))
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(net)))
+
+
+def test_int8_keeps_at_most_255_levels_per_output_channel_within_half_a_step():
+    net = small_net()
+    quantized = weights(quantize_int8(net))
+    for q, w in zip(quantized, weights(net)):
+        for qc, wc in zip(q, w):
+            step = wc.abs().max() / 127
+            assert len(torch.unique(qc)) <= 255
+            assert torch.allclose(qc, wc, atol=float(step) / 2 + 1e-7)
+            assert torch.allclose(qc / step, (qc / step).round(), atol=1e-3)
+    assert not all(torch.equal(q, w) for q, w in zip(quantized, weights(net)))
+
+
+def test_weight_noise_is_relative_and_seeded():
+    net = small_net()
+    a, b = weights(weight_noise(net, 0.05, seed=3)), weights(weight_noise(net, 0.05, seed=3))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    for noisy, w in zip(a, weights(net)):
+        assert (noisy - w).std().item() == pytest.approx(0.05 * w.std().item(), rel=0.3)
+
+
+def test_lora_starts_as_the_model_and_trains_only_the_adapters():
+    net = small_net()
+    x = torch.rand(1, 3, 16, 16)
+    expected = net(x)
+    lora = add_lora(small_net(), rank=2)
+    assert isinstance(lora[0], LoRAConv2d) and torch.allclose(lora(x), expected)
+    trainable = [n for n, p in lora.named_parameters() if p.requires_grad]
+    assert trainable and all(".down." in n or ".up." in n for n in trainable)
+    tuned = finetune(net, [np.random.default_rng(0).random((48, 48, 3), np.float32)], task="denoise", steps=5,
+                     lr=1e-2, lora_rank=2, crop=32, batch=2, progress=False)
+    assert torch.equal(tuned[0].base.weight, net[0].weight) and not torch.allclose(tuned(x), expected)
+
+
+def test_finetune_learns_the_task_and_leaves_the_model_given():
+    """Fine-tuning on clean (noisy, clean) pairs makes a net that begins as a poor denoiser a better one."""
+    rng = np.random.default_rng(0)
+    clean = [np.clip(rng.random((1, 1, 3)) + 0.1 * rng.standard_normal((64, 64, 3)), 0, 1).astype(np.float32)
+             for _ in range(4)]
+    net = small_net()
+    target = torch.from_numpy(clean[0]).permute(2, 0, 1)[None]
+    noisy = degrade(target, "denoise", generator=torch.Generator().manual_seed(5))
+
+    def error(model):
+        with torch.no_grad():
+            return (model(noisy) - target).abs().mean().item()
+
+    before = weights(net)
+    tuned = finetune(net, clean, task="denoise", steps=60, lr=3e-3, crop=32, batch=4, progress=False)
+    assert error(tuned) < 0.5 * error(net)
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(net)))
+
+
+def test_degradations_fit_their_task():
+    g = torch.Generator().manual_seed(0)
+    clean = torch.full((2, 3, 64, 64), 0.5)
+    assert degrade(clean, "sr", scale=4).shape == (2, 3, 16, 16)
+    assert (degrade(clean, "denoise", generator=g) - clean).std().item() == pytest.approx(NOISE_SIGMA, rel=0.05)
+    rain = degrade(clean, "derain", generator=g) - clean
+    assert rain.min() >= 0 and 0.002 < (rain > 0.05).float().mean() < 0.3  # bright streaks, on a small share
+    with pytest.raises(ValueError, match="does not fit"):
+        degrade(clean, "sr", scale=1)
+    with pytest.raises(ValueError, match="unknown task"):
+        degrade(clean, "deblur")
+
+
+def test_attack_names():
+    for name in ("none", "int8", "prune30", "prune12.5%", "weightnoise1%", "finetune1k", "lora20k", "finetune300"):
+        check_model_attack(name)
+    for name in ("prune", "lora1m", "finetune", "quantize"):
+        with pytest.raises(KeyError, match="known forms"):
+            check_model_attack(name)
+    net = small_net()
+    assert apply_model_attack("none", net, AttackSetting()) is net
+
+
+def test_eval_attacks_a_protected_model(marked_samples, wm, monkeypatch):
+    """``wm eval --attacks``: a barrier-protected tiny SR model stays detected after light attacks; its original not."""
+    marked_samples(1, seed=9)  # the key k.key in the working directory
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    from toy_nets import TinySR
+
+    torch.manual_seed(0)
+    torch.save(TinySR().state_dict(), "sr.pth")
+    arch = "toy_nets:TinySR(scale=2, width=8)"
+    assert wm("protect", "--arch", arch, "--checkpoint", "sr.pth", "--key", "k.key", "-o", "sr_wm.pth").code == 0
+    attacks = "none,prune30,weightnoise1%,int8,finetune3,lora3"
+    r = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr_wm.pth", "--attacks", attacks, "-o", "ev", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    rows = {row["attack"]: row for row in doc["model_attacks"]}
+    assert list(rows) == attacks.split(",") and doc["edits"] == []  # --attacks alone: no edits
+    assert all(row["detected"] for row in rows.values()), rows
+    assert rows["none"]["psnr_vs_model"] is None and rows["int8"]["psnr_vs_model"] > 40
+    assert "| finetune3 | detected" in Path("ev/eval.md").read_text()
+    plain = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr.pth", "--attacks", "none,prune30", "--json")
+    assert not any(row["detected"] for row in json.loads(plain.out)["model_attacks"])
+
+
+def test_eval_attack_errors_are_one_line(marked_samples, wm):
+    marked_samples(1, seed=9)
+    r = wm("eval", "--key", "k.key", "--outputs", "marked", "--attacks", "int8")
+    assert r.code == 2 and "--model" in r.err
+    r = wm("eval", "--key", "k.key", "--arch", "toy_nets:TinySR()", "--model", "x.pth", "--attacks", "quantize")
+    assert r.code == 2 and "unknown model attack 'quantize'" in r.err and "Traceback" not in r.err

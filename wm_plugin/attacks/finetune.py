@@ -1,0 +1,102 @@
+"""The fine-tuning attack: a thief with the weights trains them further on clean pairs of the model's task.
+
+Full fine-tuning trains every weight; LoRA-style fine-tuning freezes them and trains low-rank adapters beside
+each convolution and linear layer (``W x + B A x``, B zero at the start, so the model starts as it was).
+Clean pairs come from clean images through ``wm_plugin.attacks.tasks.degrade``: the thief's targets carry
+no mark, which is what makes fine-tuning the hardest attack on a mark that lives in the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .tasks import degrade
+
+__all__ = ["LoRAConv2d", "LoRALinear", "add_lora", "finetune"]
+
+
+class LoRAConv2d(nn.Module):
+    """A frozen convolution plus a trainable rank-``rank`` path: a conv to ``rank`` channels, then 1×1 back."""
+
+    def __init__(self, base: nn.Conv2d, rank: int):
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        self.down = nn.Conv2d(base.in_channels, rank, base.kernel_size, base.stride, base.padding, base.dilation,
+                              bias=False, padding_mode=base.padding_mode)
+        self.up = nn.Conv2d(rank, base.out_channels, 1, bias=False)
+        nn.init.kaiming_uniform_(self.down.weight, a=5**0.5)
+        nn.init.zeros_(self.up.weight)
+        self.to(base.weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.up(self.down(x))
+
+
+class LoRALinear(nn.Module):
+    """A frozen linear layer plus a trainable rank-``rank`` product."""
+
+    def __init__(self, base: nn.Linear, rank: int):
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        self.down = nn.Linear(base.in_features, rank, bias=False)
+        self.up = nn.Linear(rank, base.out_features, bias=False)
+        nn.init.kaiming_uniform_(self.down.weight, a=5**0.5)
+        nn.init.zeros_(self.up.weight)
+        self.to(base.weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.up(self.down(x))
+
+
+def add_lora(model: nn.Module, rank: int) -> nn.Module:
+    """Freeze ``model`` and put a LoRA adapter beside each of its (ungrouped) convolutions and linear layers, in
+    place; returns it. Grouped convolutions are left frozen."""
+    model.requires_grad_(False)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d) and child.groups == 1:
+                setattr(parent, name, LoRAConv2d(child, rank))
+            elif isinstance(child, nn.Linear):
+                setattr(parent, name, LoRALinear(child, rank))
+    return model
+
+
+def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale: int = 1, steps: int = 1000,
+             lr: float = 1e-4, lora_rank: int | None = None, crop: int = 96, batch: int = 8, seed: int = 0,
+             progress: bool = True) -> nn.Module:
+    """A copy of ``model`` fine-tuned with L1 on (degraded, clean) random crops of ``clean`` (H×W×3 floats in
+    [0, 1], at least ``crop`` px a side; ``crop`` is on the target side and a multiple of ``scale``).
+
+    ``lora_rank`` trains low-rank adapters instead of the weights. The model given is left as it was.
+    """
+    model = copy.deepcopy(model)
+    if lora_rank:
+        add_lora(model, lora_rank)
+    device = next(model.parameters()).device
+    images = [torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1) for x in clean]
+    if any(min(x.shape[1:]) < crop for x in images):
+        raise ValueError(f"fine-tuning images must be at least {crop} px a side")
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr)
+    model.train()
+    for _ in tqdm(range(steps), desc="fine-tuning", unit="step", disable=not progress, leave=False):
+        crops = []
+        for _ in range(batch):
+            x = images[int(torch.randint(len(images), (1,), generator=g))]
+            y0 = int(torch.randint(x.shape[1] - crop + 1, (1,), generator=g))
+            x0 = int(torch.randint(x.shape[2] - crop + 1, (1,), generator=g))
+            crops.append(x[:, y0 : y0 + crop, x0 : x0 + crop])
+        target = torch.stack(crops)
+        inputs = degrade(target, task, scale=scale, generator=g)
+        loss = F.l1_loss(model(inputs.to(device)), target.to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()

@@ -1,0 +1,68 @@
+"""The attacks on a stolen model's weights, by name: ``prune30``, ``weightnoise1%``, ``int8``, ``finetune1k``,
+``lora5k`` (the number is the step count; ``k`` means thousands).
+
+``apply_model_attack(name, model, setting)`` returns the attacked copy; ``setting`` holds what the
+fine-tuning attacks need (the thief's clean images, the task, the learning rate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Sequence
+
+import numpy as np
+from torch import nn
+
+from .finetune import finetune
+from .weights import prune, quantize_int8, weight_noise
+
+__all__ = ["MODEL_ATTACKS", "AttackSetting", "apply_model_attack", "check_model_attack"]
+
+MODEL_ATTACKS = ("none", "prune30", "weightnoise1%", "int8", "finetune1k", "lora1k")  # the default table
+_PATTERNS = {
+    "prune": re.compile(r"prune(\d+(?:\.\d+)?)%?"),
+    "weightnoise": re.compile(r"weightnoise(\d+(?:\.\d+)?)%"),
+    "finetune": re.compile(r"(finetune|lora)(\d+)(k?)"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSetting:
+    """What the thief fine-tunes with: clean images (H×W×3 floats in [0, 1]), the model's task and scale, the
+    learning rate, the LoRA rank, crop and batch sizes."""
+
+    clean: Sequence[np.ndarray] = ()
+    task: str = "sr"
+    scale: int = 1
+    lr: float = 1e-4
+    lora_rank: int = 4
+    crop: int = 96
+    batch: int = 8
+    seed: int = 0
+    progress: bool = True
+
+
+def check_model_attack(name: str) -> None:
+    """Raise ``KeyError`` (listing the forms) if ``name`` is not an attack ``apply_model_attack`` knows."""
+    if name not in ("none", "int8") and not any(p.fullmatch(name) for p in _PATTERNS.values()):
+        raise KeyError(f"unknown model attack {name!r}; known forms: none, int8, prune30, weightnoise1%, "
+                       "finetune1k, lora1k (any step count: finetune500, lora20k)")
+
+
+def apply_model_attack(name: str, model: nn.Module, setting: AttackSetting) -> nn.Module:
+    """The attacked copy of ``model`` (``model`` itself for ``none``)."""
+    check_model_attack(name)
+    if name == "none":
+        return model
+    if name == "int8":
+        return quantize_int8(model)
+    if m := _PATTERNS["prune"].fullmatch(name):
+        return prune(model, float(m[1]) / 100)
+    if m := _PATTERNS["weightnoise"].fullmatch(name):
+        return weight_noise(model, float(m[1]) / 100, seed=setting.seed)
+    m = _PATTERNS["finetune"].fullmatch(name)
+    steps = int(m[2]) * (1000 if m[3] else 1)
+    return finetune(model, setting.clean, task=setting.task, scale=setting.scale, steps=steps, lr=setting.lr,
+                    lora_rank=setting.lora_rank if m[1] == "lora" else None, crop=setting.crop,
+                    batch=setting.batch, seed=setting.seed, progress=setting.progress)
