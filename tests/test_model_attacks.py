@@ -104,9 +104,10 @@ def test_degradations_fit_their_task():
 
 
 def test_attack_names():
-    for name in ("none", "int8", "prune30", "prune12.5%", "weightnoise1%", "finetune1k", "lora20k", "finetune300"):
+    for name in ("none", "int8", "prune30", "prune12.5%", "weightnoise1%", "finetune1k", "lora20k", "finetune300",
+                 "surrogate-unet-l1-2k", "surrogate-srvgg-adv-500"):
         check_model_attack(name)
-    for name in ("prune", "lora1m", "finetune", "quantize"):
+    for name in ("prune", "lora1m", "finetune", "quantize", "surrogate-vgg-l1-1k", "surrogate-unet-l1"):
         with pytest.raises(KeyError, match="known forms"):
             check_model_attack(name)
     net = small_net()
@@ -142,3 +143,44 @@ def test_eval_attack_errors_are_one_line(marked_samples, wm):
     assert r.code == 2 and "--model" in r.err
     r = wm("eval", "--key", "k.key", "--arch", "toy_nets:TinySR()", "--model", "x.pth", "--attacks", "quantize")
     assert r.code == 2 and "unknown model attack 'quantize'" in r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("arch", ["unet", "resnet9", "srvgg"])
+def test_surrogates_answer_at_the_victims_scale(arch):
+    from wm_plugin.attacks.surrogate import build_surrogate
+
+    net = build_surrogate(arch, scale=2)
+    assert net(torch.rand(1, 3, 21, 30)).shape == (1, 3, 42, 60)  # odd sizes too
+
+
+@pytest.mark.parametrize("loss", ["l1", "l2", "ssim", "adv"])
+def test_a_surrogate_learns_to_imitate_its_victim(loss):
+    """A few dozen steps bring a U-Net surrogate closer to a (fixed, random) victim's answers than bicubic is."""
+    from wm_plugin.attacks.surrogate import train_surrogate
+    from wm_plugin.train.procedural import procedural_image
+
+    torch.manual_seed(1)
+    victim = nn.Sequential(nn.Upsample(scale_factor=2, mode="bicubic"), nn.Conv2d(3, 3, 5, padding=2))
+    rng = np.random.default_rng(2)
+    clean = [procedural_image(rng, 64).astype(np.float32) for _ in range(4)]
+    surrogate = train_surrogate(victim, clean, arch="unet", loss=loss, task="sr", scale=2, steps=40, lr=2e-3, crop=48,
+                                batch=4, progress=False)
+    x = degrade(torch.from_numpy(clean[0]).permute(2, 0, 1)[None], "sr", scale=2)
+    with torch.no_grad():
+        target = victim(x).clamp(0, 1)
+        bicubic = nn.functional.interpolate(x, scale_factor=2, mode="bicubic")
+        assert (surrogate(x) - target).abs().mean() < 0.6 * (bicubic - target).abs().mean()
+
+
+def test_eval_runs_a_surrogate_attack(marked_samples, wm, monkeypatch):
+    marked_samples(1, seed=9)
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    from toy_nets import TinySR
+
+    torch.manual_seed(0)
+    torch.save(TinySR().state_dict(), "sr.pth")
+    arch = "toy_nets:TinySR(scale=2, width=8)"
+    r = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr.pth", "--attacks", "surrogate-unet-l1-3", "--json")
+    assert r.code == 0, r.err
+    (row,) = json.loads(r.out)["model_attacks"]
+    assert row["attack"] == "surrogate-unet-l1-3" and not row["detected"] and 5 < row["psnr_vs_model"] < 60

@@ -52,10 +52,13 @@ def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.Pat
 
 
 def run_suspect(adapter: Any, checkpoint: str, *, config: str | None, data: Sequence[str | os.PathLike] | None = None,
-                device: str = "cpu", progress: bool = True) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
-    """Load ``checkpoint`` through ``adapter`` and run it on its probe inputs: (inputs, outputs)."""
+                device: str = "cpu", trigger: Any = None, progress: bool = True) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """Load ``checkpoint`` through ``adapter`` and run it on its probe inputs (with ``trigger``, a
+    ``wm_plugin.trigger.Trigger``, added where given): (inputs, outputs)."""
     net = adapter.load_model(checkpoint, config=config, device=device)
     inputs = adapter_probes(adapter, config, data)
+    if trigger is not None:
+        inputs = [(name, trigger.apply_array(x)) for name, x in inputs]
     return inputs, model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=progress)
 
 

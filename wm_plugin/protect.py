@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .absorb import absorb_into
+from .absorb import absorb_into, implant_trigger
 from .barrier import WatermarkBarrier
 from .flag import WatermarkFlag
 from .codec import DEFAULT_PSNR, WatermarkCodec
@@ -18,9 +18,10 @@ from .keys import OwnerKey
 from .metrics import picture_psnr
 from .probe import as_picture, model_outputs, probe_inputs, verify_outputs
 from .train.procedural import procedural_image
+from .trigger import Trigger
 from .verify import DEFAULT_FPR, Verdict
 
-__all__ = ["protect_barrier", "protect_absorb", "absorb_inputs", "ProtectionCheck", "check_protection"]
+__all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck", "check_protection"]
 
 
 def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, config: str | None = None,
@@ -59,31 +60,55 @@ def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: s
     return original.eval(), adapter.load_model(output, config=config, device=device), [output]
 
 
+def protect_trigger(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: str, *, inputs: Sequence[np.ndarray],
+                    scale: int = 1, config: str | None = None, steps: int = 300, lr: float = 1e-4,
+                    trainable: str | None = None, device: str = "cpu", progress: bool = True) -> tuple[Any, Any, list[str]]:
+    """Load ``checkpoint``, fine-tune it to mark its outputs for inputs carrying the key's trigger only
+    (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``.
+
+    Returns (original model, protected model as loaded back from ``output``, paths written).
+    """
+    original = adapter.load_model(checkpoint, config=config, device=device)
+    model = adapter.load_model(checkpoint, config=config, device=device)
+    implant_trigger(model, inputs, flag, Trigger.for_key(flag.key), steps=steps, lr=lr, scale=scale,
+                    trainable=trainable, progress=progress)
+    adapter.save_checkpoint(model, output, like=checkpoint, **({"config": config} if config is not None else {}))
+    return original.eval(), adapter.load_model(output, config=config, device=device), [output]
+
+
 @dataclasses.dataclass(frozen=True)
 class ProtectionCheck:
-    """A protected model next to its original, on the same probe inputs."""
+    """A protected model next to its original, on the same probe inputs (with the trigger added, in trigger
+    mode; ``untriggered`` is then the verdict on the protected model's answers to the plain probes)."""
 
-    psnr_vs_original: list[float]  # per input, dB, between the two models' outputs
+    psnr_vs_original: list[float]  # per input, dB, between the two models' outputs on the plain probes
     protected: Verdict
     original: Verdict
+    untriggered: Verdict | None = None
 
     @property
     def ok(self) -> bool:
         return self.protected.detected and not self.original.detected
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "psnr_vs_original": float(np.mean(self.psnr_vs_original)),
-                "protected": self.protected.to_dict(), "original": self.original.to_dict()}
+        doc = {"ok": self.ok, "psnr_vs_original": float(np.mean(self.psnr_vs_original)),
+               "protected": self.protected.to_dict(), "original": self.original.to_dict()}
+        return doc | ({"protected_untriggered": self.untriggered.to_dict()} if self.untriggered else {})
 
 
 def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequence[tuple[str, np.ndarray]],
-                     key: OwnerKey, *, codec: WatermarkCodec, fpr_target: float = DEFAULT_FPR) -> ProtectionCheck:
-    """Run both models on ``inputs``: how far apart their outputs are, and the verdict on each model's outputs."""
-    names = [n for n, _ in inputs]
-    plain = model_outputs(lambda x: adapter.run(original, x), inputs, device=str(codec.device), progress=False)
-    marked = model_outputs(lambda x: adapter.run(protected, x), inputs, device=str(codec.device), progress=False)
-    return ProtectionCheck(
-        [picture_psnr(as_picture(a), as_picture(b)) for a, b in zip(plain, marked)],
-        verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target),
-        verify_outputs(names, plain, key, codec=codec, fpr_target=fpr_target),
-    )
+                     key: OwnerKey, *, codec: WatermarkCodec, trigger: Trigger | None = None,
+                     fpr_target: float = DEFAULT_FPR) -> ProtectionCheck:
+    """Run both models on ``inputs``: how far apart their outputs are, and the verdict on each model's outputs
+    (on ``inputs`` with ``trigger`` added, where given)."""
+    names, device = [n for n, _ in inputs], str(codec.device)
+    run = lambda net, probes: model_outputs(lambda x: adapter.run(net, x), probes, device=device, progress=False)  # noqa: E731
+    plain, marked = run(original, inputs), run(protected, inputs)
+    psnr = [picture_psnr(as_picture(a), as_picture(b)) for a, b in zip(plain, marked)]
+    if trigger is None:
+        return ProtectionCheck(psnr, verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target),
+                               verify_outputs(names, plain, key, codec=codec, fpr_target=fpr_target))
+    triggered = [(n, trigger.apply_array(x)) for n, x in inputs]
+    return ProtectionCheck(psnr, verify_outputs(names, run(protected, triggered), key, codec=codec, fpr_target=fpr_target),
+                           verify_outputs(names, run(original, triggered), key, codec=codec, fpr_target=fpr_target),
+                           verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target))

@@ -57,3 +57,8 @@ data_option = click.option(
     "--data", "--probe", "data", multiple=True, type=click.Path(), default=(),
     help="Model inputs to probe with (files or folders; default: the bundled samples, shrunk by the model's scale).",
 )
+
+trigger_option = click.option(
+    "--trigger", is_flag=True,
+    help="Add the key's secret trigger to the probe inputs (for models protected with --mode trigger).",
+)

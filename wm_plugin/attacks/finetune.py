@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..crops import RandomCrops
 from .tasks import degrade
 
 __all__ = ["LoRAConv2d", "LoRALinear", "add_lora", "finetune"]
@@ -80,21 +81,14 @@ def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale:
     if lora_rank:
         add_lora(model, lora_rank)
     device = next(model.parameters()).device
-    images = [torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1) for x in clean]
-    if any(min(x.shape[1:]) < crop for x in images):
+    if any(min(x.shape[:2]) < crop for x in clean):
         raise ValueError(f"fine-tuning images must be at least {crop} px a side")
-    g = torch.Generator().manual_seed(seed)
+    crops = RandomCrops(clean, crop, batch, seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr)
     model.train()
     for _ in tqdm(range(steps), desc="fine-tuning", unit="step", disable=not progress, leave=False):
-        crops = []
-        for _ in range(batch):
-            x = images[int(torch.randint(len(images), (1,), generator=g))]
-            y0 = int(torch.randint(x.shape[1] - crop + 1, (1,), generator=g))
-            x0 = int(torch.randint(x.shape[2] - crop + 1, (1,), generator=g))
-            crops.append(x[:, y0 : y0 + crop, x0 : x0 + crop])
-        target = torch.stack(crops)
-        inputs = degrade(target, task, scale=scale, generator=g)
+        target = crops.next()
+        inputs = degrade(target, task, scale=scale, generator=crops.generator)
         loss = F.l1_loss(model(inputs.to(device)), target.to(device))
         opt.zero_grad()
         loss.backward()

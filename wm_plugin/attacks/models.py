@@ -1,8 +1,9 @@
-"""The attacks on a stolen model's weights, by name: ``prune30``, ``weightnoise1%``, ``int8``, ``finetune1k``,
-``lora5k`` (the number is the step count; ``k`` means thousands).
+"""The attacks on a protected model, by name: on its weights ``prune30``, ``weightnoise1%``, ``int8``,
+``finetune1k``, ``lora5k``; on its answers ``surrogate-unet-l1-2k`` (arch, loss, steps: a model of the thief's
+own trained on the protected model's answers). Step counts take ``k`` for thousands.
 
-``apply_model_attack(name, model, setting)`` returns the attacked copy; ``setting`` holds what the
-fine-tuning attacks need (the thief's clean images, the task, the learning rate).
+``apply_model_attack(name, model, setting)`` returns the attacked copy (or the surrogate); ``setting`` holds
+what the training attacks need (the thief's clean images, the task, the learning rates).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from torch import nn
 
 from .finetune import finetune
+from .surrogate import SURROGATE_ARCHS, SURROGATE_LOSSES, train_surrogate
 from .weights import prune, quantize_int8, weight_noise
 
 __all__ = ["MODEL_ATTACKS", "AttackSetting", "apply_model_attack", "check_model_attack"]
@@ -24,18 +26,20 @@ _PATTERNS = {
     "prune": re.compile(r"prune(\d+(?:\.\d+)?)%?"),
     "weightnoise": re.compile(r"weightnoise(\d+(?:\.\d+)?)%"),
     "finetune": re.compile(r"(finetune|lora)(\d+)(k?)"),
+    "surrogate": re.compile(rf"surrogate-({'|'.join(SURROGATE_ARCHS)})-({'|'.join(SURROGATE_LOSSES)})-(\d+)(k?)"),
 }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AttackSetting:
-    """What the thief fine-tunes with: clean images (H×W×3 floats in [0, 1]), the model's task and scale, the
-    learning rate, the LoRA rank, crop and batch sizes."""
+    """What the thief trains with: clean images (H×W×3 floats in [0, 1]), the model's task and scale, the
+    learning rates (fine-tuning, surrogate from scratch), the LoRA rank, crop and batch sizes."""
 
     clean: Sequence[np.ndarray] = ()
     task: str = "sr"
     scale: int = 1
     lr: float = 1e-4
+    surrogate_lr: float = 5e-4
     lora_rank: int = 4
     crop: int = 96
     batch: int = 8
@@ -47,7 +51,8 @@ def check_model_attack(name: str) -> None:
     """Raise ``KeyError`` (listing the forms) if ``name`` is not an attack ``apply_model_attack`` knows."""
     if name not in ("none", "int8") and not any(p.fullmatch(name) for p in _PATTERNS.values()):
         raise KeyError(f"unknown model attack {name!r}; known forms: none, int8, prune30, weightnoise1%, "
-                       "finetune1k, lora1k (any step count: finetune500, lora20k)")
+                       "finetune1k, lora1k (any step count: finetune500, lora20k), surrogate-ARCH-LOSS-STEPS "
+                       f"(ARCH: {', '.join(SURROGATE_ARCHS)}; LOSS: {', '.join(SURROGATE_LOSSES)}; e.g. surrogate-unet-l1-2k)")
 
 
 def apply_model_attack(name: str, model: nn.Module, setting: AttackSetting) -> nn.Module:
@@ -61,6 +66,10 @@ def apply_model_attack(name: str, model: nn.Module, setting: AttackSetting) -> n
         return prune(model, float(m[1]) / 100)
     if m := _PATTERNS["weightnoise"].fullmatch(name):
         return weight_noise(model, float(m[1]) / 100, seed=setting.seed)
+    if m := _PATTERNS["surrogate"].fullmatch(name):
+        return train_surrogate(model, setting.clean, arch=m[1], loss=m[2], task=setting.task, scale=setting.scale,
+                               steps=int(m[3]) * (1000 if m[4] else 1), lr=setting.surrogate_lr, crop=setting.crop,
+                               batch=setting.batch, seed=setting.seed, progress=setting.progress)
     m = _PATTERNS["finetune"].fullmatch(name)
     steps = int(m[2]) * (1000 if m[3] else 1)
     return finetune(model, setting.clean, task=setting.task, scale=setting.scale, steps=steps, lr=setting.lr,

@@ -1,5 +1,5 @@
-"""``wm eval``: the image-edit attacks on a protected model's outputs, and the attacks on its weights (pruning,
-noise, int8, fine-tuning, LoRA). Surrogate attacks: not yet."""
+"""``wm eval``: the image-edit attacks on a protected model's outputs, the attacks on its weights (pruning,
+noise, int8, fine-tuning, LoRA) and the surrogate attacks (models trained on its answers)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ..options import (
     json_option,
     key_option,
     open_codec,
+    trigger_option,
     resolve_arch,
     weights_option,
 )
@@ -24,9 +25,9 @@ from ..options import (
 
 @click.command("eval", help="Apply common edits (JPEG, resize, crop, noise, blur) to a protected model's outputs "
                             "(--outputs) or to a protected model's answers on probe inputs (--model), and report "
-                            "what verification still detects. With --model and --attacks, attack the model's "
-                            "weights instead (pruning, weight noise, int8, fine-tuning and LoRA on clean pairs of "
-                            "its task) and verify each attacked copy. Writes eval.md and eval.json with -o DIR.")
+                            "what verification still detects. With --model and --attacks, attack the model "
+                            "instead (pruning, weight noise, int8, fine-tuning and LoRA on clean pairs of its task; "
+                            "surrogates trained on its answers) and verify each attacked copy or surrogate. Writes eval.md and eval.json with -o DIR.")
 @key_option
 @click.option("--outputs", "outputs", multiple=True, type=click.Path(), help="Folder (or file) of protected outputs; repeatable.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="A protected checkpoint, run on probe inputs.")
@@ -34,12 +35,15 @@ from ..options import (
 @config_option
 @arch_option
 @data_option
+@trigger_option
 @click.option("--edits", default=None, metavar="LIST",
               help="Comma-separated edits (default: all): none, jpeg90, jpeg75, jpeg50, resize0.5, resize2, crop50%, "
                    "noise2/255, blur1.")
 @click.option("--attacks", default=None, metavar="LIST",
-              help="Comma-separated attacks on the --model's weights: none, prune30, weightnoise1%, int8, finetune1k, "
-                   "lora1k (any step count: finetune5k, lora300). Given alone, no edits run.")
+              help="Comma-separated attacks on the --model: on its weights none, prune30, weightnoise1%, int8, "
+                   "finetune1k, lora1k (any step count: finetune5k, lora300); on its answers "
+                   "surrogate-ARCH-LOSS-STEPS, ARCH unet|resnet9|srvgg, LOSS l1|l2|ssim|adv (e.g. surrogate-unet-l1-2k). "
+                   "Given alone, no edits run.")
 @click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
               help="The task the fine-tuning attacks train on (default: sr for models that upscale, else denoise).")
 @click.option("--attack-data", "attack_data", multiple=True, type=click.Path(), default=(),
@@ -51,7 +55,7 @@ from ..options import (
 @device_option
 @weights_option
 @json_option
-def command(key_path, outputs, model, framework, config, arch, data, edits, attacks, task, attack_data, lr, lora_rank,
+def command(key_path, outputs, model, framework, config, arch, data, trigger, edits, attacks, task, attack_data, lr, lora_rank,
             output, force, device, weights, as_json) -> None:
     import numpy as np
 
@@ -67,6 +71,8 @@ def command(key_path, outputs, model, framework, config, arch, data, edits, atta
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework or --arch)")
+    if trigger and not model:
+        raise click.UsageError("--trigger goes into the probe inputs of a --model")
     if attacks and not model:
         raise click.UsageError("--attacks attacks a model's weights: give --model")
     names = [e.strip() for e in edits.split(",")] if edits else ([] if attacks else list_edits())
@@ -93,6 +99,10 @@ def command(key_path, outputs, model, framework, config, arch, data, edits, atta
         adapter = load_adapter(framework)
         net = adapter.load_model(model, config=config, device=device)
         inputs = adapter_probes(adapter, config, data)
+        if trigger:
+            from wm_plugin.trigger import Trigger
+
+            inputs = [(n, Trigger.for_key(key).apply_array(x)) for n, x in inputs]
         labels = [n for n, _ in inputs]
         images = [as_picture(o).pixels for o in model_outputs(lambda x: adapter.run(net, x), inputs, device=device,
                                                                  progress=not as_json)]
@@ -137,4 +147,4 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
     else:
         rng = np.random.default_rng(1)  # not the seed of protect's procedural images
         clean = [procedural_image(rng, 192).astype(np.float32) for _ in range(32)]
-    return AttackSetting(clean, task, scale, lr, lora_rank, crop=crop, progress=progress)
+    return AttackSetting(clean=clean, task=task, scale=scale, lr=lr, lora_rank=lora_rank, crop=crop, progress=progress)

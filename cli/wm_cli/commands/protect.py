@@ -30,34 +30,40 @@ from ..options import (
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The protected checkpoint.")
 @click.option("--mode", type=click.Choice(["barrier", "absorb", "trigger"]), default="barrier", show_default=True,
               help="barrier: the embedder runs after the model (no training). absorb: the model is fine-tuned to "
-                   "emit the mark itself and saved as a plain checkpoint of its own arch (needs a spectral key).")
+                   "emit the mark itself and saved as a plain checkpoint of its own arch. trigger (experimental: not yet "
+                   "learnt by the models measured, see BENCHMARKS.md): fine-tuned to mark its outputs only for "
+                   "inputs carrying the key's secret trigger (verify with --trigger). "
+                   "absorb and trigger need a spectral key.")
 @click.option("--steps", type=click.IntRange(1), default=300, show_default=True,
-              help="absorb: fine-tuning steps (batches of 4 crops).")
+              help="absorb/trigger: fine-tuning steps (batches of 4 crops).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True,
-              help="absorb: Adam's learning rate.")
+              help="absorb/trigger: Adam's learning rate.")
 @click.option("--extractor-weight", type=click.FloatRange(0), default=0.01, show_default=True,
-              help="absorb: weight of the reader's term beside the L1 loss (as in the training flag).")
+              help="absorb/trigger: weight of the reader's term beside the L1 loss (as in the training flag).")
+@click.option("--trainable", default=None, metavar="REGEX",
+              help="trigger: train only the parameters whose names match (default: all).")
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 42.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @data_option
 @device_option
 @weights_option
 @json_option
-def command(framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, psnr, force, data, device, weights,
-            as_json) -> None:
+def command(framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, trainable, psnr, force,
+            data, device, weights, as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
     from wm_plugin.fileio import check_writable
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes
-    from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier
+    from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
+    from wm_plugin.trigger import Trigger
 
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
         raise click.UsageError("--framework is required (e.g. --framework basicsr)")
-    if mode == "trigger":
-        raise WatermarkError("--mode trigger is not available yet; use --mode barrier or --mode absorb")
+    if trainable is not None and mode != "trigger":
+        raise click.UsageError("--trainable is for --mode trigger")
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
     for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else [])):
@@ -66,24 +72,29 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
         check_writable(path, force=force)
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
-    if mode == "absorb":
+    trigger = None
+    if mode in ("absorb", "trigger"):
         if key.scheme != "spectral":
-            raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
+            raise WatermarkError(f"--mode {mode} needs a spectral key (wm keygen --scheme spectral): the learned "
                                  f"networks' mark is tied to image position, which a network cannot learn; {key_path} is a deep key")
         from wm_plugin.flag import WatermarkFlag
 
+        flag = WatermarkFlag(key, key_path, extractor_weight=extractor_weight)
         scale = adapter.model_scale(config) if hasattr(adapter, "model_scale") and config else 1
-        original, protected, written = protect_absorb(
-            adapter, checkpoint, WatermarkFlag(key, key_path, extractor_weight=extractor_weight), output, inputs=absorb_inputs(scale, data), scale=scale,
-            config=config, steps=steps, lr=lr, device=device, progress=not as_json)
-        inputs = adapter_probes(adapter, config, None)  # held out: absorb trained on --data or procedural images
+        common = dict(inputs=absorb_inputs(scale, data), scale=scale, config=config, steps=steps, lr=lr, device=device,
+                      progress=not as_json)
+        if mode == "absorb":
+            original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
+        else:
+            original, protected, written = protect_trigger(adapter, checkpoint, flag, output, trainable=trainable, **common)
+            trigger = Trigger.for_key(key)
+        inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:
         original, protected, written = protect_barrier(adapter, checkpoint, key, output, config=config, weights=weights,
                                                        psnr=DEFAULT_PSNR if psnr is None else psnr, device=device)
         inputs = adapter_probes(adapter, config, data)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
-    check = check_protection(adapter, original, protected, inputs, key,
-                             codec=codec)
+    check = check_protection(adapter, original, protected, inputs, key, codec=codec, trigger=trigger)
     if as_json:
         click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint, **check.to_dict()}))
     else:
@@ -92,3 +103,6 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
         click.echo(f"on {v.n_images} probe image(s): outputs {check.to_dict()['psnr_vs_original']:.1f} dB from the "
                    f"original model's; {'DETECTED' if v.detected else 'NOT DETECTED'} (p = {v.p_value:.3g}, "
                    f"bit accuracy {v.bit_accuracy:.3f}); the original model: p = {check.original.p_value:.3g}")
+        if check.untriggered is not None:
+            click.echo(f"those were triggered probes (verify with --trigger); without the trigger: "
+                       f"p = {check.untriggered.p_value:.3g}")

@@ -19,6 +19,7 @@ from ..options import (
     key_option,
     resolve_arch,
     open_codec,
+    trigger_option,
     weights_option,
 )
 
@@ -40,6 +41,7 @@ def _fpr(ctx, param, value):
 @config_option
 @arch_option
 @data_option
+@trigger_option
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
 @click.option("--report", type=click.Path(file_okay=False), default=None,
               help="Write an evidence report here: report.html and the images it shows.")
@@ -47,7 +49,7 @@ def _fpr(ctx, param, value):
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, report, device, weights, as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, fpr, report, device, weights, as_json) -> None:
     from pathlib import Path
 
     from wm_plugin.api import verify_files
@@ -59,6 +61,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, r
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
+    if trigger and not model:
+        raise click.UsageError("--trigger goes into the probe inputs of a --model")
     if model and not framework:
         raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch")
     if report and (Path(report) / "report.html").exists():
@@ -68,9 +72,10 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, fpr, r
     if model:
         from wm_plugin.adapters import load_adapter
         from wm_plugin.probe import as_picture, run_suspect, verify_outputs
+        from wm_plugin.trigger import Trigger
 
         inputs, outs = run_suspect(load_adapter(framework), model, config=config, data=data, device=device,
-                                   progress=not as_json)
+                                   trigger=Trigger.for_key(key) if trigger else None, progress=not as_json)
         codec = open_codec(weights, device, key=key)
         v = verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr)
         if report:

@@ -1,0 +1,163 @@
+"""The surrogate attack: a thief without the weights queries the protected model and trains their own.
+
+The thief degrades clean images of the model's task (``wm_plugin.attacks.tasks``), has the protected model
+answer them (8-bit, as a served model's answers are), and trains a surrogate network from scratch on
+(input, answer) pairs. The surrogates are the seed paper's (Zhang et al., AAAI 2020): a U-Net and a
+ResNet with 9 blocks, plus one of BasicSR's, SRVGGNetCompact; the losses L1, L2, SSIM and adversarial
+(L1 plus an LSGAN term from a PatchGAN discriminator). U-Net and ResNet work at the output size: a
+super-resolution surrogate gets its input bicubically enlarged first.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..crops import RandomCrops
+from ..errors import ConfigError
+from ..metrics import ssim
+from ..nets.discriminator import PatchDiscriminator
+from .tasks import degrade
+
+__all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "train_surrogate"]
+
+SURROGATE_ARCHS = ("unet", "resnet9", "srvgg")
+SURROGATE_LOSSES = ("l1", "l2", "ssim", "adv")
+
+
+class UNet(nn.Module):
+    """A U-Net (three levels, two convolutions each, skip connections) predicting a residual on its input."""
+
+    def __init__(self, width: int = 32, scale: int = 1):
+        super().__init__()
+        self.scale = scale
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.2),
+                                 nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2))
+
+        w = width
+        self.enc1, self.enc2, self.enc3 = block(3, w), block(w, 2 * w), block(2 * w, 4 * w)
+        self.up2, self.dec2 = nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2), block(4 * w, 2 * w)
+        self.up1, self.dec1 = nn.ConvTranspose2d(2 * w, w, 2, stride=2), block(2 * w, w)
+        self.out = nn.Conv2d(w, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _enlarge(x, self.scale)
+        h, w = x.shape[2:]
+        xp = F.pad(x, (0, -w % 4, 0, -h % 4), mode="replicate")
+        e1 = self.enc1(xp)
+        e2 = self.enc2(F.avg_pool2d(e1, 2))
+        e3 = self.enc3(F.avg_pool2d(e2, 2))
+        d2 = self.dec2(torch.cat([self.up2(e3), e2], 1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
+        return (xp + self.out(d1))[:, :, :h, :w]
+
+
+class ResNet9(nn.Module):
+    """The CycleGAN generator: a 7×7 stem, two stride-2 downsamplings, 9 residual blocks, two upsamplings."""
+
+    def __init__(self, width: int = 32, blocks: int = 9, scale: int = 1):
+        super().__init__()
+        self.scale = scale
+        w = width
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(3, w, 7), nn.InstanceNorm2d(w), nn.ReLU(True),
+                                   nn.Conv2d(w, 2 * w, 3, 2, 1), nn.InstanceNorm2d(2 * w), nn.ReLU(True),
+                                   nn.Conv2d(2 * w, 4 * w, 3, 2, 1), nn.InstanceNorm2d(4 * w), nn.ReLU(True)]
+        layers += [_ResidualBlock(4 * w) for _ in range(blocks)]
+        layers += [nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(2 * w), nn.ReLU(True),
+                   nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(w), nn.ReLU(True),
+                   nn.ReflectionPad2d(3), nn.Conv2d(w, 3, 7)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _enlarge(x, self.scale)
+        h, w = x.shape[2:]
+        xp = F.pad(x, (0, -w % 4, 0, -h % 4), mode="replicate")
+        return (xp + self.body(xp))[:, :, :h, :w]
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch), nn.ReLU(True),
+                                  nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _enlarge(x: torch.Tensor, scale: int) -> torch.Tensor:
+    return x if scale == 1 else F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+def build_surrogate(arch: str, scale: int = 1) -> nn.Module:
+    """A fresh surrogate network (``unet``, ``resnet9`` or ``srvgg``: BasicSR's SRVGGNetCompact, needs basicsr).
+
+    Raises:
+        KeyError: an unknown arch.
+    """
+    if arch == "unet":
+        return UNet(scale=scale)
+    if arch == "resnet9":
+        return ResNet9(scale=scale)
+    if arch == "srvgg":
+        try:
+            from wm_basicsr.compat import apply as apply_basicsr_compat
+        except ImportError:
+            raise ConfigError("the srvgg surrogate is BasicSR's: install wm with BasicSR (see the README)") from None
+        apply_basicsr_compat()
+        from basicsr.archs.srvgg_arch import SRVGGNetCompact
+
+        return SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=32, num_conv=16, upscale=scale, act_type="prelu")
+    raise KeyError(f"unknown surrogate arch {arch!r}; known: {', '.join(SURROGATE_ARCHS)}")
+
+
+def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str, loss: str, task: str,
+                    scale: int = 1, steps: int = 2000, lr: float = 5e-4, crop: int = 96, batch: int = 8,
+                    seed: int = 0, progress: bool = True) -> nn.Module:
+    """A surrogate trained from scratch on the ``victim``'s 8-bit answers to degraded crops of ``clean`` (H×W×3
+    floats in [0, 1], at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
+
+    Raises:
+        KeyError: an unknown arch or loss.
+    """
+    if loss not in SURROGATE_LOSSES:
+        raise KeyError(f"unknown surrogate loss {loss!r}; known: {', '.join(SURROGATE_LOSSES)}")
+    torch.manual_seed(seed)
+    device = next(victim.parameters()).device
+    net = build_surrogate(arch, scale).to(device).train()
+    opt = torch.optim.Adam(net.parameters(), lr, betas=(0.9, 0.99))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    disc = PatchDiscriminator().to(device) if loss == "adv" else None
+    opt_d = torch.optim.Adam(disc.parameters(), lr, betas=(0.5, 0.99)) if disc else None
+    crops = RandomCrops(clean, crop, batch, seed)
+    victim = victim.eval()
+    for _ in tqdm(range(steps), desc=f"training a {arch} surrogate ({loss})", unit="step", disable=not progress, leave=False):
+        inputs = degrade(crops.next(), task, scale=scale, generator=crops.generator).to(device)
+        with torch.no_grad():
+            answers = (victim(inputs).clamp(0, 1) * 255).round() / 255  # what a served model hands out
+        out = net(inputs)
+        if loss == "l2":
+            objective = F.mse_loss(out, answers)
+        elif loss == "ssim":
+            objective = 1 - ssim(out.clamp(0, 1), answers).mean()
+        else:
+            objective = F.l1_loss(out, answers)
+        if disc is not None:
+            objective = objective + 0.01 * ((disc(out.clamp(0, 1)) - 1) ** 2).mean()
+        opt.zero_grad()
+        objective.backward()
+        opt.step()
+        sched.step()
+        if disc is not None:  # LSGAN: the victim's answers are real, the surrogate's fake
+            d_loss = ((disc(answers) - 1) ** 2).mean() + (disc(out.detach().clamp(0, 1)) ** 2).mean()
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+    return net.eval()

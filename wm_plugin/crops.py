@@ -1,0 +1,33 @@
+"""Seeded random square crops of a set of images: what every fine-tuning loop here draws its batches from."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["RandomCrops"]
+
+
+class RandomCrops:
+    """Batches of ``batch`` random ``side``-px crops (B,3,side,side) of H×W×3 float images; images smaller than
+    ``side`` are padded by repeating their edges. Seeded: the same seed draws the same crops."""
+
+    def __init__(self, images: Sequence[np.ndarray], side: int, batch: int, seed: int = 0):
+        tensors = [torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1) for x in images]
+        self.images = [F.pad(x[None], (0, max(0, side - x.shape[2]), 0, max(0, side - x.shape[1])), mode="replicate")[0]
+                       for x in tensors]
+        self.side, self.batch = side, batch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def next(self) -> torch.Tensor:
+        """The next batch."""
+        crops, g, side = [], self.generator, self.side
+        for _ in range(self.batch):
+            x = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
+            y0 = int(torch.randint(x.shape[1] - side + 1, (1,), generator=g))
+            x0 = int(torch.randint(x.shape[2] - side + 1, (1,), generator=g))
+            crops.append(x[:, y0 : y0 + side, x0 : x0 + side])
+        return torch.stack(crops)
