@@ -18,7 +18,7 @@ import platform
 import time
 from pathlib import Path
 
-from basicsr_runs import prepare, sr_options, train, wm
+from basicsr_runs import prepare, scheme_key, sr_options, train, wm
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,10 +31,7 @@ def main() -> None:
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     args = ap.parse_args()
     work = prepare(args.data, args.work, per_image=8)
-    key = "owner.key" if args.scheme == "deep" else f"owner_{args.scheme}.key"
-    suffix = "" if args.scheme == "deep" else f"_{args.scheme}"
-    if not (work / key).exists():
-        wm("keygen", "--scheme", args.scheme, "-o", key, cwd=work).check_returncode()
+    key, suffix = scheme_key(work, args.scheme)
     rows = []
     network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 32, "num_block": 4, "upscale": 2}
     for flag in (True, False):

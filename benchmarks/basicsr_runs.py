@@ -64,6 +64,15 @@ def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, e
     }
 
 
+def scheme_key(work: Path, scheme: str) -> tuple[str, str]:
+    """The owner key of ``scheme`` in ``work`` (made if missing) and the suffix of that scheme's run names:
+    ("owner.key", "") for the deep scheme, ("owner_spectral.key", "_spectral") for the spectral one."""
+    key, suffix = ("owner.key", "") if scheme == "deep" else (f"owner_{scheme}.key", f"_{scheme}")
+    if not (work / key).exists():
+        wm("keygen", "--scheme", scheme, "-o", key, cwd=work).check_returncode()
+    return key, suffix
+
+
 def wm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run the ``wm`` CLI in ``cwd`` (BasicSR's paths are relative to it)."""
     return subprocess.run([sys.executable, "-m", "wm_cli", *args], cwd=cwd, capture_output=True, text=True)

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from basicsr_runs import prepare, wm
+from basicsr_runs import prepare, scheme_key, wm
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -68,10 +68,7 @@ def main() -> None:
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     args = ap.parse_args()
     work = prepare(args.data, args.work, per_image=8)
-    key = "owner.key" if args.scheme == "deep" else f"owner_{args.scheme}.key"
-    suffix = "" if args.scheme == "deep" else f"_{args.scheme}"
-    if not (work / key).exists():
-        wm("keygen", "--scheme", args.scheme, "-o", key, cwd=work).check_returncode()
+    key, suffix = scheme_key(work, args.scheme)
     rows = []
     for flag in (False, True):
         name = f"edsr_x2_{'wm' if flag else 'plain'}{suffix}"

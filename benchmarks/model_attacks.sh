@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The attacks on a protected model's weights (wm eval --attacks), on the ×2 MSRResNets of basicsr_absorb.py:
+# the one trained with the flag and a spectral key (absorb), its plain twin (the control, which must never be
+# detected), and the plain twin protected with the spectral barrier. Writes benchmarks/results/model_attacks_*/.
+# Run after: python benchmarks/basicsr_absorb.py data --scheme spectral --iters 1600 --work runs/basicsr_absorb
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${WORK:-runs/basicsr_absorb}
+ATTACKS=${ATTACKS:-none,prune30,weightnoise1%,int8,finetune1k,lora1k}
+RESULTS=benchmarks/results
+KEY=$WORK/owner_spectral.key
+PLAIN=$WORK/experiments/msrresnet_x2_plain_spectral/models/net_g_1600.pth
+wm protect --framework basicsr -opt "$WORK/msrresnet_x2_plain_spectral.yml" --checkpoint "$PLAIN" --key "$KEY" \
+   --mode barrier -o "$WORK/msrresnet_x2_barrier_spectral.pth" --force --json > /dev/null
+W=$WORK/experiments
+for run in "absorb $WORK/msrresnet_x2_wm_spectral.yml $W/msrresnet_x2_wm_spectral/models/net_g_1600.pth" \
+           "barrier $WORK/msrresnet_x2_barrier_spectral.yml $WORK/msrresnet_x2_barrier_spectral.pth" \
+           "plain $WORK/msrresnet_x2_plain_spectral.yml $PLAIN"; do
+  read -r name opt model <<< "$run"
+  start=$SECONDS
+  wm eval --framework basicsr -opt "$opt" --model "$model" --key "$KEY" --attacks "$ATTACKS" \
+     -o "$RESULTS/model_attacks_$name" --force
+  echo "$name: $((SECONDS - start)) s"
+done
