@@ -13,10 +13,12 @@ PLAIN=$WORK/experiments/msrresnet_x2_plain_spectral/models/net_g_1600.pth
 wm protect --framework basicsr -opt "$WORK/msrresnet_x2_plain_spectral.yml" --checkpoint "$PLAIN" --key "$KEY" \
    --mode barrier -o "$WORK/msrresnet_x2_barrier_spectral.pth" --force --json > /dev/null
 W=$WORK/experiments
+RUNS=${RUNS:-absorb barrier plain}
 for run in "absorb $WORK/msrresnet_x2_wm_spectral.yml $W/msrresnet_x2_wm_spectral/models/net_g_1600.pth" \
            "barrier $WORK/msrresnet_x2_barrier_spectral.yml $WORK/msrresnet_x2_barrier_spectral.pth" \
            "plain $WORK/msrresnet_x2_plain_spectral.yml $PLAIN"; do
   read -r name opt model <<< "$run"
+  [[ " $RUNS " == *" $name "* ]] || continue
   start=$SECONDS
   wm eval --framework basicsr -opt "$opt" --model "$model" --key "$KEY" --attacks "$ATTACKS" \
      -o "$RESULTS/model_attacks_$name" --force

@@ -77,7 +77,7 @@ def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale:
 
     ``lora_rank`` trains low-rank adapters instead of the weights. The model given is left as it was.
     """
-    model = copy.deepcopy(model)
+    model = copy.deepcopy(model).requires_grad_(True)  # a thief trains what the owner froze (a barrier's embedder) too
     if lora_rank:
         add_lora(model, lora_rank)
     device = next(model.parameters()).device
