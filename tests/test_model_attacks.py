@@ -115,9 +115,16 @@ def test_attack_names():
     assert apply_model_attack("none", net, AttackSetting()) is net
 
 
-def test_eval_attacks_a_protected_model(marked_samples, wm, monkeypatch):
-    """``wm eval --attacks``: a barrier-protected tiny SR model stays detected after light attacks; its original not."""
-    marked_samples(1, seed=9)  # the key k.key in the working directory
+@pytest.mark.parametrize("scheme", ["deep", "spectral"])
+def test_eval_attacks_a_protected_model(marked_samples, wm, monkeypatch, scheme):
+    """``wm eval --attacks``: a barrier-protected tiny SR model stays detected after light attacks (fine-tuning
+    trains through the barrier, whichever the scheme); its original not."""
+    from conftest import seeded_key
+
+    from wm_plugin.keys import save_key
+
+    marked_samples(1, seed=9)  # the working directory
+    save_key(seeded_key(9, scheme=scheme), "k.key", force=True)
     monkeypatch.syspath_prepend(str(FIXTURES))
     from toy_nets import TinySR
 

@@ -159,9 +159,9 @@ class SpectralCodec:
                 out[y : y + th, x : x + tw] = filtered[MARGIN : MARGIN + th, MARGIN : MARGIN + tw]
         return out
 
-    @torch.no_grad()
     def mark_batch(self, images: torch.Tensor, bits: np.ndarray) -> torch.Tensor:
-        """A batch (B,C,H,W in [0, 1]) with the mark added to each image, clamped; for training targets."""
+        """A batch (B,C,H,W in [0, 1]) with the mark added to each image, clamped; differentiable (a barrier
+        can be trained through, as a thief fine-tuning a protected checkpoint does)."""
         res = torch.stack([self.residual(x.mean(dim=0), bits) for x in images])
         return (images + res[:, None]).clamp(0, 1)
 
