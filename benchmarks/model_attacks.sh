@@ -13,7 +13,7 @@ PLAIN=$WORK/experiments/msrresnet_x2_plain_spectral/models/net_g_1600.pth
 wm protect --framework basicsr -opt "$WORK/msrresnet_x2_plain_spectral.yml" --checkpoint "$PLAIN" --key "$KEY" \
    --mode barrier -o "$WORK/msrresnet_x2_barrier_spectral.pth" --force --json > /dev/null
 W=$WORK/experiments
-RUNS=${RUNS:-absorb barrier plain}
+RUNS=${RUNS:-absorb barrier plain absorb_photos}
 for run in "absorb $WORK/msrresnet_x2_wm_spectral.yml $W/msrresnet_x2_wm_spectral/models/net_g_1600.pth" \
            "barrier $WORK/msrresnet_x2_barrier_spectral.yml $WORK/msrresnet_x2_barrier_spectral.pth" \
            "plain $WORK/msrresnet_x2_plain_spectral.yml $PLAIN"; do
@@ -24,3 +24,12 @@ for run in "absorb $WORK/msrresnet_x2_wm_spectral.yml $W/msrresnet_x2_wm_spectra
      -o "$RESULTS/model_attacks_$name" --force
   echo "$name: $((SECONDS - start)) s"
 done
+# How fast the absorbed mark fades when the thief fine-tunes on photos (the training photos: a thief with
+# the owner's own data) rather than on procedural images.
+if [[ " $RUNS " == *" absorb_photos "* ]]; then
+  start=$SECONDS
+  wm eval --framework basicsr -opt "$WORK/msrresnet_x2_wm_spectral.yml" --key "$KEY" \
+     --model "$W/msrresnet_x2_wm_spectral/models/net_g_1600.pth" --attacks finetune100,finetune300,finetune1k,lora1k \
+     --attack-data "${DATA:-data}/train" -o "$RESULTS/model_attacks_absorb_photos" --force
+  echo "absorb_photos: $((SECONDS - start)) s"
+fi
