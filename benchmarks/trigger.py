@@ -54,7 +54,7 @@ def main() -> None:
     model = adapter.load_model(args.checkpoint, config=args.opt)
     start = time.time()
     implant_trigger(model, absorb_inputs(scale), WatermarkFlag(key, "benchmark", extractor_weight=args.extractor_weight),
-                    trigger, steps=args.steps, lr=args.lr, scale=scale, trainable=args.trainable)
+                    trigger, steps=args.steps, lr=args.lr, scale=scale, trainable=args.trainable, progress=False)
     seconds = time.time() - start
     probes = adapter_probes(adapter, args.opt)
     triggered = [(n, trigger.apply_array(x)) for n, x in probes]
