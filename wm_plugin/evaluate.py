@@ -92,15 +92,19 @@ class ModelAttackResult:
 
 def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequence[str],
                            inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,
-                           setting: AttackSetting, fpr_target: float = DEFAULT_FPR) -> list[ModelAttackResult]:
+                           setting: AttackSetting, unattacked: Sequence[np.ndarray] | None = None,
+                           fpr_target: float = DEFAULT_FPR) -> list[ModelAttackResult]:
     """Attack ``model`` with each of ``attacks``, run each attacked copy on ``inputs`` (``run(model, batch)``, an
-    adapter's ``run``) and verify its answers against ``key``.
+    adapter's ``run``) and verify its answers against ``key``. ``unattacked``: ``model``'s own answers to
+    ``inputs``, where the caller has them already.
 
     Raises:
         KeyError: an unknown attack name.
     """
     device, names = str(codec.device), [n for n, _ in inputs]
-    before = [as_picture(o) for o in model_outputs(lambda x: run(model, x), inputs, device=device, progress=False)]
+    if unattacked is None:
+        unattacked = model_outputs(lambda x: run(model, x), inputs, device=device, progress=False)
+    before = [as_picture(o) for o in unattacked]
     results = []
     for attack in attacks:
         start = time.perf_counter()

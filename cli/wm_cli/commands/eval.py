@@ -45,11 +45,13 @@ from ..options import (
                    "surrogate-ARCH-LOSS-STEPS, ARCH unet|resnet9|srvgg, LOSS l1|l2|ssim|adv (e.g. surrogate-unet-l1-2k). "
                    "Given alone, no edits run.")
 @click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
-              help="The task the fine-tuning attacks train on (default: sr for models that upscale, else denoise).")
+              help="The task the fine-tuning and surrogate attacks train on (default: sr for models that upscale, "
+                   "else denoise).")
 @click.option("--attack-data", "attack_data", multiple=True, type=click.Path(), default=(),
-              help="The thief's clean images (files or folders) for fine-tuning (default: procedural images).")
+              help="The thief's clean images (files or folders) for the training attacks (default: procedural images).")
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate of the fine-tuning attacks.")
-@click.option("--lora-rank", "lora_rank", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--lora-rank", "lora_rank", type=click.IntRange(1), default=4, show_default=True,
+              help="Rank of the LoRA attacks' adapters.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None, help="Write eval.md and eval.json here.")
 @click.option("--force", is_flag=True, help="Overwrite eval.md / eval.json.")
 @device_option
@@ -104,13 +106,13 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
 
             inputs = [(n, Trigger.for_key(key).apply_array(x)) for n, x in inputs]
         labels = [n for n, _ in inputs]
-        images = [as_picture(o).pixels for o in model_outputs(lambda x: adapter.run(net, x), inputs, device=device,
-                                                                 progress=not as_json)]
+        answers = model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=not as_json)
+        images = [as_picture(o).pixels for o in answers]
         if attack_names:
             scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))  # as the model answers, whatever the config says
             setting = _attack_setting(scale, task, attack_data, lr, lora_rank, progress=not as_json)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
-                                                    setting=setting)
+                                                    setting=setting, unattacked=answers)
     else:
         paths = list_images(outputs)
         labels = [str(p) for p in paths]
