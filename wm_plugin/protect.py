@@ -102,7 +102,10 @@ def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequen
     """Run both models on ``inputs``: how far apart their outputs are, and the verdict on each model's outputs
     (on ``inputs`` with ``trigger`` added, where given)."""
     names, device = [n for n, _ in inputs], str(codec.device)
-    run = lambda net, probes: model_outputs(lambda x: adapter.run(net, x), probes, device=device, progress=False)  # noqa: E731
+
+    def run(net: Any, probes: Sequence[tuple[str, np.ndarray]]) -> list[np.ndarray]:
+        return model_outputs(lambda x: adapter.run(net, x), probes, device=device, progress=False)
+
     plain, marked = run(original, inputs), run(protected, inputs)
     psnr = [picture_psnr(as_picture(a), as_picture(b)) for a, b in zip(plain, marked)]
     if trigger is None:
