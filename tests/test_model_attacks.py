@@ -153,6 +153,18 @@ def test_eval_attack_errors_are_one_line(marked_samples, wm):
     assert r.code == 2 and "unknown model attack 'quantize'" in r.err and "Traceback" not in r.err
 
 
+
+def test_eval_refuses_a_task_the_model_cannot_serve(marked_samples, wm, monkeypatch):
+    marked_samples(1, seed=9)
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    from toy_nets import TinySR
+
+    torch.save(TinySR().state_dict(), "sr.pth")
+    r = wm("eval", "--key", "k.key", "--arch", "toy_nets:TinySR(scale=2, width=8)", "--model", "sr.pth",
+           "--attacks", "finetune1", "--task", "denoise")
+    assert r.code == 2 and "does not fit a ×2 model" in r.err and r.err.count("\n") == 1
+
+
 @pytest.mark.parametrize("arch", ["unet", "resnet9", "srvgg"])
 def test_surrogates_answer_at_the_victims_scale(arch):
     from wm_plugin.attacks.surrogate import build_surrogate

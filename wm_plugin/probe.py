@@ -44,11 +44,14 @@ def probe_inputs(*, scale: int = 1, data: Sequence[str | os.PathLike] | None = N
     return out
 
 
-def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.PathLike] | None = None) -> list[tuple[str, np.ndarray]]:
+def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.PathLike] | None = None, *,
+                   trigger: Any = None) -> list[tuple[str, np.ndarray]]:
     """``probe_inputs`` for a model an adapter loads from ``config``: shrunk by the scale the adapter reads there
-    (its optional ``model_scale``; 1 where it cannot say)."""
+    (its optional ``model_scale``; 1 where it cannot say); with ``trigger`` (a ``wm_plugin.trigger.Trigger``)
+    added where given."""
     read = getattr(adapter, "model_scale", None)
-    return probe_inputs(scale=read(config) if read and config else 1, data=data)
+    inputs = probe_inputs(scale=read(config) if read and config else 1, data=data)
+    return inputs if trigger is None else [(name, trigger.apply_array(x)) for name, x in inputs]
 
 
 def run_suspect(adapter: Any, checkpoint: str, *, config: str | None, data: Sequence[str | os.PathLike] | None = None,
@@ -56,9 +59,7 @@ def run_suspect(adapter: Any, checkpoint: str, *, config: str | None, data: Sequ
     """Load ``checkpoint`` through ``adapter`` and run it on its probe inputs (with ``trigger``, a
     ``wm_plugin.trigger.Trigger``, added where given): (inputs, outputs)."""
     net = adapter.load_model(checkpoint, config=config, device=device)
-    inputs = adapter_probes(adapter, config, data)
-    if trigger is not None:
-        inputs = [(name, trigger.apply_array(x)) for name, x in inputs]
+    inputs = adapter_probes(adapter, config, data, trigger=trigger)
     return inputs, model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=progress)
 
 

@@ -19,9 +19,8 @@ from .finetune import finetune
 from .surrogate import SURROGATE_ARCHS, SURROGATE_LOSSES, train_surrogate
 from .weights import prune, quantize_int8, weight_noise
 
-__all__ = ["MODEL_ATTACKS", "AttackSetting", "apply_model_attack", "check_model_attack"]
+__all__ = ["AttackSetting", "apply_model_attack", "check_model_attack"]
 
-MODEL_ATTACKS = ("none", "prune30", "weightnoise1%", "int8", "finetune1k", "lora1k")  # the default table
 _PATTERNS = {
     "prune": re.compile(r"prune(\d+(?:\.\d+)?)%?"),
     "weightnoise": re.compile(r"weightnoise(\d+(?:\.\d+)?)%"),

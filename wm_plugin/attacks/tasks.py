@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["TASKS", "degrade", "default_task"]
+__all__ = ["TASKS", "check_task", "degrade", "default_task"]
 
 TASKS = ("sr", "denoise", "derain")
 NOISE_SIGMA = 25 / 255
@@ -22,16 +22,21 @@ def default_task(scale: int) -> str:
     return "sr" if scale > 1 else "denoise"
 
 
+def check_task(task: str, scale: int) -> None:
+    """Raise ``ValueError`` for an unknown task, or one a ×``scale`` model cannot serve (only sr upscales)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    if (task == "sr") != (scale > 1):
+        raise ValueError(f"task {task!r} does not fit a ×{scale} model")
+
+
 def degrade(clean: torch.Tensor, task: str, *, scale: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     """The model input for the clean targets ``clean`` (B,3,H,W in [0, 1]; H, W multiples of ``scale``).
 
     Raises:
         ValueError: an unknown task, or a scale the task cannot have.
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
-    if (task == "sr") != (scale > 1):
-        raise ValueError(f"task {task!r} does not fit a ×{scale} model")
+    check_task(task, scale)
     if task == "sr":
         return F.interpolate(clean, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
     if task == "denoise":

@@ -69,6 +69,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
     from wm_plugin.io import list_images, read_image
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes, as_picture, model_outputs
+    from wm_plugin.trigger import Trigger
 
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
@@ -100,11 +101,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
 
         adapter = load_adapter(framework)
         net = adapter.load_model(model, config=config, device=device)
-        inputs = adapter_probes(adapter, config, data)
-        if trigger:
-            from wm_plugin.trigger import Trigger
-
-            inputs = [(n, Trigger.for_key(key).apply_array(x)) for n, x in inputs]
+        inputs = adapter_probes(adapter, config, data, trigger=Trigger.for_key(key) if trigger else None)
         labels = [n for n, _ in inputs]
         answers = model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=not as_json)
         images = [as_picture(o).pixels for o in answers]
@@ -133,14 +130,16 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
     import numpy as np
 
     from wm_plugin.attacks.models import AttackSetting
-    from wm_plugin.attacks.tasks import default_task
+    from wm_plugin.attacks.tasks import check_task, default_task
     from wm_plugin.errors import WatermarkError
     from wm_plugin.io import list_images, read_image
     from wm_plugin.train.procedural import procedural_image
 
     task = task or default_task(scale)
-    if (task == "sr") != (scale > 1):
-        raise WatermarkError(f"--task {task} does not fit a ×{scale} model")
+    try:
+        check_task(task, scale)
+    except ValueError as e:
+        raise WatermarkError(f"--task: {e}") from None
     crop = 96 // scale * scale
     if attack_data:
         clean = [read_image(p).rgb_float() for p in list_images(attack_data)]
