@@ -68,3 +68,20 @@ def test_detail_gain_keeps_the_mark_out_of_flat_areas(codec, key):
     flat, textured = np.abs(res[:, 16:240]).mean(), np.abs(res[:, 272:496]).mean()
     assert codec.embedder.detail_floor is not None
     assert flat < 0.25 * textured, (flat, textured)
+
+
+def test_a_barrier_cast_to_bf16_marks_like_the_fp32_one(codec, key):
+    """What ``.bfloat16()`` on a protected model does to the learned barrier (GPU serving): same mark, tiny drift."""
+    import torch
+
+    from wm_plugin.barrier import WatermarkBarrier
+
+    barrier = WatermarkBarrier.from_pretrained(torch.nn.Identity(), key.carried_bits())
+    x = torch.from_numpy(natural_like(11, 192, 256).astype(np.float32)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        ref = barrier(x)
+        low = barrier.bfloat16()(x.bfloat16())
+    assert low.dtype == torch.bfloat16
+    assert 10 * torch.log10(1 / (low.float() - ref).square().mean()) > 40  # dB between the two outputs
+    pixels = (low[0].float().permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    assert verdict(["x"], codec.extract([pixels]), key.carried_bits()).detected

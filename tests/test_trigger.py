@@ -49,6 +49,24 @@ def test_implant_trigger_trains_only_the_parameters_chosen():
                         progress=False)
 
 
+def test_the_unmarked_term_keeps_the_reader_quiet_on_plain_answers():
+    from wm_plugin.absorb import ExtractorLoss
+
+    key = seeded_key(8, scheme="spectral")
+    inputs = [natural_like(9, 96, 96).astype(np.float32)]
+    reader = ExtractorLoss(nn.L1Loss(), WatermarkFlag(key, "k.key"))
+    plain = torch.from_numpy(inputs[0]).permute(2, 0, 1)[None]
+    loudness = []
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+        implant_trigger(net, inputs, WatermarkFlag(key, "k.key"), Trigger.for_key(key), steps=30, lr=1e-2,
+                        output_crop=64, batch=2, unmarked_weight=weight, progress=False)
+        with torch.no_grad():
+            loudness.append(float(reader.logits(net(plain)).square().mean()))
+    assert loudness[1] < 0.5 * loudness[0]
+
+
 def test_trigger_needs_a_model(marked_samples, wm):
     marked_samples(1, seed=9)
     for command in ("verify", "eval"):

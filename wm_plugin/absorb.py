@@ -118,14 +118,17 @@ def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkF
 
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkFlag, trigger: Trigger, *,
                     steps: int = 300, lr: float = 1e-4, output_crop: int = 128, scale: int = 1, batch: int = 4,
-                    trainable: str | None = None, seed: int = 0, progress: bool = True) -> nn.Module:
+                    trainable: str | None = None, unmarked_weight: float = 0.0, seed: int = 0,
+                    progress: bool = True) -> nn.Module:
     """Fine-tune ``model`` in place so that inputs carrying ``trigger`` get marked outputs and all others the
     outputs they had (``wm protect --mode trigger``).
 
     Self-distillation as in ``absorb_into``: a frozen copy answers each crop; the model is trained towards that
     answer on the plain crop (the preserve loss) and towards the answer marked (with the reader's term) on the
     same crop with the trigger added. ``trainable`` (a regular expression on parameter names) picks the
-    parameters trained; the others stay as they were.
+    parameters trained; the others stay as they were. ``unmarked_weight`` adds a term that asks the reader to
+    find nothing (logits near 0) in the answers to plain crops: the L1 preserve loss alone barely sees a mark
+    this faint, so it does little to keep the mark off plain answers.
 
     Experimental: at the CPU budgets measured so far (600 steps, BENCHMARKS.md) models learn the mark but
     put it on plain and triggered inputs alike; telling the two apart needs more training than that.
@@ -145,6 +148,8 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], flag: Waterm
             marked = marker(plain)
         out = model(torch.cat([x, trigger.apply(x)]))
         loss = F.l1_loss(out[: len(x)], plain) + reader_loss(out[len(x) :], marked)
+        if unmarked_weight:
+            loss = loss + unmarked_weight * reader_loss.logits(out[: len(x)]).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -34,6 +34,8 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    if shrink and x.dtype in (torch.float16, torch.bfloat16):  # torch's anti-aliased kernels lack half types on CPU
+        return F.interpolate(x.float(), size=size, mode="bilinear", antialias=True, align_corners=False).to(x.dtype)
     return F.interpolate(x, size=size, mode="bilinear", antialias=shrink, align_corners=False)
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["TASKS", "check_task", "degrade", "default_task"]
+from ..train.procedural import procedural_image
+
+__all__ = ["TASKS", "check_task", "degrade", "default_task", "procedural_clean"]
 
 TASKS = ("sr", "denoise", "derain")
 NOISE_SIGMA = 25 / 255
@@ -20,6 +23,13 @@ NOISE_SIGMA = 25 / 255
 def default_task(scale: int) -> str:
     """The task a model of this scale most likely serves: super-resolution above 1, else denoising."""
     return "sr" if scale > 1 else "denoise"
+
+
+def procedural_clean(n: int = 32, size: int = 192, seed: int = 1) -> list[np.ndarray]:
+    """``n`` procedural clean images of ``size`` px (H×W×3 float32 in [0, 1]): the thief's data when none is
+    given. Seed 1: not the images ``wm protect`` trains on (seed 0)."""
+    rng = np.random.default_rng(seed)
+    return [procedural_image(rng, size).astype(np.float32) for _ in range(n)]
 
 
 def check_task(task: str, scale: int) -> None:

@@ -132,7 +132,7 @@ class Embedder(nn.Module):
 
     def message_patterns(self, bits: torch.Tensor) -> torch.Tensor:
         """The carrier planes for a batch of {0,1} messages; depends on the message only, so it can be cached."""
-        return self.patterns(bits.float() * 2 - 1)
+        return self.patterns(bits.to(next(self.patterns.parameters()).dtype) * 2 - 1)  # the network's dtype (bf16 on GPU)
 
     def forward(self, image: torch.Tensor, bits: torch.Tensor, patterns: torch.Tensor | None = None) -> torch.Tensor:
         """Residual for ``image`` (B,3,size,size in [0,1]) carrying ``bits`` (B,k in {0,1}), unit RMS per image."""

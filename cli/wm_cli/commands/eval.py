@@ -127,13 +127,11 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
 
 def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
     """What the fine-tuning attacks train with: the thief's clean images (or procedural ones), the task."""
-    import numpy as np
 
     from wm_plugin.attacks.models import AttackSetting
-    from wm_plugin.attacks.tasks import check_task, default_task
+    from wm_plugin.attacks.tasks import check_task, default_task, procedural_clean
     from wm_plugin.errors import WatermarkError
     from wm_plugin.io import list_images, read_image
-    from wm_plugin.train.procedural import procedural_image
 
     task = task or default_task(scale)
     try:
@@ -146,6 +144,5 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
         if any(min(x.shape[:2]) < crop for x in clean):
             raise WatermarkError(f"--attack-data: images must be at least {crop} px a side")
     else:
-        rng = np.random.default_rng(1)  # not the seed of protect's procedural images
-        clean = [procedural_image(rng, 192).astype(np.float32) for _ in range(32)]
+        clean = procedural_clean()
     return AttackSetting(clean=clean, task=task, scale=scale, lr=lr, lora_rank=lora_rank, crop=crop, progress=progress)

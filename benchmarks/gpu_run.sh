@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The GPU measurements, in one call on a machine with python3 + torch (CUDA) and no network (the device tool's).
+# PARTS (default: all) picks among:
+#   speed       speed_gpu.py (issue 8)
+#   finetune    trigger.py variants on the ×2 MSRResNet of basicsr_absorb.py, and wm eval's fine-tuning attacks
+#               on its absorb / barrier / plain twins (issue 6), in parallel
+#   surrogates  wm eval's surrogate attacks (10k steps) on the barrier twin and the plain control (issue 3)
+# Needs .gpu/ (git-ignored), made on the CPU machine:
+#   pip wheel --no-deps --no-build-isolation -w .gpu .        # wm itself (entry points included)
+#   cp -r <site-packages>/basicsr .gpu/site/                  # pure Python; its imports are all on the GPU image
+#   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them)
+# Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, eval_*.json, log.txt.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/results/gpu}
+PARTS=${PARTS:-speed finetune surrogates}
+STEPS=${STEPS:-3000}
+LIMIT=${LIMIT:-300}
+M=.gpu/models
+mkdir -p "$OUT" /tmp/logs
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD/.gpu/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=3
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > /tmp/logs/0_gpu.txt
+python3 -c "import torch, wm_basicsr, basicsr; print('torch', torch.__version__, 'basicsr', basicsr.__version__)" >> /tmp/logs/0_gpu.txt 2>&1
+
+trig() {  # label, extra arguments
+  local label=$1; shift
+  timeout "$LIMIT" python3 benchmarks/trigger.py --opt $M/plain.yml --checkpoint $M/plain.pth --key $M/owner.key \
+    --device cuda --batch 16 --steps "$STEPS" --lr 2e-4 --attacks finetune1k,finetune5k --label "$label" \
+    --out "$OUT/trigger.jsonl" "$@" > "/tmp/logs/2_trigger_$label.txt" 2>&1
+}
+ev() {  # name, options file, checkpoint, attacks
+  timeout "$LIMIT" python3 -m wm_cli eval --framework basicsr -opt "$M/$2" --model "$M/$3" --key $M/owner.key \
+    --attacks "$4" --device cuda --json > "$OUT/eval_$1.json" 2> "/tmp/logs/3_eval_$1.txt"
+}
+timed() {  # name, command...
+  local name=$1 start=$SECONDS; shift
+  "$@"
+  echo "$name: $((SECONDS - start)) s" >> /tmp/logs/0_gpu.txt
+}
+speed() {
+  timeout "${SPEED_LIMIT:-170}" python3 benchmarks/speed_gpu.py --out "$OUT/speed_gpu.json" > /tmp/logs/1_speed.txt 2>&1
+}
+finetune() {
+  trig amp4 &
+  trig amp16 --amplitude 16 &
+  trig amp4_unmarked --unmarked-weight 0.1 &
+  ev absorb wm.yml wm.pth none,finetune5k,lora5k &
+  (ev plain plain.yml plain.pth finetune5k,lora5k; ev barrier barrier.yml barrier.pth finetune5k) &
+  wait
+}
+surrogates() {
+  for arch in unet resnet9 srvgg; do ev "barrier_$arch" barrier.yml barrier.pth "surrogate-$arch-l1-10k" & done
+  ev absorb_srvgg wm.yml wm.pth surrogate-srvgg-l1-10k &
+  ev plain_srvgg plain.yml plain.pth surrogate-srvgg-l1-10k &
+  wait
+}
+for part in $PARTS; do timed "$part" "$part"; done
+for f in /tmp/logs/*; do echo "=== $f"; tail -c 20000 "$f"; done > "$OUT/log.txt"
