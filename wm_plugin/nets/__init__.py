@@ -1,6 +1,6 @@
 """Networks: embedder H, extractor R, discriminator D, built by name; weights as safetensors."""
 
-from . import discriminator, embedder, extractor  # noqa: F401  (registers the variants)
+from . import discriminator, embedder, extractor, timm_nets  # noqa: F401  (registers the variants)
 from ._registry import create_net, is_net, list_nets, register_net
 from .discriminator import PatchDiscriminator
 from .embedder import Embedder

@@ -45,6 +45,8 @@ class Stage1Config:
     embedder: str = "embedder_256"
     extractor: str = "extractor_256"
     discriminator: str = "patch_discriminator"
+    extractor_backbone: str | None = None  # a timm model name: R on that backbone instead of ``extractor``
+    discriminator_backbone: str | None = None  # the same for D
     steps: int = 4500
     batch: int = 12
     lr: float = 1e-3
@@ -117,11 +119,13 @@ class _Run:
         self.dev = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.H = create_net(cfg.embedder, bits=cfg.bits, size=cfg.size, detail_floor=cfg.detail_floor).to(self.dev)
-        self.R = create_net(cfg.extractor, bits=cfg.bits, size=cfg.size).to(self.dev)
+        self.r_name = "timm_extractor" if cfg.extractor_backbone else cfg.extractor
+        self.R = create_net(self.r_name, bits=cfg.bits, size=cfg.size, backbone=cfg.extractor_backbone).to(self.dev)
         if cfg.init:
             for net, name in ((self.H, "embedder"), (self.R, "extractor")):
                 net.load_state_dict(load_file(str(Path(cfg.init) / f"{name}.safetensors")))
-        self.D = create_net(cfg.discriminator).to(self.dev)
+        d_name = "timm_discriminator" if cfg.discriminator_backbone else cfg.discriminator
+        self.D = create_net(d_name, backbone=cfg.discriminator_backbone).to(self.dev)
         for net in (self.H, self.R, self.D):
             net.to(memory_format=torch.channels_last)
         self.opt_g = torch.optim.Adam([*self.H.parameters(), *self.R.parameters()], lr=cfg.lr)
@@ -256,7 +260,7 @@ def _export(run: _Run, out: Path, figures: dict, *, extractor=None) -> None:
     extra = {"steps": run.step, "recipe": "wm_plugin.train.stage1", "figures": json.dumps(figures, sort_keys=True),
              "calibrated": str(extractor is not None)}
     save_net(run.H, out / "embedder.safetensors", name=cfg.embedder, config=run.H.config, extra=extra)
-    save_net(extractor or run.R, out / "extractor.safetensors", name=cfg.extractor, config=run.R.config, extra=extra)
+    save_net(extractor or run.R, out / "extractor.safetensors", name=run.r_name, config=run.R.config, extra=extra)
 
 
 def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None = None, progress: bool = True) -> dict:
