@@ -9,6 +9,9 @@ The recipe answers the traps of DESIGN.md's first experiment:
 * a gentle start: a strong mark (low PSNR) and no distortions first; the PSNR target, the distortions and
   the fidelity losses are ramped in once R reads the mark;
 * bit accuracy on marked *and* on clean images is logged as training goes.
+
+Under ``torchrun`` the run is data-parallel (``distributed.py``): each copy draws its own batches of
+``batch`` images and the gradients are averaged, so a step sees ``batch`` × copies images.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tqdm import tqdm
 from ..codec import resize, rms
 from ..metrics import psnr, ssim
 from ..nets import create_net, save_net
+from . import distributed as ddp
 from .augment import jpeg, quantize8, random_distortion
 from .data import TrainingImages
 
@@ -128,27 +132,38 @@ class _Run:
         self.D = create_net(d_name, backbone=cfg.discriminator_backbone).to(self.dev)
         for net in (self.H, self.R, self.D):
             net.to(memory_format=torch.channels_last)
+            ddp.broadcast_parameters(net)
+        self.rank = ddp.rank()
+        if self.rank:  # each copy its own distortions and batches; rank 0 keeps the single-process streams
+            torch.manual_seed(cfg.seed + 1000 * self.rank)
         self.opt_g = torch.optim.Adam([*self.H.parameters(), *self.R.parameters()], lr=cfg.lr)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr * 0.2, betas=(0.5, 0.999))
         self.step = 0
-        self.g = torch.Generator().manual_seed(cfg.seed + 1)
-        self.rng = random.Random(cfg.seed + 2)
-        out = Path(cfg.out)
-        self.images = TrainingImages(cfg.size, procedural=cfg.procedural, folders=cfg.data, seed=cfg.seed,
-                                     cache_dir=out / "cache", workers=cfg.workers)
+        self.g = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * self.rank)
+        self.rng = random.Random(cfg.seed + 2 + 1000 * self.rank)
+        with ddp.main_first():  # rank 0 draws and caches the procedural images, the others read the cache
+            self.images = TrainingImages(cfg.size, procedural=cfg.procedural, folders=cfg.data, seed=cfg.seed,
+                                         cache_dir=Path(cfg.out) / "cache", workers=cfg.workers)
         vg = torch.Generator().manual_seed(10_000 + cfg.seed)
         self.val_images = self.images.batch(32, vg)
         self.val_bits = torch.randint(0, 2, (32, cfg.bits), generator=vg)
 
     # -- persistence -------------------------------------------------------------------------------
     def state(self) -> dict:
-        return {
+        """Everything a resume needs; under ``torchrun`` every copy must call it (it gathers their RNG states)."""
+        streams = {"generator": self.g.get_state(), "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state()}
+        checksum = float(sum(p.double().sum() for p in (*self.H.parameters(), *self.R.parameters())))
+        replicas = ddp.gather_objects({**streams, "checksum": checksum})
+        state = {
             "config": dataclasses.asdict(self.cfg),
             "step": self.step,
             "H": self.H.state_dict(), "R": self.R.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "generator": self.g.get_state(), "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state(),
+            **streams,
         }
+        if len(replicas) > 1:  # the copies' own streams, and a check that they hold the same weights
+            state["replicas"] = replicas
+        return state
 
     def load(self, state: dict) -> None:
         self.step = state["step"]
@@ -156,9 +171,15 @@ class _Run:
             getattr(self, name).load_state_dict(state[name])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.g.set_state(state["generator"])
-        self.rng.setstate(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
+        replicas = state.get("replicas", [state])
+        if self.rank < len(replicas):
+            streams = replicas[self.rank]
+            self.g.set_state(streams["generator"])
+            self.rng.setstate(streams["rng"])
+            torch.set_rng_state(streams["torch_rng"])
+        else:  # more copies than the run was saved with: fresh streams for the new ones
+            self.g.manual_seed(self.cfg.seed + 1 + 1000 * self.rank + self.step)
+            self.rng.seed(self.cfg.seed + 2 + 1000 * self.rank + self.step)
 
     # -- one step ----------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -198,6 +219,7 @@ class _Run:
         loss = loss_msg + cfg.clean_weight * loss_clean + fid * (cfg.ssim_weight * loss_ssim + cfg.adv_weight * loss_adv)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        ddp.average_gradients([*self.H.parameters(), *self.R.parameters()])
         self.opt_g.step()
 
         loss_d = torch.zeros(())
@@ -205,6 +227,7 @@ class _Run:
             loss_d = (self.D(x) - 1).pow(2).mean() + self.D(stored.detach()).pow(2).mean()
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            ddp.average_gradients(self.D.parameters())
             self.opt_d.step()
         self.step += 1
         with torch.no_grad():
@@ -269,25 +292,29 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None =
     Writes ``checkpoint.pt`` every ``checkpoint_every`` steps and a JSON line per ``log_every`` steps to
     ``log.jsonl``. ``until`` stops early at that step (checkpointed), so a long run can be split into
     chunks that each resume the last. A finished run exports a calibrated extractor (see
-    ``calibrated_extractor``); resuming a finished run redoes only that. Returns the last validation figures.
+    ``calibrated_extractor``); resuming a finished run redoes only that. Under ``torchrun`` the copies train
+    together and rank 0 alone writes. Returns the last validation figures (rank 0; ``{}`` on the others).
     """
+    joined = ddp.init_from_env(cfg.device)
+    main = ddp.is_main()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     run = _Run(cfg)
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         run.load(torch.load(ckpt, map_location=run.dev, weights_only=True))
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
-    log = open(out / "log.jsonl", "a")
+    if main:
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    log = open(out / "log.jsonl", "a") if main else None
     started = time.time()
     figures: dict = {}
     stop = min(cfg.steps, until) if until is not None else cfg.steps
-    bar = tqdm(total=cfg.steps, initial=run.step, disable=not progress, desc="stage 1", unit="step")
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not (progress and main), desc="stage 1", unit="step")
     try:
         while run.step < stop:
             stats = run.train_step()
             bar.update(1)
-            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+            if main and (run.step % cfg.log_every == 0 or run.step == cfg.steps):
                 stats.update(step=run.step, seconds=round(time.time() - started, 1))
                 if run.step % (cfg.log_every * 10) == 0 or run.step == cfg.steps:
                     figures = run.validate()
@@ -296,16 +323,21 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None =
                 log.write(json.dumps(stats) + "\n")
                 log.flush()
             if run.step % cfg.checkpoint_every == 0 or run.step == stop:
-                tmp = ckpt.with_suffix(".tmp")
-                torch.save(run.state(), tmp)
-                tmp.replace(ckpt)
-                _export(run, out, figures)
-        if run.step == cfg.steps:  # finished (now, or before this resume): export the calibrated extractor
+                state = run.state()  # every copy: it gathers their RNG streams
+                if main:
+                    tmp = ckpt.with_suffix(".tmp")
+                    torch.save(state, tmp)
+                    tmp.replace(ckpt)
+                    _export(run, out, figures)
+        if main and run.step == cfg.steps:  # finished (now, or before this resume): export the calibrated extractor
             extractor = run.calibrated_extractor()
             figures = run.validate(extractor=extractor)
             log.write(json.dumps({"step": run.step, "calibrated": True, **figures}) + "\n")
             _export(run, out, figures, extractor=extractor)
     finally:
         bar.close()
-        log.close()
+        if log:
+            log.close()
+        if joined:
+            ddp.shutdown()
     return figures

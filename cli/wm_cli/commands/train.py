@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
 from ..options import device_option
 
 
-@click.command("train", help="Train embedder H, extractor R and discriminator D (stage 1); writes safetensors to --out.")
+@click.command("train", help="Train embedder H, extractor R and discriminator D (stage 1); writes safetensors to --out. "
+                             "Data-parallel under torchrun: torchrun --standalone --nproc_per_node N -m wm_cli train ... "
+                             "(gloo on CPUs, NCCL on GPUs; --batch is per process).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoints, log, weights.")
 @click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False), help="Image folder to train on; repeatable.")
 @click.option("--procedural", type=int, default=None, help="Number of built-in procedural images (default 1024).")
@@ -42,4 +45,5 @@ def command(out, data, procedural, steps, batch, bits, seed, workers, ssim_weigh
     fields = dict(out=out, data=tuple(data), device=device, **{k: v for k, v in given.items() if v is not None})
     cfg = Stage1Config.fine_tune(init, **fields) if init else Stage1Config(**fields)
     figures = train_stage1(cfg, resume=resume, until=until)
-    click.echo(json.dumps({"out": out, **figures}))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one answer: rank 0's
+        click.echo(json.dumps({"out": out, **figures}))
