@@ -152,7 +152,7 @@ class _Run:
     def state(self) -> dict:
         """Everything a resume needs; under ``torchrun`` every copy must call it (it gathers their RNG states)."""
         streams = {"generator": self.g.get_state(), "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state()}
-        checksum = float(sum(p.double().sum() for p in (*self.H.parameters(), *self.R.parameters())))
+        checksum = float(sum(p.detach().double().sum() for p in (*self.H.parameters(), *self.R.parameters())))
         replicas = ddp.gather_objects({**streams, "checksum": checksum})
         state = {
             "config": dataclasses.asdict(self.cfg),
