@@ -102,3 +102,23 @@ def test_torchrun_trains_two_copies_in_step_with_their_own_batches(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [6, 6] and log[-1]["calibrated"]  # one writer: no duplicated lines
     assert load_net(tmp_path / "extractor.safetensors").bits == 8
+
+
+def test_a_private_pair_is_read_by_its_own_extractor_and_not_by_the_public_one(tmp_path):
+    public = Stage1Config(out=str(tmp_path / "public"), steps=150, psnr_start=24.0, psnr_range=(30.0, 32.0),
+                          checkpoint_every=150, attack_ramp=(0.6, 1.0), fidelity_ramp=(0.6, 1.0), **TINY)
+    assert train_stage1(public, progress=False)["val_acc"] > 0.9
+    private = Stage1Config.fine_tune(str(tmp_path / "public"), out=str(tmp_path / "private"), steps=200,
+                                     psnr_range=(30.0, 32.0), lr=1e-3, checkpoint_every=200,
+                                     escape=str(tmp_path / "public"), **TINY)
+    figures = train_stage1(private, progress=False)
+    assert figures["val_acc"] > 0.8, figures  # the private extractor reads the private marks (0.85 measured)
+    assert 0.35 < figures["val_acc_public"] < 0.65, figures  # the public one reads chance, neither the bits nor their inverse
+
+
+def test_train_private_escapes_the_shipped_extractor_by_default(wm, tmp_path):
+    res = wm("train", "--private", "--out", tmp_path, "--steps", "2", "--batch", "2", "--procedural", "4")
+    assert res.code == 0, res.err
+    assert "val_acc_public" in json.loads(res.out.strip().splitlines()[-1])  # the shipped reader was watched
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["escape"] == config["init"] and config["init"].endswith("weights")

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from ..codec import resize, rms
 from ..metrics import psnr, ssim
-from ..nets import create_net, save_net
+from ..errors import ConfigError
+from ..nets import create_net, load_net, save_net
 from . import distributed as ddp
 from .augment import jpeg, quantize8, random_distortion
 from .data import TrainingImages
@@ -63,6 +64,10 @@ class Stage1Config:
     large_share: float = 0.5  # share of images treated as 1.5-4× larger than the working resolution
     detail_floor: float | None = 0.04  # the embedder's detail gain (see ``embedder.py``); None: off
     init: str | None = None  # a weights folder (embedder/extractor.safetensors) to fine-tune from
+    # A private pair: the extractor of this weights folder (usually the public one) must not read the new
+    # marks, neither the bits nor their inverse.
+    escape: str | None = None
+    escape_weight: float = 1.0
     # Curriculum, as fractions of ``steps``: (start, end) of each linear ramp from 0 to 1.
     psnr_ramp: tuple[float, float] = (0.0, 0.3)
     attack_ramp: tuple[float, float] = (0.05, 0.4)
@@ -130,6 +135,12 @@ class _Run:
                 net.load_state_dict(load_file(str(Path(cfg.init) / f"{name}.safetensors")))
         d_name = "timm_discriminator" if cfg.discriminator_backbone else cfg.discriminator
         self.D = create_net(d_name, backbone=cfg.discriminator_backbone).to(self.dev)
+        self.public_R = None
+        if cfg.escape:
+            self.public_R = load_net(Path(cfg.escape) / "extractor.safetensors").to(self.dev).requires_grad_(False)
+            if (self.public_R.bits, self.public_R.size) != (cfg.bits, cfg.size):
+                raise ConfigError(f"{cfg.escape}: its extractor reads {self.public_R.bits} bits at "
+                                  f"{self.public_R.size}px, this run trains {cfg.bits} at {cfg.size}px")
         for net in (self.H, self.R, self.D):
             net.to(memory_format=torch.channels_last)
             ddp.broadcast_parameters(net)
@@ -217,6 +228,18 @@ class _Run:
         loss_ssim = (1 - ssim(stored, x)).mean()
         loss_adv = (self.D(stored) - 1).pow(2).mean()
         loss = loss_msg + cfg.clean_weight * loss_clean + fid * (cfg.ssim_weight * loss_ssim + cfg.adv_weight * loss_adv)
+        public_acc = loss_escape = None
+        if self.public_R is not None:
+            # The public reader must see a marked image as it sees the same image clean: then it reads the
+            # owner's bits at chance. (Asking only for small logits let H make them small but of the wrong
+            # sign: 0.11 bit accuracy, the inverse of the bits, which is a reading too.) Relative to the
+            # logits' own size, so that the term neither swamps the others at the start nor fades later.
+            public_logits = self.public_R(stored)
+            with torch.no_grad():
+                unmarked = self.public_R(quantize8(x))
+            loss_escape = F.mse_loss(public_logits, unmarked) / public_logits.detach().square().mean().clamp_min(1e-6)
+            loss = loss + cfg.escape_weight * loss_escape
+            public_acc = ((public_logits.detach() > 0) == bits.bool()).float().mean().item()
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         ddp.average_gradients([*self.H.parameters(), *self.R.parameters()])
@@ -238,6 +261,7 @@ class _Run:
             "adv": loss_adv.item(), "d": loss_d.item(), "acc_seen": acc, "acc_clean": clean_acc,
             "clean_abs_logit": clean_logits.abs().mean().item(), "psnr": psnr(stored, x).mean().item(),
             "attack": attack, "fidelity": fid,
+            **({"escape": loss_escape.item(), "acc_public": public_acc} if public_acc is not None else {}),
         }
 
     @torch.no_grad()
@@ -274,6 +298,8 @@ class _Run:
             "val_acc_large": acc(large), "val_acc_clean": acc(quantize8(x)), "val_psnr": psnr(marked, x).mean().item(),
             "val_ssim": ssim(marked, x).mean().item(),
         }
+        if self.public_R is not None:  # should fall to chance: the public extractor must not read the new marks
+            out["val_acc_public"] = ((self.public_R(marked) > 0) == bits.bool()).float().mean().item()
         self.H.train(), self.R.train()
         return out
 

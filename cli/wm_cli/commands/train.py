@@ -27,6 +27,9 @@ from ..options import device_option
 @click.option("--init", type=click.Path(exists=True, file_okay=False), default=None,
               help="Fine-tune from this weights folder (embedder/extractor.safetensors), e.g. the shipped one: "
                    "no curriculum, lr 3e-4.")
+@click.option("--private", is_flag=True,
+              help="Make a private pair: fine-tune --init (default: the shipped weights) so that its extractor no "
+                   "longer reads the new marks; embed and verify with --weights OUT. Keep OUT secret.")
 @click.option("--extractor-backbone", default=None, metavar="TIMM_NAME",
               help="Build R on this timm model (e.g. resnet18, convnext_atto), untrained: slower, for robustness. "
                    "Default: the built-in small CNN. Needs timm.")
@@ -35,14 +38,18 @@ from ..options import device_option
 @click.option("--resume", is_flag=True, help="Continue from --out/checkpoint.pt.")
 @click.option("--until", type=int, default=None, help="Stop (checkpointed) at this step; continue later with --resume.")
 @device_option
-def command(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, extractor_backbone,
-            discriminator_backbone, resume, until, device) -> None:
+def command(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
+            extractor_backbone, discriminator_backbone, resume, until, device) -> None:
+    from wm_plugin.codec import default_weights_dir
     from wm_plugin.train.stage1 import Stage1Config, train_stage1
 
     given = {"procedural": procedural, "steps": steps, "batch": batch, "bits": bits, "seed": seed, "workers": workers,
              "ssim_weight": ssim_weight, "detail_floor": detail_floor, "extractor_backbone": extractor_backbone,
              "discriminator_backbone": discriminator_backbone}
     fields = dict(out=out, data=tuple(data), device=device, **{k: v for k, v in given.items() if v is not None})
+    if private:
+        init = init or str(default_weights_dir())
+        fields["escape"] = init
     cfg = Stage1Config.fine_tune(init, **fields) if init else Stage1Config(**fields)
     figures = train_stage1(cfg, resume=resume, until=until)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one answer: rank 0's
