@@ -2,7 +2,7 @@
 
 timm builds any of its image models by name; here always without pretrained weights (nothing downloads):
 the backbone is trained from scratch by ``wm train``, like the built-in networks, so an owner can trade
-speed for robustness (``wm train --extractor-backbone resnet18``). The built-in extractor is a 0.2 M-parameter
+speed for robustness (``wm train --extractor-backbone resnet18``). The built-in extractor is a 0.6 M-parameter
 CNN made for the CPU; a timm ResNet or ConvNeXt is larger and slower. timm is an optional dependency
 (``pip install timm``); the weights file names the backbone, so ``load_net`` rebuilds it.
 """
