@@ -29,7 +29,6 @@ from wm_plugin.absorb import implant_trigger
 from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting
-from wm_plugin.attacks.tasks import default_task, procedural_clean
 from wm_plugin.evaluate import evaluate_model_attacks
 from wm_plugin.flag import WatermarkFlag
 from wm_plugin.keys import generate_key, load_key
@@ -102,8 +101,7 @@ def main() -> None:
     print(json.dumps(row), flush=True)  # the implant's own figures, before the (longer) attacks
     attacks = [a for a in args.attacks.split(",") if a]
     if attacks:
-        setting = AttackSetting(clean=procedural_clean(), task=default_task(scale), scale=scale,
-                                crop=96 // scale * scale, progress=False)
+        setting = AttackSetting.for_model(scale, progress=False)
         for name, net in (("protected", model), ("original", original)):
             results = evaluate_model_attacks(net, adapter.run, attacks, triggered, key, codec=codec, setting=setting)
             row[f"{name}_triggered_after"] = [r.to_dict() for r in results]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from wm_plugin.attacks.finetune import LoRAConv2d, add_lora, finetune
@@ -163,6 +164,11 @@ def test_eval_refuses_a_task_the_model_cannot_serve(marked_samples, wm, monkeypa
     r = wm("eval", "--key", "k.key", "--arch", "toy_nets:TinySR(scale=2, width=8)", "--model", "sr.pth",
            "--attacks", "finetune1", "--task", "denoise")
     assert r.code == 2 and "does not fit a ×2 model" in r.err and r.err.count("\n") == 1
+    Path("small").mkdir()
+    Image.fromarray(np.zeros((50, 60, 3), np.uint8)).save("small/a.png")
+    r = wm("eval", "--key", "k.key", "--arch", "toy_nets:TinySR(scale=2, width=8)", "--model", "sr.pth",
+           "--attacks", "finetune1", "--attack-data", "small")
+    assert r.code == 2 and "--attack-data: images must be at least 96 px a side" in r.err and "Traceback" not in r.err
 
 
 @pytest.mark.parametrize("arch", ["unet", "resnet9", "srvgg"])

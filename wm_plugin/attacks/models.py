@@ -17,6 +17,7 @@ from torch import nn
 
 from .finetune import finetune
 from .surrogate import SURROGATE_ARCHS, SURROGATE_LOSSES, train_surrogate
+from .tasks import default_task, procedural_clean
 from .weights import prune, quantize_int8, weight_noise
 
 __all__ = ["AttackSetting", "apply_model_attack", "check_model_attack"]
@@ -44,6 +45,14 @@ class AttackSetting:
     batch: int = 8
     seed: int = 0
     progress: bool = True
+
+    @classmethod
+    def for_model(cls, scale: int, *, task: str | None = None, clean: Sequence[np.ndarray] | None = None,
+                  **fields) -> "AttackSetting":
+        """The setting for a ×``scale`` model: its likeliest task unless given, 96-px crops rounded down to a
+        multiple of the scale, procedural clean images unless given (``procedural_clean``)."""
+        return cls(clean=procedural_clean() if clean is None else clean, task=task or default_task(scale),
+                   scale=scale, crop=96 // scale * scale, **fields)
 
 
 def check_model_attack(name: str) -> None:

@@ -127,9 +127,8 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
 
 def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
     """What the fine-tuning attacks train with: the thief's clean images (or procedural ones), the task."""
-
     from wm_plugin.attacks.models import AttackSetting
-    from wm_plugin.attacks.tasks import check_task, default_task, procedural_clean
+    from wm_plugin.attacks.tasks import check_task, default_task
     from wm_plugin.errors import WatermarkError
     from wm_plugin.io import list_images, read_image
 
@@ -138,11 +137,8 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
         check_task(task, scale)
     except ValueError as e:
         raise WatermarkError(f"--task: {e}") from None
-    crop = 96 // scale * scale
-    if attack_data:
-        clean = [read_image(p).rgb_float() for p in list_images(attack_data)]
-        if any(min(x.shape[:2]) < crop for x in clean):
-            raise WatermarkError(f"--attack-data: images must be at least {crop} px a side")
-    else:
-        clean = procedural_clean()
-    return AttackSetting(clean=clean, task=task, scale=scale, lr=lr, lora_rank=lora_rank, crop=crop, progress=progress)
+    clean = [read_image(p).rgb_float() for p in list_images(attack_data)] if attack_data else None
+    setting = AttackSetting.for_model(scale, task=task, clean=clean, lr=lr, lora_rank=lora_rank, progress=progress)
+    if clean and any(min(x.shape[:2]) < setting.crop for x in clean):
+        raise WatermarkError(f"--attack-data: images must be at least {setting.crop} px a side")
+    return setting
