@@ -150,8 +150,8 @@ class _Run:
         self.opt_g = torch.optim.Adam([*self.H.parameters(), *self.R.parameters()], lr=cfg.lr)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr * 0.2, betas=(0.5, 0.999))
         self.step = 0
-        self.g = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * self.rank)
-        self.rng = random.Random(cfg.seed + 2 + 1000 * self.rank)
+        self.g, self.rng = torch.Generator(), random.Random()
+        self._seed_streams()
         with ddp.main_first():  # rank 0 draws and caches the procedural images, the others read the cache
             self.images = TrainingImages(cfg.size, procedural=cfg.procedural, folders=cfg.data, seed=cfg.seed,
                                          cache_dir=Path(cfg.out) / "cache", workers=cfg.workers)
@@ -189,8 +189,13 @@ class _Run:
             self.rng.setstate(streams["rng"])
             torch.set_rng_state(streams["torch_rng"])
         else:  # more copies than the run was saved with: fresh streams for the new ones
-            self.g.manual_seed(self.cfg.seed + 1 + 1000 * self.rank + self.step)
-            self.rng.seed(self.cfg.seed + 2 + 1000 * self.rank + self.step)
+            self._seed_streams(self.step)
+
+    def _seed_streams(self, offset: int = 0) -> None:
+        """Seed this copy's batch and distortion streams (rank 0 without ``offset``: the single-process ones)."""
+        base = self.cfg.seed + 1000 * self.rank + offset
+        self.g.manual_seed(base + 1)
+        self.rng.seed(base + 2)
 
     # -- one step ----------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
