@@ -23,7 +23,7 @@ COMMANDS = {
     "basicsr-test": "BasicSR's test.py, able to run checkpoints written by `wm protect`.",
     "mmagic-train": "MMagic's tools/train.py with the watermark block of the config honoured.",
     "mmagic-test": "MMagic's tools/test.py, able to run checkpoints written by `wm protect`.",
-    "train": "Train the embedder and extractor (stage 1).",
+    "train": "Train the embedder and extractor (stage 1), or the extractor on surrogates (stage 2).",
     "demo": "Mark the bundled sample images and verify them, end to end.",
     "adapters": "List the installed framework adapters.",
 }

@@ -10,7 +10,7 @@ super-resolution surrogate gets its input bicubically enlarged first.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from ..metrics import ssim
 from ..nets.discriminator import PatchDiscriminator
 from .tasks import degrade
 
-__all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "train_surrogate"]
+__all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate", "train_surrogate"]
 
 SURROGATE_ARCHS = ("unet", "resnet9", "srvgg")
 SURROGATE_LOSSES = ("l1", "l2", "ssim", "adv")
@@ -127,21 +127,39 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
     Raises:
         KeyError: an unknown arch or loss.
     """
+    device = next(victim.parameters()).device
+    crops = RandomCrops(clean, crop, batch, seed)
+    victim = victim.eval()
+
+    def pairs() -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = degrade(crops.next(), task, scale=scale, generator=crops.generator).to(device)
+        with torch.no_grad():
+            answers = (victim(inputs).clamp(0, 1) * 255).round() / 255  # what a served model hands out
+        return inputs, answers
+
+    return fit_surrogate(pairs, arch=arch, loss=loss, scale=scale, steps=steps, lr=lr, seed=seed, device=device,
+                         progress=progress)
+
+
+def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arch: str, loss: str, scale: int = 1,
+                  steps: int = 2000, lr: float = 5e-4, seed: int = 0, device: str | torch.device = "cpu",
+                  progress: bool = True) -> nn.Module:
+    """A fresh ``arch`` surrogate trained for ``steps`` on the batches ``pairs()`` returns: (inputs, targets)
+    on ``device``, targets ``scale`` times larger. Adam, cosine decay from ``lr``.
+
+    Raises:
+        KeyError: an unknown arch or loss.
+    """
     if loss not in SURROGATE_LOSSES:
         raise KeyError(f"unknown surrogate loss {loss!r}; known: {', '.join(SURROGATE_LOSSES)}")
     torch.manual_seed(seed)
-    device = next(victim.parameters()).device
     net = build_surrogate(arch, scale).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     disc = PatchDiscriminator().to(device) if loss == "adv" else None
     opt_d = torch.optim.Adam(disc.parameters(), lr, betas=(0.5, 0.99)) if disc else None
-    crops = RandomCrops(clean, crop, batch, seed)
-    victim = victim.eval()
     for _ in tqdm(range(steps), desc=f"training a {arch} surrogate ({loss})", unit="step", disable=not progress, leave=False):
-        inputs = degrade(crops.next(), task, scale=scale, generator=crops.generator).to(device)
-        with torch.no_grad():
-            answers = (victim(inputs).clamp(0, 1) * 255).round() / 255  # what a served model hands out
+        inputs, answers = pairs()
         out = net(inputs)
         if loss == "l2":
             objective = F.mse_loss(out, answers)
@@ -155,7 +173,7 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
         objective.backward()
         opt.step()
         sched.step()
-        if disc is not None:  # LSGAN: the victim's answers are real, the surrogate's fake
+        if disc is not None:  # LSGAN: the answers are real, the surrogate's outputs fake
             d_loss = ((disc(answers) - 1) ** 2).mean() + (disc(out.detach().clamp(0, 1)) ** 2).mean()
             opt_d.zero_grad()
             d_loss.backward()

@@ -1,4 +1,5 @@
-"""``wm train``: stage 1, the same code that produced the shipped weights (``wm_plugin.train.stage1``)."""
+"""``wm train``: stage 1, the same code that produced the shipped weights (``wm_plugin.train.stage1``), and
+stage 2, the extractor fine-tuned on surrogate models' outputs (``wm_plugin.train.stage2``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ import click
 from ..options import device_option
 
 
-@click.command("train", help="Train embedder H, extractor R and discriminator D (stage 1); writes safetensors to --out. "
-                             "Data-parallel under torchrun: torchrun --standalone --nproc_per_node N -m wm_cli train ... "
-                             "(gloo on CPUs, NCCL on GPUs; --batch is per process).")
+STAGE1_ONLY = ("bits", "workers", "ssim_weight", "detail_floor", "private", "extractor_backbone", "discriminator_backbone",
+               "until")
+STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
+
+
+@click.command("train", help="Stage 1 (default): train embedder H, extractor R and discriminator D. Stage 2 (--stage 2): "
+                             "train surrogate models on marked answers of the task and fine-tune R (from --init, default "
+                             "the shipped weights) to read the mark in their outputs. Writes safetensors to --out. "
+                             "Stage 1 is data-parallel under torchrun: torchrun --standalone --nproc_per_node N -m wm_cli "
+                             "train ... (gloo on CPUs, NCCL on GPUs; --batch is per process).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoints, log, weights.")
+@click.option("--stage", type=click.Choice(["1", "2"]), default="1", show_default=True, help="Which training stage.")
 @click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False), help="Image folder to train on; repeatable.")
-@click.option("--procedural", type=int, default=None, help="Number of built-in procedural images (default 1024).")
-@click.option("--steps", type=int, default=None, help="Training steps (default 4500).")
+@click.option("--procedural", type=int, default=None, help="Number of built-in procedural images (default 1024; stage 2: 256).")
+@click.option("--steps", type=int, default=None, help="Training steps (default 4500; stage 2: 600 steps of R).")
 @click.option("--batch", type=int, default=None, help="Images per step (default 12).")
 @click.option("--bits", type=int, default=None, help="Message length k (default 64).")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
@@ -35,10 +44,44 @@ from ..options import device_option
                    "Default: the built-in small CNN. Needs timm.")
 @click.option("--discriminator-backbone", default=None, metavar="TIMM_NAME",
               help="Build D on this timm model instead of the built-in PatchGAN. Needs timm.")
+@click.option("--task", type=click.Choice(["denoise", "sr", "derain"]), default=None,
+              help="Stage 2: the task the surrogates learn (default denoise; sr with --scale).")
+@click.option("--scale", type=int, default=None, help="Stage 2: the upscaling factor of the task (default 1; 2 with --task sr).")
+@click.option("--archs", default=None, metavar="A,B",
+              help="Stage 2: surrogate architectures, each trained marked and clean (default unet,resnet9; also srvgg).")
+@click.option("--loss", default=None, help="Stage 2: the surrogates' loss, l1|l2|ssim|adv (default l1).")
+@click.option("--surrogate-steps", type=int, default=None, help="Stage 2: training steps of each surrogate (default 1000).")
 @click.option("--resume", is_flag=True, help="Continue from --out/checkpoint.pt.")
 @click.option("--until", type=int, default=None, help="Stop (checkpointed) at this step; continue later with --resume.")
 @device_option
-def command(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
+def command(out, stage, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
+            extractor_backbone, discriminator_backbone, task, scale, archs, loss, surrogate_steps, resume, until,
+            device) -> None:
+    params = click.get_current_context().params
+    wrong = STAGE1_ONLY if stage == "2" else STAGE2_ONLY
+    for name in wrong:
+        if params[name] not in (None, False):
+            raise click.UsageError(f"--{name.replace('_', '-')} applies to stage {1 if stage == '2' else 2} only")
+    if stage == "2":
+        _stage2(out=out, init=init, data=tuple(data), device=device, resume=resume,
+                **{k: v for k, v in dict(procedural=procedural, steps=steps, batch=batch, seed=seed, task=task, scale=scale,
+                                          archs=tuple(archs.split(",")) if archs else None, loss=loss,
+                                          surrogate_steps=surrogate_steps).items() if v is not None})
+        return
+    _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
+            extractor_backbone, discriminator_backbone, resume, until, device)
+
+
+def _stage2(*, resume: bool, **fields) -> None:
+    from wm_plugin.train.stage2 import Stage2Config, train_stage2
+
+    if fields.get("task") == "sr" and "scale" not in fields:
+        fields["scale"] = 2
+    figures = train_stage2(Stage2Config(**fields), resume=resume)
+    click.echo(json.dumps({"out": fields["out"], **figures}))
+
+
+def _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
             extractor_backbone, discriminator_backbone, resume, until, device) -> None:
     from wm_plugin.codec import default_weights_dir
     from wm_plugin.train.stage1 import Stage1Config, train_stage1
