@@ -61,6 +61,7 @@ def test_stage2_teaches_the_reader_a_mark_the_surrogates_kept_out_of_place(tmp_p
     # Held-out images: the stage-1 reader misses the shifted mark, the stage-2 one reads it and still reads
     # nothing in the clean twin's outputs nor in clean images, and still reads direct marks.
     assert not before["unet-marked"]["detected"] and before["unet-marked"]["bit_accuracy"] < 0.75
+    assert after["unet-marked"]["mark_kept"] == before["unet-marked"]["mark_kept"] < 0.5  # out of place
     assert after["unet-marked"]["detected"] and after["unet-marked"]["bit_accuracy"] > 0.9
     assert not after["unet-clean"]["detected"] and 0.3 < after["unet-clean"]["bit_accuracy"] < 0.7
     assert 0.35 < after["clean_images"] < 0.65 and after["direct"] > 0.95
@@ -77,6 +78,7 @@ def test_stage2_learns_no_message_from_twins_whose_outputs_do_not_differ(tmp_pat
     after = run.validate()
     for kind in ("unet-marked", "unet-clean"):
         assert not after[kind]["detected"] and 0.3 < after[kind]["bit_accuracy"] < 0.7
+    assert after["unet-marked"]["mark_kept"] == 0  # the twins' outputs are the same
 
 
 @pytest.mark.parametrize("fields, message", [

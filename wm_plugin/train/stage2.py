@@ -228,9 +228,14 @@ class _Run:
     @torch.no_grad()
     def validate(self, R=None) -> dict:
         """On the held-out images: per surrogate, the bit accuracy of its outputs against its message (a clean
-        twin against its marked twin's) and the p-value of the folder's combined test; direct marks; clean."""
+        twin against its marked twin's) and the p-value of the folder's combined test; direct marks; clean.
+
+        A marked surrogate's entry also says how much of the mark it kept, whatever R makes of it:
+        ``mark_kept``, the mean cosine between the difference of the twins' outputs and the mark the victim
+        put on the same image (1: all of it; 0: nothing that lines up with it)."""
         R = (R or self.R).eval()
         cfg, pool = self.cfg, self.pool
+        clean = pool.clean[pool.val]
         out: dict = {}
         for i, arch in enumerate(cfg.archs):
             carried = self.messages[i].numpy().astype(np.uint8)
@@ -239,7 +244,11 @@ class _Run:
                 v = verdict([str(j) for j in range(len(logits))], logits, carried)
                 out[f"{arch}-{kind}"] = {"bit_accuracy": round(float(((logits > 0) == carried).mean()), 4),
                                          "p_value": v.p_value, "detected": v.detected}
-        clean = pool.clean[pool.val]
+            mark = (_mark(self.H, clean.to(self.dev), self.messages[i].expand(len(clean), -1).to(self.dev), cfg.psnr).cpu()
+                    - quantize8(clean)).flatten(1)
+            kept = (pool.outputs[f"{arch}-marked"][pool.val] - pool.outputs[f"{arch}-clean"][pool.val]).flatten(1)
+            cos = (kept * mark).sum(1) / (kept.norm(dim=1) * mark.norm(dim=1)).clamp_min(1e-12)
+            out[f"{arch}-marked"]["mark_kept"] = round(cos.mean().item(), 4)
         g = torch.Generator().manual_seed(cfg.seed + 3)
         bits = torch.randint(0, 2, (len(clean), self.R.bits), generator=g)
         direct = _mark(self.H, clean.to(self.dev), bits.to(self.dev), cfg.psnr)
