@@ -121,7 +121,27 @@ def _answers(net, clean: torch.Tensor, task: str, scale: int, seed: int, device:
     return quantize8(torch.cat(out))
 
 
+# What the saved surrogates and the pool depend on: a run folder reused with other values would mix them up.
+_SURROGATE_FIELDS = ("init", "task", "scale", "loss", "surrogate_steps", "surrogate_lr", "crop", "images", "size", "psnr",
+                     "data", "procedural", "seed")
+
+
+def _check_reuse(out: Path, cfg: Stage2Config) -> None:
+    """Raise ``ConfigError`` if ``out`` holds a run whose surrogates were made with other settings."""
+    saved = out / "config.json"
+    if not saved.exists():
+        return
+    before = json.loads(saved.read_text())
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as lists, as saved
+    changed = [f for f in _SURROGATE_FIELDS if before.get(f) != now[f]]
+    if changed:
+        raise ConfigError(f"{out} holds a stage-2 run made with another {changed[0]} ({before.get(changed[0])!r}, "
+                          f"now {now[changed[0]]!r}); its surrogates would not fit: use a new --out")
+
+
 class _Run:
+    """The state of one stage-2 run: H (frozen), R and its optimizer, the pool, the surrogates' outputs."""
+
     def __init__(self, cfg: Stage2Config):
         self.cfg = cfg
         self.dev = torch.device(cfg.device)
@@ -295,10 +315,12 @@ def train_stage2(cfg: Stage2Config, *, resume: bool = False, progress: bool = Tr
     calibrated ``extractor.safetensors`` to ``cfg.out``.
 
     Writes ``log.jsonl`` (a line per ``log_every`` steps) and ``checkpoint.pt``; trained surrogates are kept in
-    ``out/surrogates`` and not trained again. Returns ``{"before": ..., "after": ...}``: the held-out figures
+    ``out/surrogates`` and not trained again (a run folder made with other surrogate settings is refused:
+    ``ConfigError``; more ``steps`` or other ``archs`` are fine). Returns ``{"before": ..., "after": ...}``: the held-out figures
     (``_Run.validate``) of the starting extractor and of the exported one.
     """
     out = Path(cfg.out)
+    _check_reuse(out, cfg)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     run = _Run(cfg)
