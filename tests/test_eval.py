@@ -24,6 +24,7 @@ def test_eval_outputs_table_json_and_files(marked, wm):
     assert rows["none"]["success_rate"] == 1.0 and rows["none"]["set_detected"]
     assert rows["jpeg90"]["set_detected"] and rows["jpeg90"]["bit_accuracy"] > 0.95
     assert rows["crop50%"]["success_rate"] == 0.0 and not rows["crop50%"]["set_detected"]  # the known weakness
+    assert rows["none"]["nc_success_rate"] == 1.0 and rows["crop50%"]["nc_success_rate"] == 0.0  # logo-mode SR
     assert json.loads((marked / "report" / "eval.json").read_text())["edits"][0]["edit"] == "none"
     assert "| jpeg90 | 1.000 |" in (marked / "report" / "eval.md").read_text()
     before = (marked / "report" / "eval.md").read_bytes()

@@ -46,7 +46,8 @@ class EditResult:
     def to_dict(self) -> dict:
         v = self.verdict
         return {"edit": self.edit, "success_rate": self.success_rate, "bit_accuracy": v.bit_accuracy,
-                "set_detected": v.detected, "set_p_value": v.p_value, "n_images": v.n_images}
+                "set_detected": v.detected, "set_p_value": v.p_value, "n_images": v.n_images,
+                "nc_success_rate": v.n_images_nc / max(v.n_images, 1)}
 
 
 def evaluate_edits(names: Sequence[str], images: Sequence[np.ndarray], key: OwnerKey, *, codec: WatermarkCodec,
@@ -87,7 +88,7 @@ class ModelAttackResult:
         return {"attack": self.attack, "detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy,
                 "success_rate": v.n_images_detected / max(v.n_images, 1),
                 "psnr_vs_model": self.psnr_vs_model if np.isfinite(self.psnr_vs_model) else None,  # None: unchanged
-                "seconds": self.seconds, "n_images": v.n_images}
+                "seconds": self.seconds, "n_images": v.n_images, "nc_success_rate": v.n_images_nc / max(v.n_images, 1)}
 
 
 def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequence[str],

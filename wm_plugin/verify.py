@@ -11,6 +11,11 @@ the image and whatever biases the extractor has.
   for it unchanged: the p-value is exact however the images depend on each other (frames of one video,
   crops of one photo, outputs of one model). The price is a floor of 2^-k on the p-value, 5.4e-20 at 64
   bits; multiplying per-image p-values instead would be overconfident for correlated images.
+
+Beside the test, the seed paper's measure for its logo mode: NC, the normalized correlation between the soft
+reading (tanh(logit / 2) per bit, in [-1, 1]) and the key's bits as ±1. 1: every bit read, confidently;
+near 0: nothing read. It is a description, not a test: the p-value is what decides. With a key made from a
+logo (``wm keygen --logo``) the reading, unscrambled, is the owner's logo (``wm_plugin.logo``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["DEFAULT_FPR", "ImageScore", "Verdict", "binomial_tail", "score_image", "combine", "verdict"]
+__all__ = ["DEFAULT_FPR", "NC_THRESHOLD", "ImageScore", "Verdict", "binomial_tail", "score_image", "combine",
+           "normalized_correlation", "soft_bits", "verdict"]
 
 DEFAULT_FPR = 1e-6
+NC_THRESHOLD = 0.95  # the seed paper's success criterion for a recovered logo
 
 
 def binomial_tail(matches: int, k: int) -> float:
@@ -44,6 +51,7 @@ class ImageScore:
     matches: int
     bits: int
     p_value: float
+    nc: float = 0.0
 
     @property
     def bit_accuracy(self) -> float:
@@ -51,7 +59,7 @@ class ImageScore:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "matches": self.matches, "bits": self.bits,
-                "bit_accuracy": self.bit_accuracy, "p_value": self.p_value}
+                "bit_accuracy": self.bit_accuracy, "p_value": self.p_value, "nc": self.nc}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +73,13 @@ class Verdict:
     fpr_target: float
     images: tuple[ImageScore, ...]
     method: str = "soft majority vote over images, exact binomial test on k key-scrambled bits"
+    votes: tuple[float, ...] = ()  # the mean soft reading per bit, in [-1, 1] (``soft_bits``)
+    nc: float = 0.0  # NC of ``votes`` with the key's bits
+
+    @property
+    def n_images_nc(self) -> int:
+        """Images whose own NC exceeds ``NC_THRESHOLD``."""
+        return sum(s.nc > NC_THRESHOLD for s in self.images)
 
     @property
     def n_images(self) -> int:
@@ -97,15 +112,30 @@ class Verdict:
             "bits": self.bits,
             "n_images": self.n_images,
             "n_images_detected": self.n_images_detected,
+            "nc": self.nc,
+            "n_images_nc_above_0.95": self.n_images_nc,
             "method": self.method,
             "images": [s.to_dict() for s in self.images],
         }
 
 
+def soft_bits(logits: np.ndarray) -> np.ndarray:
+    """Each logit as a soft bit in [-1, 1]: tanh(logit / 2), i.e. 2·P(bit = 1) − 1."""
+    return np.tanh(np.asarray(logits, np.float64) / 2)
+
+
+def normalized_correlation(soft: np.ndarray, carried: np.ndarray) -> float:
+    """NC between soft bits (k,) in [-1, 1] and the carried bits (k,) of 0/1 taken as ±1; 0 for an empty reading."""
+    soft = np.asarray(soft, np.float64)
+    norm = np.linalg.norm(soft) * np.sqrt(len(soft))
+    return float(soft @ (2.0 * np.asarray(carried, np.float64) - 1) / norm) if norm > 0 else 0.0
+
+
 def score_image(name: str, logits: np.ndarray, carried: np.ndarray) -> ImageScore:
     """Score one image's extractor logits (k,) against the key's carried bits (k,) of 0/1."""
     matches = int(((np.asarray(logits) > 0) == np.asarray(carried, bool)).sum())
-    return ImageScore(name, matches, len(carried), binomial_tail(matches, len(carried)))
+    nc = normalized_correlation(soft_bits(logits), carried)
+    return ImageScore(name, matches, len(carried), binomial_tail(matches, len(carried)), nc)
 
 
 def combine(logits: np.ndarray) -> np.ndarray:
@@ -114,8 +144,7 @@ def combine(logits: np.ndarray) -> np.ndarray:
     Each image contributes a vote in [-1, 1] per bit, so no single image outweighs the rest. A tied bit (sum
     exactly 0) is read as 0; it agrees with the key with probability 1/2 like any other.
     """
-    votes = np.tanh(np.asarray(logits, np.float64) / 2).sum(axis=0)
-    return (votes > 0).astype(np.uint8)
+    return (soft_bits(logits).sum(axis=0) > 0).astype(np.uint8)
 
 
 def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fpr_target: float = DEFAULT_FPR) -> Verdict:
@@ -133,4 +162,6 @@ def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fp
     scores = tuple(score_image(n, l, carried) for n, l in zip(names, logits))
     matches = int((combine(logits) == carried).sum())
     p = binomial_tail(matches, len(carried))
-    return Verdict(p <= fpr_target, p, matches, len(carried), fpr_target, scores)
+    votes = soft_bits(logits).mean(axis=0)
+    return Verdict(p <= fpr_target, p, matches, len(carried), fpr_target, scores,
+                   votes=tuple(votes.tolist()), nc=normalized_correlation(votes, carried))

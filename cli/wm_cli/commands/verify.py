@@ -45,11 +45,15 @@ def _fpr(ctx, param, value):
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
 @click.option("--report", type=click.Path(file_okay=False), default=None,
               help="Write an evidence report here: report.html and the images it shows.")
+@click.option("--logo-out", type=click.Path(dir_okay=False), default=None,
+              help="Write the logo the voted reading shows (PNG; for keys made with `wm keygen --logo`) and report "
+                   "its NC with the key's logo.")
 @device_option
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, fpr, report, device, weights, as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, fpr, report, logo_out, device, weights,
+            as_json) -> None:
     from pathlib import Path
 
     from wm_plugin.api import verify_files
@@ -67,7 +71,13 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch")
     if report and (Path(report) / "report.html").exists():
         raise OutputExistsError(f"{Path(report) / 'report.html'} exists; choose another --report folder")
+    if logo_out and Path(logo_out).exists():
+        raise OutputExistsError(f"{logo_out} exists; choose another --logo-out file")
     key = load_key(key_path)
+    if logo_out:
+        from wm_plugin.logo import logo_side
+
+        logo_side(key.bits)  # a clear error before any work if this key cannot be a logo
     fpr = DEFAULT_FPR if fpr is None else fpr
     if model:
         from wm_plugin.adapters import load_adapter
@@ -94,11 +104,19 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
 
             write_report(report, v, key, [as_picture(read_image(f).rgb_float()).pixels for f in files],
                          subject=f"{len(files)} image file(s) from {', '.join(outputs)}", command=ctx.obj["argv"])
+    if logo_out:
+        from wm_plugin.io import Picture, write_image
+        from wm_plugin.logo import logo_picture, recovered_logo
+
+        write_image(logo_out, Picture(logo_picture(recovered_logo(v.votes, key))[..., None]))
     if as_json:
-        click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict()}))
+        click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict(), **({"logo": logo_out} if logo_out else {})}))
     else:
         word = "DETECTED" if v.detected else "NOT DETECTED"
         click.echo(f"{word}: {v.matches}/{v.bits} bits of the voted message match the key "
                    f"(p = {v.p_value:.3g}, target {v.fpr_target:g}); {v.n_images} image(s), mean bit accuracy "
                    f"{v.bit_accuracy:.3f}, {v.n_images_detected} detected on their own")
+        if logo_out:
+            click.echo(f"logo read: NC {v.nc:.3f} with the key's logo, {v.n_images_nc} image(s) above 0.95 on their "
+                       f"own; written to {logo_out}")
     ctx.exit(0 if v.detected else 1)
