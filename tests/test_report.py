@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -54,10 +55,13 @@ def test_report_of_detected_outputs(folder, wm):
     key = load_key("k.key")
     assert page.ids["verdict"] == "DETECTED" and page.ids["fingerprint"] == key.fingerprint
     assert "--report evidence" in page.ids["command"]
-    assert page.rows == 1 + 3 and len(page.images) == 2 * 3  # header + one row per image; output + texture
+    assert page.rows == 1 + 3 and len(page.images) == 2 + 2 * 3  # the message twice; per image output + texture
     for src in page.images:
         assert Image.open(folder / "evidence" / src).format == "PNG"
     assert key.seed.hex() not in text and "64/64" in text and "<svg" in text
+    assert float(page.ids["nc"]) > 0.99  # the message read is the owner's
+    owner, read = (np.asarray(Image.open(folder / "evidence" / f"message_{n}.png")) for n in ("key", "read"))
+    assert np.array_equal(owner > 128, read > 128)
     again = wm("verify", "--key", "k.key", "--outputs", "marked", "--report", "evidence")
     assert again.code == 2 and "choose another --report folder" in again.err
 
@@ -82,4 +86,4 @@ def test_report_renders_in_headless_chromium(folder, wm):
     dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
     assert '<p class="verdict" id="verdict">DETECTED</p>' in dom
-    assert 'data-images-loaded="6"' in dom  # every picture on the page was found and decoded by the browser
+    assert 'data-images-loaded="8"' in dom  # every picture on the page was found and decoded by the browser

@@ -4,8 +4,9 @@ The page states the verdict and the numbers behind it (voted bits, exact p-value
 target, the method), shows each output beside its high-frequency content amplified (where the mark lives)
 and, in model mode, the probe input it answered; lists each image's matching bits and p-value; plots the
 images' matching-bit counts against the exact distribution a clean image gives (Binomial(k, ½): what the
-clean-model calibration measures); and records the key's public fingerprint (never the secret seed), the
-software versions and the exact command. Files are written atomically; nothing is fetched from outside.
+clean-model calibration measures); shows the owner's message as a picture beside the message the images
+voted for (for a key made from a logo, the logo itself: the seed paper's logo mode, with its NC); and records
+the key's public fingerprint (never the secret seed), the software versions and the exact command. Files are written atomically; nothing is fetched from outside.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .errors import OutputExistsError
+from .errors import KeyFileError, OutputExistsError
 from .fileio import atomic_path
 from .keys import OwnerKey
+from .logo import logo_picture, logo_side, recovered_logo
 from .verify import Verdict
 
 __all__ = ["write_report"]
@@ -60,6 +62,25 @@ def _histogram_svg(matches: Sequence[int], bits: int, width: int = 640, height: 
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img" '
             f'aria-label="matching bits per image against the clean reference">{bars}'
             f'<polyline points="{line}" fill="none" stroke="#2c3e50" stroke-width="1.5"/>{ticks}</svg>')
+
+
+def _message_section(folder: Path, verdict: Verdict, key: OwnerKey) -> str:
+    """The owner's message and the voted reading as √k × √k pictures; empty for keys of non-square length."""
+    try:
+        side = logo_side(key.bits)
+    except KeyFileError:
+        return ""
+    owner = np.asarray(key.message, np.uint8).reshape(side, side) * 255
+    for name, grid in (("message_key.png", owner), ("message_read.png", recovered_logo(verdict.votes, key))):
+        with atomic_path(folder / name) as tmp:
+            Image.fromarray(logo_picture(grid, 160)).save(tmp, format="PNG")
+    return f"""<h2>The owner's message, as a picture</h2>
+<p>Left: the {key.bits} message bits of the owner's key, white for 1 (for a key made from a logo, the logo). Right: the
+message these images voted for, unscrambled with the key: white or black where the bits read confidently, grey where
+nothing is read. Normalized correlation (NC) between the two: <span id="nc">{verdict.nc:.3f}</span> (1: identical;
+about 0: unrelated).</p>
+<p id="message"><img src="message_key.png" alt="the owner's message"> <img src="message_read.png" alt="the message read"></p>
+"""
 
 
 def _versions() -> str:
@@ -127,7 +148,7 @@ key's mark. Decision threshold (false-positive target): {verdict.fpr_target:g}. 
 <p>Red bars: images with that many of the {verdict.bits} bits matching. Dark line: how many a set of {verdict.n_images}
 images without the mark would show (the exact Binomial({verdict.bits}, ½) distribution).</p>
 {_histogram_svg([s.matches for s in verdict.images], verdict.bits)}
-<h2>Each image</h2>
+{_message_section(folder, verdict, key)}<h2>Each image</h2>
 <table id="images"><tr><th>image</th><th>matching bits</th><th>p-value</th><th>detected alone</th>{''.join(f'<th>{h}</th>' for h in heads)}</tr>
 {''.join(rows)}</table>
 <script>/* Counts the pictures the browser could show (a check for readers and for the tests). */
