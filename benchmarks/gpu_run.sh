@@ -5,10 +5,14 @@
 #   finetune    trigger.py variants on the ×2 MSRResNet of basicsr_absorb.py, and wm eval's fine-tuning attacks
 #               on its absorb / barrier / plain twins (issue 6), in parallel
 #   surrogates  wm eval's surrogate attacks (10k steps) on the barrier twin and the plain control (issue 3)
+#   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
+#               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
+#               barrier and its plain twin (issue 3)
 # Needs .gpu/ (git-ignored), made on the CPU machine:
 #   pip wheel --no-deps --no-build-isolation -w .gpu .        # wm itself (entry points included)
 #   cp -r <site-packages>/basicsr .gpu/site/                  # pure Python; its imports are all on the GPU image
 #   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them)
+#   .gpu/models/{plain,barrier}_deep.{yml,pth}, owner_deep.key # the learned-scheme twins (benchmarks/stage2.py names them)
 # Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, eval_*.json, log.txt.
 set -u
 cd "$(dirname "$0")/.."
@@ -54,6 +58,15 @@ surrogates() {
   ev absorb_srvgg wm.yml wm.pth surrogate-srvgg-l1-10k &
   ev plain_srvgg plain.yml plain.pth surrogate-srvgg-l1-10k &
   wait
+}
+stage2() {
+  timeout "$LIMIT" python3 -m wm_cli train --stage 2 --task sr --scale 2 --archs unet,srvgg \
+    --surrogate-steps "${S2_STEPS:-5000}" --steps 600 --device cuda --out /tmp/stage2 > /tmp/logs/4_stage2_train.txt 2>&1
+  cp /tmp/stage2/log.jsonl "$OUT/stage2_log.jsonl"
+  timeout "$LIMIT" python3 benchmarks/stage2.py --stage2 /tmp/stage2 --key $M/owner_deep.key \
+    --protected $M/barrier_deep.yml $M/barrier_deep.pth --plain $M/plain_deep.yml $M/plain_deep.pth \
+    --attacks "surrogate-unet-l1-${S2_STEPS:-5000},surrogate-srvgg-l1-${S2_STEPS:-5000}" --device cuda --out "$OUT" \
+    > /tmp/logs/4_stage2_bench.txt 2>&1
 }
 for part in $PARTS; do timed "$part" "$part"; done
 for f in /tmp/logs/*; do echo "=== $f"; tail -c 20000 "$f"; done > "$OUT/log.txt"

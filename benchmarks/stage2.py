@@ -39,27 +39,29 @@ def main() -> None:
     ap.add_argument("--attacks", default="surrogate-unet-l1-1k,surrogate-srvgg-l1-1k")
     ap.add_argument("--data", nargs="*", default=None, help="probe inputs (default: the bundled samples)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.manual_seed(0)
 
     key = load_key(args.key)
-    readers = {"stage 1 (shipped)": WatermarkCodec.from_pretrained(), "stage 2": WatermarkCodec.from_pretrained(args.stage2)}
+    readers = {"stage 1 (shipped)": WatermarkCodec.from_pretrained(device=args.device),
+               "stage 2": WatermarkCodec.from_pretrained(args.stage2, device=args.device)}
     adapter = load_adapter("basicsr")
     rows = []
     for victim, spec in (("protected", args.protected), ("plain", args.plain)):
         if spec is None:
             continue
         opt, pth = spec
-        model = adapter.load_model(pth, config=opt)
+        model = adapter.load_model(pth, config=opt, device=args.device)
         inputs = adapter_probes(adapter, opt, args.data)
         names = [n for n, _ in inputs]
-        scale = round(model_outputs(lambda x: adapter.run(model, x), inputs[:1], progress=False)[0].shape[0]
+        scale = round(model_outputs(lambda x: adapter.run(model, x), inputs[:1], device=args.device, progress=False)[0].shape[0]
                       / inputs[0][1].shape[0])
         for attack in args.attacks.split(","):
             start = time.perf_counter()
             surrogate = apply_model_attack(attack, model, AttackSetting.for_model(scale))
             seconds = time.perf_counter() - start
-            outs = model_outputs(lambda x: adapter.run(surrogate, x), inputs, progress=False)
+            outs = model_outputs(lambda x: adapter.run(surrogate, x), inputs, device=args.device, progress=False)
             for reader, codec in readers.items():
                 v = verify_outputs(names, outs, key, codec=codec)
                 rows.append({"victim": victim, "attack": attack, "reader": reader, "detected": v.detected,
