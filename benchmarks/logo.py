@@ -25,7 +25,7 @@ from wm_plugin.io import Picture, list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.logo import logo_message
 from wm_plugin.metrics import picture_psnr
-from wm_plugin.verify import NC_THRESHOLD, normalized_correlation, soft_bits
+from wm_plugin.verify import NC_THRESHOLD, score_image
 
 from false_positives import clean_images
 
@@ -52,13 +52,12 @@ def main() -> None:
     for p in list_images([args.folders[-1]]):
         pixels = np.rint(read_image(p).rgb_float() * 255).astype(np.uint8)
         marked = codec.mark(pixels, carried)
-        logits = codec.extract([marked])[0]
-        marked_rows.append({"image": p.name, "nc": normalized_correlation(soft_bits(logits), carried),
-                            "bit_accuracy": float(((logits > 0) == carried.astype(bool)).mean()),
+        score = score_image(p.name, codec.extract([marked])[0], carried)
+        marked_rows.append({"image": p.name, "nc": score.nc, "bit_accuracy": score.bit_accuracy,
                             "psnr": picture_psnr(Picture(pixels), Picture(marked))})
 
     photos = [np.rint(read_image(p).rgb_float() * 255).astype(np.uint8) for p in list_images(args.folders)]
-    clean_nc = np.array([normalized_correlation(soft_bits(codec.extract([img])[0]), carried)
+    clean_nc = np.array([score_image("clean", codec.extract([img])[0], carried).nc
                          for img in clean_images(photos, args.n, seed=1)])
     result = {
         "meta": {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "seconds": round(time.time() - started, 1)},

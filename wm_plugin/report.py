@@ -6,7 +6,8 @@ and, in model mode, the probe input it answered; lists each image's matching bit
 images' matching-bit counts against the exact distribution a clean image gives (Binomial(k, ½): what the
 clean-model calibration measures); shows the owner's message as a picture beside the message the images
 voted for (for a key made from a logo, the logo itself: the seed paper's logo mode, with its NC); and records
-the key's public fingerprint (never the secret seed), the software versions and the exact command. Files are written atomically; nothing is fetched from outside.
+the key's public fingerprint (never the secret seed), the software versions and the exact command. Files are
+written atomically; nothing is fetched from outside.
 """
 
 from __future__ import annotations

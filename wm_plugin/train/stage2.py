@@ -20,6 +20,7 @@ by a resumed run. R's fine-tuning is checkpointed like stage 1.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import random
@@ -110,14 +111,14 @@ def _mark(H, clean: torch.Tensor, bits: torch.Tensor, psnr: float) -> torch.Tens
     ``psnr``, rounded to 8 bits."""
     with torch.no_grad():
         out = [add_mark(H, x, H.message_patterns(b), psnr) for x, b in zip(clean.split(16), bits.split(16))]
-    return quantize8(torch.cat(out).clamp(0, 1))
+    return quantize8(torch.cat(out))  # clamped and rounded
 
 
 def _answers(net, clean: torch.Tensor, task: str, scale: int, seed: int, device: torch.device) -> torch.Tensor:
     """A surrogate's 8-bit outputs for the degraded ``clean`` images (the same degradations for every surrogate)."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        out = [net(degrade(x, task, scale=scale, generator=g).to(device)).clamp(0, 1).cpu() for x in clean.split(8)]
+        out = [net(degrade(x, task, scale=scale, generator=g).to(device)).cpu() for x in clean.split(8)]
     return quantize8(torch.cat(out))
 
 
@@ -149,7 +150,7 @@ class _Run:
         self.weights = Path(cfg.init) if cfg.init else default_weights_dir()
         self.H = load_net(self.weights / "embedder.safetensors").to(self.dev).requires_grad_(False)
         self.R = load_net(self.weights / "extractor.safetensors").to(self.dev)
-        self.R0 = load_net(self.weights / "extractor.safetensors").to(self.dev).requires_grad_(False)  # for "before"
+        self.R0 = copy.deepcopy(self.R).requires_grad_(False)  # the starting reader, for "before"
         if (self.H.bits, self.H.size) != (self.R.bits, self.R.size):
             raise ConfigError(f"{self.weights}: embedder and extractor do not fit each other")
         g = torch.Generator().manual_seed(cfg.seed)
@@ -162,9 +163,6 @@ class _Run:
         self.g, self.rng = torch.Generator().manual_seed(cfg.seed + 1), random.Random(cfg.seed + 2)
 
     # -- the surrogates --------------------------------------------------------------------------
-    def surrogate_names(self) -> list[str]:
-        return [f"{arch}-{kind}" for arch in self.cfg.archs for kind in ("marked", "clean")]
-
     def train_surrogates(self, progress: bool) -> None:
         """Train (or load, when saved by an earlier run) every surrogate and record its outputs on the pool."""
         cfg, pool = self.cfg, self.pool
@@ -172,15 +170,15 @@ class _Run:
         folder = self.out / "surrogates"
         folder.mkdir(parents=True, exist_ok=True)
         for i, arch in enumerate(cfg.archs):
-            bits = self.messages[i].expand(len(clean), -1)
-            for kind, answers in (("marked", _mark(self.H, clean.to(self.dev), bits.to(self.dev), cfg.psnr).cpu()),
-                                  ("clean", quantize8(clean))):
+            for kind in ("marked", "clean"):
                 name = f"{arch}-{kind}"
                 path = folder / f"{name}.safetensors"
-                net = build_surrogate(arch, cfg.scale).to(self.dev)
                 if path.exists():
+                    net = build_surrogate(arch, cfg.scale).to(self.dev)
                     net.load_state_dict(load_file(str(path)))
                 else:
+                    answers = (_mark(self.H, clean.to(self.dev), self.messages[i].expand(len(clean), -1).to(self.dev),
+                                     cfg.psnr).cpu() if kind == "marked" else quantize8(clean))
                     net = self._fit(arch, clean, answers, seed=cfg.seed + 100 * i, progress=progress)
                     with atomic_path(path) as tmp:
                         save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, tmp)
@@ -262,8 +260,8 @@ class _Run:
             for kind in ("marked", "clean"):
                 logits = self._read(R, pool.outputs[f"{arch}-{kind}"][pool.val]).cpu().numpy()
                 v = verdict([str(j) for j in range(len(logits))], logits, carried)
-                out[f"{arch}-{kind}"] = {"bit_accuracy": round(float(((logits > 0) == carried).mean()), 4),
-                                         "p_value": v.p_value, "detected": v.detected}
+                out[f"{arch}-{kind}"] = {"bit_accuracy": round(v.bit_accuracy, 4), "p_value": v.p_value,
+                                         "detected": v.detected}
             mark = (_mark(self.H, clean.to(self.dev), self.messages[i].expand(len(clean), -1).to(self.dev), cfg.psnr).cpu()
                     - quantize8(clean)).flatten(1)
             kept = (pool.outputs[f"{arch}-marked"][pool.val] - pool.outputs[f"{arch}-clean"][pool.val]).flatten(1)
@@ -282,7 +280,7 @@ class _Run:
         """R with per-bit median-zero logits over the unmarked training images: clean images and the clean
         twins' outputs (see stage 1's ``calibrated_extractor``)."""
         pool = self.pool
-        unmarked = [pool.clean[pool.train]] + [pool.outputs[n][pool.train] for n in self.surrogate_names() if n.endswith("-clean")]
+        unmarked = [pool.clean[pool.train]] + [pool.outputs[f"{arch}-clean"][pool.train] for arch in self.cfg.archs]
         R = self.R.eval()
         logits = torch.cat([self._read(R, quantize8(x[i : i + 32])) for x in unmarked for i in range(0, len(x), 32)])
         return R.center_logits_(logits.median(dim=0).values)
