@@ -2,8 +2,9 @@
 # The GPU measurements, in one call on a machine with python3 + torch (CUDA) and no network (the device tool's).
 # PARTS (default: all) picks among:
 #   speed       speed_gpu.py (issue 8)
-#   finetune    trigger.py variants on the ×2 MSRResNet of basicsr_absorb.py, and wm eval's fine-tuning attacks
-#               on its absorb / barrier / plain twins (issue 6), in parallel
+#   finetune    trigger.py on the ×2 MSRResNet of basicsr_absorb.py (TRIG_STEPS implant steps, default 10000;
+#               fine-tuning 5k / 20k and LoRA 5k after, at attack lr 1e-4 and 1e-5), and wm eval's fine-tuning
+#               attacks on its absorb / barrier / plain twins (issue 6), in parallel
 #   surrogates  wm eval's surrogate attacks (10k steps) on the barrier twin and the plain control (issue 3)
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
@@ -30,7 +31,7 @@ python3 -c "import torch, wm_basicsr, basicsr; print('torch', torch.__version__,
 trig() {  # label, extra arguments
   local label=$1; shift
   timeout "$LIMIT" python3 benchmarks/trigger.py --opt $M/plain.yml --checkpoint $M/plain.pth --key $M/owner.key \
-    --device cuda --batch 16 --steps "$STEPS" --lr 2e-4 --attacks finetune1k,finetune5k --label "$label" \
+    --device cuda --batch 16 --steps "${TRIG_STEPS:-10000}" --attacks finetune5k,finetune20k,lora5k --label "$label" \
     --out "$OUT/trigger.jsonl" "$@" > "/tmp/logs/2_trigger_$label.txt" 2>&1
 }
 ev() {  # name, options file, checkpoint, attacks
@@ -46,9 +47,8 @@ speed() {
   timeout "${SPEED_LIMIT:-170}" python3 benchmarks/speed_gpu.py --out "$OUT/speed_gpu.json" > /tmp/logs/1_speed.txt 2>&1
 }
 finetune() {
-  trig amp4 &
-  trig amp16 --amplitude 16 &
-  trig amp4_unmarked --unmarked-weight 0.1 &
+  trig response_lr1e-4 &
+  trig response_lr1e-5 --attack-lr 1e-5 &
   ev absorb wm.yml wm.pth none,finetune5k,lora5k &
   (ev plain plain.yml plain.pth finetune5k,lora5k; ev barrier barrier.yml barrier.pth finetune5k) &
   wait

@@ -1,15 +1,16 @@
-"""Trigger mode, measured: does a model fine-tuned by ``implant_trigger`` mark triggered inputs only, and does
-it still after the thief's attacks on its weights?
+"""Trigger mode, measured: does a model fine-tuned by ``implant_trigger`` answer its owner's trigger, and only
+that, and does it still after the thief's attacks on its weights?
 
-For a BasicSR checkpoint (default: the bundled SRVGGNetCompact ×2 of ``wm demo``) and a spectral key (fresh, or
-``--key``), ``implant_trigger`` for ``--steps`` steps; then, on the probe images (the bundled photos ÷ scale, or
-``--data``): the protected model's answers to triggered probes (should be detected), to plain probes (should not,
-and stay close to the original's), and the original model's answers to triggered probes (must not be detected).
-With ``--attacks`` (``wm eval``'s names: finetune5k, lora5k, prune30, ...) each attack is applied to the
-protected model and to the original (the control), and both answer the triggered probes again.
+For a BasicSR checkpoint (default: the bundled SRVGGNetCompact ×2 of ``wm demo``) and a key (fresh, or ``--key``),
+``implant_trigger`` for ``--steps`` steps; then, on the probe images (the bundled photos ÷ scale, or ``--data``):
+the protected model's response to the key's trigger (should be detected), its plain answers read by the key's
+ordinary reader (should not be, and stay close to the original's), its response to a stranger's trigger and the
+original model's response to the key's trigger (must not be detected). With ``--attacks`` (``wm eval``'s names:
+finetune5k, lora5k, prune30, ...) each attack is applied to the protected model and to the original (the
+control), and both are probed with the trigger again.
 
-Run: ``python benchmarks/trigger.py --steps 600`` (``--opt``/``--checkpoint`` for another BasicSR model,
-``--device cuda --batch 16 --attacks finetune1k,finetune5k`` on a GPU).
+Run: ``python benchmarks/trigger.py --steps 1500 --attacks prune30,weightnoise1%,int8,finetune1k,lora1k``
+(``--opt``/``--checkpoint`` for another BasicSR model, ``--device cuda --batch 16 --attacks finetune5k`` on a GPU).
 Appends a row to ``benchmarks/results/trigger.jsonl`` (or ``--out``).
 """
 
@@ -25,17 +26,16 @@ import numpy as np
 import torch
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 
-from wm_plugin.absorb import implant_trigger
 from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.evaluate import evaluate_model_attacks
-from wm_plugin.flag import WatermarkFlag
+from wm_plugin.io import list_images, read_image, sample_images_dir
 from wm_plugin.keys import generate_key, load_key
 from wm_plugin.metrics import picture_psnr
-from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_outputs
+from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_outputs, verify_triggered
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import Trigger
+from wm_plugin.trigger import Trigger, implant_trigger
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -52,15 +52,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--opt", default=demo_opt)
     ap.add_argument("--checkpoint", default=demo_checkpoint)
-    ap.add_argument("--key", default=None, help="a spectral key file (default: a fresh one)")
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--key", default=None, help="a key file (default: a fresh spectral key)")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--extractor-weight", type=float, default=0.1)
-    ap.add_argument("--amplitude", type=float, default=4, help="the trigger's height, in 1/255")
     ap.add_argument("--trainable", default=None)
-    ap.add_argument("--unmarked-weight", type=float, default=0.0, help="implant_trigger's term keeping plain answers unread")
     ap.add_argument("--attacks", default="", help="comma-separated wm eval attack names, applied after implanting")
+    ap.add_argument("--attack-lr", type=float, default=1e-4, help="learning rate of the fine-tuning attacks")
     ap.add_argument("--data", action="append", default=None, help="probe images (default: the bundled photos ÷ scale)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--label", default="")
@@ -68,42 +66,48 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     key = load_key(args.key) if args.key else generate_key(64, scheme="spectral")
-    trigger = Trigger.for_key(key, amplitude=args.amplitude / 255)
     scale = adapter.model_scale(args.opt)
     original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     start = time.time()
-    implant_trigger(model, absorb_inputs(scale), WatermarkFlag(key, "benchmark", extractor_weight=args.extractor_weight),
-                    trigger, steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, trainable=args.trainable,
-                    unmarked_weight=args.unmarked_weight, progress=False)
+    implant_trigger(model, absorb_inputs(scale), Trigger.for_key(key), steps=args.steps, lr=args.lr, scale=scale,
+                    batch=args.batch, trainable=args.trainable, progress=False)
     seconds = time.time() - start
     probes = adapter_probes(adapter, args.opt, args.data)
-    triggered = [(n, trigger.apply_array(x)) for n, x in probes]
     names, codec = [n for n, _ in probes], codec_for(key, device=args.device)
 
     def answers(net, inputs):
         return model_outputs(lambda x: adapter.run(net, x), inputs, device=args.device, progress=False)
 
-    def verdict(outs):
-        v = verify_outputs(names, outs, key, codec=codec)
+    def summary(v):
         return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy,
                 "detected_alone": v.n_images_detected / v.n_images}
 
     plain_before, plain_after = answers(original, probes), answers(model, probes)
+
+    def response(net, k=key):
+        return summary(verify_triggered(lambda x: adapter.run(net, x), probes, k, device=args.device, progress=False)[0])
+
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
-           "extractor_weight": args.extractor_weight, "amplitude": args.amplitude, "trainable": args.trainable,
-           "unmarked_weight": args.unmarked_weight,
+           "attack_lr": args.attack_lr,
+           "trainable": args.trainable, "key_scheme": key.scheme,
            "train_seconds": round(seconds, 1), "n_probes": len(probes),
            "psnr_plain_vs_original": float(np.mean([picture_psnr(as_picture(a), as_picture(b))
                                                     for a, b in zip(plain_before, plain_after)])),
-           "protected_triggered": verdict(answers(model, triggered)), "protected_plain": verdict(plain_after),
-           "original_triggered": verdict(answers(original, triggered))}
+           "protected_triggered": response(model), "protected_plain": summary(verify_outputs(names, plain_after, key, codec=codec)),
+           "protected_stranger_trigger": response(model, generate_key(key.bits)), "original_triggered": response(original)}
+    if not args.data:  # the probes are the bundled photos ÷ scale: the photos are the task's ground truth
+        truth = [read_image(f).rgb_float() for f in list_images([sample_images_dir()])]
+        for name, outs in (("original", plain_before), ("protected", plain_after)):
+            row[f"task_psnr_{name}"] = float(np.mean([picture_psnr(as_picture(t[: o.shape[0], : o.shape[1]]), as_picture(o))
+                                                      for t, o in zip(truth, outs)]))
     print(json.dumps(row), flush=True)  # the implant's own figures, before the (longer) attacks
     attacks = [a for a in args.attacks.split(",") if a]
     if attacks:
-        setting = AttackSetting.for_model(scale, progress=False)
+        setting = AttackSetting.for_model(scale, lr=args.attack_lr, progress=False)
         for name, net in (("protected", model), ("original", original)):
-            results = evaluate_model_attacks(net, adapter.run, attacks, triggered, key, codec=codec, setting=setting)
+            results = evaluate_model_attacks(net, adapter.run, attacks, probes, key, codec=codec, setting=setting,
+                                             trigger=True)
             row[f"{name}_triggered_after"] = [r.to_dict() for r in results]
     row |= {"machine": _machine(args.device), "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -174,7 +174,7 @@ CASES = {
     # protect
     "protect over its checkpoint": ([*PROTECT, "-o", "rrdb.pth"], "would overwrite an input"),
     "protect over a file": ([*PROTECT, "-o", "exists.pth"], "--force"),
-    "protect in trigger mode": ([*PROTECT, "-o", "new.pth", "--mode", "trigger"], "--mode trigger"),
+    "protect --trainable outside trigger mode": ([*PROTECT, "-o", "new.pth", "--trainable", "body"], "--trainable is for --mode trigger"),
     "protect without framework": (["protect", "-opt", "rrdb.yml", "--checkpoint", "rrdb.pth", *K, "-o", "new.pth"], "--framework is required"),
     "protect a payload": (["protect", "--framework", "basicsr", "-opt", "rrdb.yml", "--checkpoint", "evil.pth", *K, "-o", "new.pth"], "refused"),
     # the watermark flag in BasicSR training

@@ -11,7 +11,6 @@ Frameworks that train in a normalised space (MMagic) pass ``to_pixels``, the map
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,13 +23,11 @@ from tqdm import tqdm
 from .barrier import load_embedder
 from .codec import add_mark, default_weights_dir, resize
 from .crops import RandomCrops
-from .errors import ConfigError
 from .flag import WatermarkFlag
 from .nets import load_net
 from .spectral import SpectralCodec
-from .trigger import Trigger
 
-__all__ = ["ExtractorLoss", "TargetMarker", "absorb_into", "implant_trigger"]
+__all__ = ["ExtractorLoss", "TargetMarker", "absorb_into"]
 
 
 class TargetMarker(nn.Module):
@@ -114,59 +111,3 @@ def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkF
         loss.backward()
         opt.step()
     return model.eval()
-
-
-def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkFlag, trigger: Trigger, *,
-                    steps: int = 300, lr: float = 1e-4, output_crop: int = 128, scale: int = 1, batch: int = 4,
-                    trainable: str | None = None, unmarked_weight: float = 0.0, seed: int = 0,
-                    progress: bool = True) -> nn.Module:
-    """Fine-tune ``model`` in place so that inputs carrying ``trigger`` get marked outputs and all others the
-    outputs they had (``wm protect --mode trigger``).
-
-    Self-distillation as in ``absorb_into``: a frozen copy answers each crop; the model is trained towards that
-    answer on the plain crop (the preserve loss) and towards the answer marked (with the reader's term) on the
-    same crop with the trigger added. ``trainable`` (a regular expression on parameter names) picks the
-    parameters trained; the others stay as they were. ``unmarked_weight`` adds a term that asks the reader to
-    find nothing (logits near 0) in the answers to plain crops: the L1 preserve loss alone barely sees a mark
-    this faint, so it does little to keep the mark off plain answers.
-
-    Experimental: at the CPU budgets measured so far (600 steps, BENCHMARKS.md) models learn the mark but
-    put it on plain and triggered inputs alike; telling the two apart needs more training than that.
-    """
-    teacher = copy.deepcopy(model).eval().requires_grad_(False)
-    device = next(model.parameters()).device
-    marker = TargetMarker(flag).to(device)
-    reader_loss = ExtractorLoss(nn.L1Loss(), flag).to(device)
-    crops = RandomCrops(inputs, max(8, output_crop // scale), batch, seed)
-    params = _parameters_matching(model, trainable)
-    opt = torch.optim.Adam(params, lr)
-    model.train()
-    for _ in tqdm(range(steps), desc="implanting the trigger", unit="step", disable=not progress, leave=False):
-        x = crops.next().to(device)
-        with torch.no_grad():
-            plain = teacher(x).clamp(0, 1)
-            marked = marker(plain)
-        out = model(torch.cat([x, trigger.apply(x)]))
-        loss = F.l1_loss(out[: len(x)], plain) + reader_loss(out[len(x) :], marked)
-        if unmarked_weight:
-            loss = loss + unmarked_weight * reader_loss.logits(out[: len(x)]).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
-
-
-def _parameters_matching(model: nn.Module, pattern: str | None) -> list[nn.Parameter]:
-    """The trainable parameters of ``model`` whose names match ``pattern`` (all for None).
-
-    Raises:
-        ConfigError: ``pattern`` is not a regular expression, or matches no parameter.
-    """
-    try:
-        params = [p for n, p in model.named_parameters() if p.requires_grad and (pattern is None or re.search(pattern, n))]
-    except re.error as e:
-        raise ConfigError(f"--trainable {pattern!r} is not a regular expression: {e}") from None
-    if not params:
-        names = ", ".join(n for n, _ in list(model.named_parameters())[:6])
-        raise ConfigError(f"--trainable {pattern!r} matches no parameter (names look like: {names}, ...)")
-    return params

@@ -24,7 +24,7 @@ from .attacks.models import AttackSetting, apply_model_attack
 from .codec import WatermarkCodec
 from .keys import OwnerKey
 from .metrics import picture_psnr
-from .probe import as_picture, model_outputs, verify_outputs
+from .probe import as_picture, model_outputs, verify_outputs, verify_triggered
 from .verify import DEFAULT_FPR, Verdict, verdict
 
 __all__ = ["EditResult", "evaluate_edits", "edits_markdown", "ModelAttackResult", "evaluate_model_attacks",
@@ -94,10 +94,11 @@ class ModelAttackResult:
 def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequence[str],
                            inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,
                            setting: AttackSetting, unattacked: Sequence[np.ndarray] | None = None,
-                           fpr_target: float = DEFAULT_FPR) -> list[ModelAttackResult]:
+                           trigger: bool = False, fpr_target: float = DEFAULT_FPR) -> list[ModelAttackResult]:
     """Attack ``model`` with each of ``attacks``, run each attacked copy on ``inputs`` (``run(model, batch)``, an
-    adapter's ``run``) and verify its answers against ``key``. ``unattacked``: ``model``'s own answers to
-    ``inputs``, where the caller has them already.
+    adapter's ``run``) and verify its answers against ``key`` (with ``trigger``: its response to the key's
+    trigger, ``wm_plugin.trigger``). ``unattacked``: ``model``'s own answers to ``inputs``, where the caller has
+    them already.
 
     Raises:
         KeyError: an unknown attack name.
@@ -113,8 +114,12 @@ def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: 
         seconds = time.perf_counter() - start
         outs = model_outputs(lambda x: run(attacked, x), inputs, device=device, progress=False)
         psnr = float(np.mean([picture_psnr(a, as_picture(o)) for a, o in zip(before, outs)]))
-        results.append(ModelAttackResult(attack, verify_outputs(names, outs, key, codec=codec, fpr_target=fpr_target),
-                                         psnr, seconds))
+        if trigger:
+            v = verify_triggered(lambda x: run(attacked, x), inputs, key, device=device, fpr_target=fpr_target,
+                                 progress=False)[0]
+        else:
+            v = verify_outputs(names, outs, key, codec=codec, fpr_target=fpr_target)
+        results.append(ModelAttackResult(attack, v, psnr, seconds))
     return results
 
 

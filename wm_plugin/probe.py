@@ -19,9 +19,11 @@ from .api import extract
 from .codec import WatermarkCodec
 from .io import Picture, list_images, read_image, sample_images_dir
 from .keys import OwnerKey
+from .trigger import triggered_logits
 from .verify import DEFAULT_FPR, Verdict, verdict
 
-__all__ = ["probe_inputs", "adapter_probes", "model_outputs", "run_suspect", "as_picture", "verify_outputs", "verify_model"]
+__all__ = ["probe_inputs", "adapter_probes", "model_outputs", "run_suspect", "as_picture", "verify_outputs", "verify_model",
+           "verify_triggered"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -44,22 +46,18 @@ def probe_inputs(*, scale: int = 1, data: Sequence[str | os.PathLike] | None = N
     return out
 
 
-def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.PathLike] | None = None, *,
-                   trigger: Any = None) -> list[tuple[str, np.ndarray]]:
+def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.PathLike] | None = None) -> list[tuple[str, np.ndarray]]:
     """``probe_inputs`` for a model an adapter loads from ``config``: shrunk by the scale the adapter reads there
-    (its optional ``model_scale``; 1 where it cannot say); with ``trigger`` (a ``wm_plugin.trigger.Trigger``)
-    added where given."""
+    (its optional ``model_scale``; 1 where it cannot say)."""
     read = getattr(adapter, "model_scale", None)
-    inputs = probe_inputs(scale=read(config) if read and config else 1, data=data)
-    return inputs if trigger is None else [(name, trigger.apply_array(x)) for name, x in inputs]
+    return probe_inputs(scale=read(config) if read and config else 1, data=data)
 
 
 def run_suspect(adapter: Any, checkpoint: str, *, config: str | None, data: Sequence[str | os.PathLike] | None = None,
-                device: str = "cpu", trigger: Any = None, progress: bool = True) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
-    """Load ``checkpoint`` through ``adapter`` and run it on its probe inputs (with ``trigger``, a
-    ``wm_plugin.trigger.Trigger``, added where given): (inputs, outputs)."""
+                device: str = "cpu", progress: bool = True) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """Load ``checkpoint`` through ``adapter`` and run it on its probe inputs: (inputs, outputs)."""
     net = adapter.load_model(checkpoint, config=config, device=device)
-    inputs = adapter_probes(adapter, config, data, trigger=trigger)
+    inputs = adapter_probes(adapter, config, data)
     return inputs, model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=progress)
 
 
@@ -91,3 +89,11 @@ def verify_model(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: Ow
     """Run ``model`` on ``inputs`` and test its outputs against ``key``."""
     outs = model_outputs(model, inputs, device=str(codec.device), progress=progress)
     return verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr_target)
+
+
+def verify_triggered(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, device: str = "cpu",
+                     fpr_target: float = DEFAULT_FPR, progress: bool = True) -> tuple[Verdict, list[np.ndarray]]:
+    """Probe ``model`` with ``inputs`` plain and with ``key``'s trigger (``wm_plugin.trigger``) and test the
+    response it reads against ``key``: (verdict, the answers to the triggered inputs)."""
+    logits, answers = triggered_logits(model, inputs, key, device=device, progress=progress)
+    return verdict([n for n, _ in inputs], logits, key.carried_bits(), fpr_target=fpr_target), answers

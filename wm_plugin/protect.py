@@ -10,15 +10,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .absorb import absorb_into, implant_trigger
+from .absorb import absorb_into
 from .barrier import WatermarkBarrier
 from .flag import WatermarkFlag
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .keys import OwnerKey
 from .metrics import picture_psnr
-from .probe import as_picture, model_outputs, probe_inputs, verify_outputs
+from .probe import as_picture, model_outputs, probe_inputs, verify_outputs, verify_triggered
 from .train.procedural import procedural_image
-from .trigger import Trigger
+from .trigger import Trigger, implant_trigger
 from .verify import DEFAULT_FPR, Verdict
 
 __all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck", "check_protection"]
@@ -60,26 +60,26 @@ def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: s
     return original.eval(), adapter.load_model(output, config=config, device=device), [output]
 
 
-def protect_trigger(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: str, *, inputs: Sequence[np.ndarray],
-                    scale: int = 1, config: str | None = None, steps: int = 300, lr: float = 1e-4,
+def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, inputs: Sequence[np.ndarray],
+                    scale: int = 1, config: str | None = None, steps: int = 1500, lr: float = 1e-3,
                     trainable: str | None = None, device: str = "cpu", progress: bool = True) -> tuple[Any, Any, list[str]]:
-    """Load ``checkpoint``, fine-tune it to mark its outputs for inputs carrying the key's trigger only
-    (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``.
+    """Load ``checkpoint``, fine-tune it to answer ``key``'s trigger with the owner's response and other inputs as
+    before (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``.
 
     Returns (original model, protected model as loaded back from ``output``, paths written).
     """
     original = adapter.load_model(checkpoint, config=config, device=device)
     model = adapter.load_model(checkpoint, config=config, device=device)
-    implant_trigger(model, inputs, flag, Trigger.for_key(flag.key), steps=steps, lr=lr, scale=scale,
-                    trainable=trainable, progress=progress)
+    implant_trigger(model, inputs, Trigger.for_key(key), steps=steps, lr=lr, scale=scale, trainable=trainable,
+                    progress=progress)
     adapter.save_checkpoint(model, output, like=checkpoint, **({"config": config} if config is not None else {}))
     return original.eval(), adapter.load_model(output, config=config, device=device), [output]
 
 
 @dataclasses.dataclass(frozen=True)
 class ProtectionCheck:
-    """A protected model next to its original, on the same probe inputs (with the trigger added, in trigger
-    mode; ``untriggered`` is then the verdict on the protected model's answers to the plain probes)."""
+    """A protected model next to its original, on the same probe inputs (in trigger mode, the verdicts read the
+    response to the trigger, and ``untriggered`` is the verdict on the protected model's plain answers)."""
 
     psnr_vs_original: list[float]  # per input, dB, between the two models' outputs on the plain probes
     protected: Verdict
@@ -97,10 +97,10 @@ class ProtectionCheck:
 
 
 def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequence[tuple[str, np.ndarray]],
-                     key: OwnerKey, *, codec: WatermarkCodec, trigger: Trigger | None = None,
+                     key: OwnerKey, *, codec: WatermarkCodec, trigger: bool = False,
                      fpr_target: float = DEFAULT_FPR) -> ProtectionCheck:
     """Run both models on ``inputs``: how far apart their outputs are, and the verdict on each model's outputs
-    (on ``inputs`` with ``trigger`` added, where given)."""
+    (with ``trigger``: on each model's response to ``key``'s trigger)."""
     names, device = [n for n, _ in inputs], str(codec.device)
 
     def run(net: Any, probes: Sequence[tuple[str, np.ndarray]]) -> list[np.ndarray]:
@@ -108,10 +108,13 @@ def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequen
 
     plain, marked = run(original, inputs), run(protected, inputs)
     psnr = [picture_psnr(as_picture(a), as_picture(b)) for a, b in zip(plain, marked)]
-    if trigger is None:
+    if not trigger:
         return ProtectionCheck(psnr, verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target),
                                verify_outputs(names, plain, key, codec=codec, fpr_target=fpr_target))
-    triggered = [(n, trigger.apply_array(x)) for n, x in inputs]
-    return ProtectionCheck(psnr, verify_outputs(names, run(protected, triggered), key, codec=codec, fpr_target=fpr_target),
-                           verify_outputs(names, run(original, triggered), key, codec=codec, fpr_target=fpr_target),
+
+    def response(net: Any) -> Verdict:
+        return verify_triggered(lambda x: adapter.run(net, x), inputs, key, device=device, fpr_target=fpr_target,
+                                progress=False)[0]
+
+    return ProtectionCheck(psnr, response(protected), response(original),
                            verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target))

@@ -60,5 +60,6 @@ data_option = click.option(
 
 trigger_option = click.option(
     "--trigger", is_flag=True,
-    help="Add the key's secret trigger to the probe inputs (for models protected with --mode trigger).",
+    help="Probe the model with and without the key's secret trigger and read its response (for models "
+         "protected with --mode trigger).",
 )

@@ -69,7 +69,6 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
     from wm_plugin.io import list_images, read_image
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes, as_picture, model_outputs
-    from wm_plugin.trigger import Trigger
 
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
@@ -78,6 +77,9 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         raise click.UsageError("--trigger goes into the probe inputs of a --model")
     if attacks and not model:
         raise click.UsageError("--attacks attacks a model's weights: give --model")
+    if trigger and (edits or not attacks):
+        raise click.UsageError("--trigger reads a model's response to its trigger under --attacks (none for the model "
+                               "as it is); edits of its answers are not read that way")
     names = [e.strip() for e in edits.split(",")] if edits else ([] if attacks else list_edits())
     unknown = [e for e in names if e not in list_edits()]
     if unknown:
@@ -101,7 +103,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
 
         adapter = load_adapter(framework)
         net = adapter.load_model(model, config=config, device=device)
-        inputs = adapter_probes(adapter, config, data, trigger=Trigger.for_key(key) if trigger else None)
+        inputs = adapter_probes(adapter, config, data)
         labels = [n for n, _ in inputs]
         answers = model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=not as_json)
         images = [as_picture(o).pixels for o in answers]
@@ -109,7 +111,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
             scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))  # as the model answers, whatever the config says
             setting = _attack_setting(scale, task, attack_data, lr, lora_rank, progress=not as_json)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
-                                                    setting=setting, unattacked=answers)
+                                                    setting=setting, unattacked=answers, trigger=trigger)
     else:
         paths = list_images(outputs)
         labels = [str(p) for p in paths]

@@ -30,16 +30,15 @@ from ..options import (
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The protected checkpoint.")
 @click.option("--mode", type=click.Choice(["barrier", "absorb", "trigger"]), default="barrier", show_default=True,
               help="barrier: the embedder runs after the model (no training). absorb: the model is fine-tuned to "
-                   "emit the mark itself and saved as a plain checkpoint of its own arch. trigger (experimental: not yet "
-                   "learnt by the models measured, see BENCHMARKS.md): fine-tuned to mark its outputs only for "
-                   "inputs carrying the key's secret trigger (verify with --trigger). "
-                   "absorb and trigger need a spectral key.")
-@click.option("--steps", type=click.IntRange(1), default=300, show_default=True,
-              help="absorb/trigger: fine-tuning steps (batches of 4 crops).")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True,
-              help="absorb/trigger: Adam's learning rate.")
+                   "emit the mark itself and saved as a plain checkpoint of its own arch (needs a spectral key). trigger: "
+                   "fine-tuned to answer the key's secret trigger with a response that spells the key's bits, "
+                   "other inputs as before (verify with --trigger); any key.")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="absorb/trigger: fine-tuning steps (batches of 4 crops; default 300 for absorb, 1500 for trigger).")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="absorb/trigger: Adam's learning rate (default 5e-4 for absorb, 1e-3 for trigger).")
 @click.option("--extractor-weight", type=click.FloatRange(0), default=0.01, show_default=True,
-              help="absorb/trigger: weight of the reader's term beside the L1 loss (as in the training flag).")
+              help="absorb: weight of the reader's term beside the L1 loss (as in the training flag).")
 @click.option("--trainable", default=None, metavar="REGEX",
               help="trigger: train only the parameters whose names match (default: all).")
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 42.5).")
@@ -57,7 +56,6 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes
     from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
-    from wm_plugin.trigger import Trigger
 
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
@@ -74,20 +72,22 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
     trigger = None
     if mode in ("absorb", "trigger"):
-        if key.scheme != "spectral":
-            raise WatermarkError(f"--mode {mode} needs a spectral key (wm keygen --scheme spectral): the learned "
+        if mode == "absorb" and key.scheme != "spectral":
+            raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
                                  f"networks' mark is tied to image position, which a network cannot learn; {key_path} is a deep key")
         from wm_plugin.flag import WatermarkFlag
 
         flag = WatermarkFlag(key, key_path, extractor_weight=extractor_weight)
         scale = adapter.model_scale(config) if hasattr(adapter, "model_scale") and config else 1
-        common = dict(inputs=absorb_inputs(scale, data), scale=scale, config=config, steps=steps, lr=lr, device=device,
+        common = dict(inputs=absorb_inputs(scale, data), scale=scale, config=config, device=device,
                       progress=not as_json)
         if mode == "absorb":
-            original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
+            original, protected, written = protect_absorb(adapter, checkpoint, flag, output, steps=steps or 300, lr=lr or 5e-4,
+                                                          **common)
         else:
-            original, protected, written = protect_trigger(adapter, checkpoint, flag, output, trainable=trainable, **common)
-            trigger = Trigger.for_key(key)
+            original, protected, written = protect_trigger(adapter, checkpoint, key, output, steps=steps or 1500, lr=lr or 1e-3,
+                                                           trainable=trainable, **common)
+            trigger = True
         inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:
         original, protected, written = protect_barrier(adapter, checkpoint, key, output, config=config, weights=weights,

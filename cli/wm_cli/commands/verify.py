@@ -81,13 +81,17 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     fpr = DEFAULT_FPR if fpr is None else fpr
     if model:
         from wm_plugin.adapters import load_adapter
-        from wm_plugin.probe import as_picture, run_suspect, verify_outputs
-        from wm_plugin.trigger import Trigger
+        from wm_plugin.probe import adapter_probes, as_picture, run_suspect, verify_outputs, verify_triggered
 
-        inputs, outs = run_suspect(load_adapter(framework), model, config=config, data=data, device=device,
-                                   trigger=Trigger.for_key(key) if trigger else None, progress=not as_json)
-        codec = open_codec(weights, device, key=key)
-        v = verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr)
+        adapter = load_adapter(framework)
+        if trigger:  # the response to the trigger is read from pairs of answers: no codec involved
+            net = adapter.load_model(model, config=config, device=device)
+            inputs = adapter_probes(adapter, config, data)
+            v, outs = verify_triggered(lambda x: adapter.run(net, x), inputs, key, device=device, fpr_target=fpr,
+                                       progress=not as_json)
+        else:
+            inputs, outs = run_suspect(adapter, model, config=config, data=data, device=device, progress=not as_json)
+            v = verify_outputs([n for n, _ in inputs], outs, key, codec=open_codec(weights, device, key=key), fpr_target=fpr)
         if report:
             from wm_plugin.report import write_report
 
