@@ -70,7 +70,7 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
         check_writable(path, force=force)
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
-    trigger = None
+    trigger = False
     if mode in ("absorb", "trigger"):
         if mode == "absorb" and key.scheme != "spectral":
             raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
@@ -104,5 +104,5 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
                    f"original model's; {'DETECTED' if v.detected else 'NOT DETECTED'} (p = {v.p_value:.3g}, "
                    f"bit accuracy {v.bit_accuracy:.3f}); the original model: p = {check.original.p_value:.3g}")
         if check.untriggered is not None:
-            click.echo(f"those were triggered probes (verify with --trigger); without the trigger: "
-                       f"p = {check.untriggered.p_value:.3g}")
+            click.echo(f"those verdicts read the response to the key's trigger (verify with --trigger); the plain "
+                       f"answers read as ordinary outputs: p = {check.untriggered.p_value:.3g}")
