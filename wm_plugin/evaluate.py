@@ -115,8 +115,8 @@ def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: 
         outs = model_outputs(lambda x: run(attacked, x), inputs, device=device, progress=False)
         psnr = float(np.mean([picture_psnr(a, as_picture(o)) for a, o in zip(before, outs)]))
         if trigger:
-            v = verify_triggered(lambda x: run(attacked, x), inputs, key, device=device, fpr_target=fpr_target,
-                                 progress=False)[0]
+            v = verify_triggered(lambda x: run(attacked, x), inputs, key, plain=outs, device=device,
+                                 fpr_target=fpr_target, progress=False)[0]
         else:
             v = verify_outputs(names, outs, key, codec=codec, fpr_target=fpr_target)
         results.append(ModelAttackResult(attack, v, psnr, seconds))

@@ -91,9 +91,11 @@ def verify_model(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: Ow
     return verify_outputs([n for n, _ in inputs], outs, key, codec=codec, fpr_target=fpr_target)
 
 
-def verify_triggered(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, device: str = "cpu",
-                     fpr_target: float = DEFAULT_FPR, progress: bool = True) -> tuple[Verdict, list[np.ndarray]]:
-    """Probe ``model`` with ``inputs`` plain and with ``key``'s trigger (``wm_plugin.trigger``) and test the
-    response it reads against ``key``: (verdict, the answers to the triggered inputs)."""
-    logits, answers = triggered_logits(model, inputs, key, device=device, progress=progress)
+def verify_triggered(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *,
+                     plain: Sequence[np.ndarray] | None = None, device: str = "cpu", fpr_target: float = DEFAULT_FPR,
+                     progress: bool = True) -> tuple[Verdict, list[np.ndarray]]:
+    """Probe ``model`` with ``inputs`` plain (or take its answers ``plain``, where the caller has them) and with
+    ``key``'s trigger (``wm_plugin.trigger``), and test the response it reads against ``key``: (verdict, the
+    answers to the triggered inputs)."""
+    logits, answers = triggered_logits(model, inputs, key, plain=plain, device=device, progress=progress)
     return verdict([n for n, _ in inputs], logits, key.carried_bits(), fpr_target=fpr_target), answers

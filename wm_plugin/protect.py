@@ -112,9 +112,9 @@ def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequen
         return ProtectionCheck(psnr, verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target),
                                verify_outputs(names, plain, key, codec=codec, fpr_target=fpr_target))
 
-    def response(net: Any) -> Verdict:
-        return verify_triggered(lambda x: adapter.run(net, x), inputs, key, device=device, fpr_target=fpr_target,
-                                progress=False)[0]
+    def response(net: Any, answers: list[np.ndarray]) -> Verdict:
+        return verify_triggered(lambda x: adapter.run(net, x), inputs, key, plain=answers, device=device,
+                                fpr_target=fpr_target, progress=False)[0]
 
-    return ProtectionCheck(psnr, response(protected), response(original),
+    return ProtectionCheck(psnr, response(protected, marked), response(original, plain),
                            verify_outputs(names, marked, key, codec=codec, fpr_target=fpr_target))

@@ -147,11 +147,13 @@ def probe_envelope(trigger: Trigger, seed: bytes, index: int, height: int, width
 
 
 def triggered_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: Sequence[tuple[str, np.ndarray]], key, *,
-                     device: str = "cpu", progress: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+                     plain: Sequence[np.ndarray] | None = None, device: str = "cpu",
+                     progress: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
     """Probe ``model`` (a batch (1,3,H,W) in [0, 1] to its answer) with each input, plain and with ``key``'s trigger.
 
-    Both answers are quantised to 8 bits, as saved outputs would be. Returns the bit logits (n, k) read from
-    each pair and the answers to the triggered inputs (H×W×3 float32).
+    ``plain``: the model's answers to ``inputs`` (H×W×3 in [0, 1]) where the caller has them already. Both answers
+    are quantised to 8 bits, as saved outputs would be. Returns the bit logits (n, k) read from each pair and the
+    answers to the triggered inputs (H×W×3 float32).
     """
     trigger = Trigger.for_key(key)
     logits, answers = [], []
@@ -160,9 +162,10 @@ def triggered_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: Sequ
         x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).to(device)
         n = probe_envelope(trigger, key.seed, i, *x.shape[2:])
         with torch.no_grad():
-            plain = torch.round(model(x).clamp(0, 1) * 255) / 255
+            answer = model(x) if plain is None else torch.from_numpy(plain[i]).permute(2, 0, 1).unsqueeze(0).to(device)
+            plain_answer = torch.round(answer.clamp(0, 1) * 255) / 255
             marked = torch.round(model(trigger.apply(x, n.to(device))).clamp(0, 1) * 255) / 255
-        logits.append(trigger.read(marked - plain, n).numpy())
+        logits.append(trigger.read(marked - plain_answer, n).numpy())
         answers.append(marked[0].permute(1, 2, 0).float().cpu().numpy())
     return np.stack(logits), answers
 
