@@ -169,6 +169,8 @@ class BasicSRAdapter:
         """BasicSR's own ``train_pipeline`` on ``config`` (``argv``: BasicSR's train.py arguments)."""
         import basicsr.train
 
+        from wm_plugin.train.distributed import shutdown
+
         from .models import build_watermarked_model, check_trainable
 
         # Fail here, with the field named, before BasicSR makes folders and logs.
@@ -180,6 +182,7 @@ class BasicSRAdapter:
         basicsr.train.build_model = build_watermarked_model
         sys.argv = ["wm basicsr-train", "-opt", str(config), *argv]
         basicsr.train.train_pipeline(os.getcwd())
+        shutdown()  # BasicSR leaves the process group up; gloo's threads then abort at exit, now and then
 
     def test(self, config: str, argv: list[str]) -> None:
         """BasicSR's own ``test_pipeline`` on ``config``, with ``WatermarkBarrierArch`` registered."""

@@ -200,6 +200,8 @@ class MMagicAdapter:
 
     def train(self, config: str, argv: list[str]) -> None:
         """MMagic's own ``tools/train.py`` on ``config`` (``argv``: its other arguments), the flag honoured."""
+        from wm_plugin.train.distributed import shutdown
+
         from .hook import check_trainable
         from .tools import run_tool
 
@@ -208,6 +210,7 @@ class MMagicAdapter:
             where = f"{config}: watermark"
             check_trainable(parse_flag(dict(cfg.watermark), where=where), where=where)
         run_tool("train", [str(config), *argv])
+        shutdown()  # MMEngine leaves the process group up; gloo's threads then abort at exit, now and then
 
     def test(self, config: str, argv: list[str]) -> None:
         """MMagic's own ``tools/test.py`` on ``config`` (``argv``: the checkpoint, then its other arguments)."""
