@@ -75,18 +75,17 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
         if mode == "absorb" and key.scheme != "spectral":
             raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
                                  f"networks' mark is tied to image position, which a network cannot learn; {key_path} is a deep key")
-        from wm_plugin.flag import WatermarkFlag
-
-        flag = WatermarkFlag(key, key_path, extractor_weight=extractor_weight)
         scale = adapter.model_scale(config) if hasattr(adapter, "model_scale") and config else 1
         common = dict(inputs=absorb_inputs(scale, data), scale=scale, config=config, device=device,
                       progress=not as_json)
+        common |= {k: v for k, v in (("steps", steps), ("lr", lr)) if v is not None}  # else each mode's own default
         if mode == "absorb":
-            original, protected, written = protect_absorb(adapter, checkpoint, flag, output, steps=steps or 300, lr=lr or 5e-4,
-                                                          **common)
+            from wm_plugin.flag import WatermarkFlag
+
+            flag = WatermarkFlag(key, key_path, extractor_weight=extractor_weight)
+            original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
         else:
-            original, protected, written = protect_trigger(adapter, checkpoint, key, output, steps=steps or 1500, lr=lr or 1e-3,
-                                                           trainable=trainable, **common)
+            original, protected, written = protect_trigger(adapter, checkpoint, key, output, trainable=trainable, **common)
             trigger = True
         inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:
