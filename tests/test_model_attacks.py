@@ -107,13 +107,36 @@ def test_degradations_fit_their_task():
 
 def test_attack_names():
     for name in ("none", "int8", "prune30", "prune12.5%", "weightnoise1%", "finetune1k", "lora20k", "finetune300",
-                 "surrogate-unet-l1-2k", "surrogate-srvgg-adv-500"):
+                 "chromanotch", "chromablur", "surrogate-unet-l1-2k", "surrogate-srvgg-adv-500"):
         check_model_attack(name)
     for name in ("prune", "lora1m", "finetune", "quantize", "surrogate-vgg-l1-1k", "surrogate-unet-l1"):
         with pytest.raises(KeyError, match="known forms"):
             check_model_attack(name)
     net = small_net()
     assert apply_model_attack("none", net, AttackSetting()) is net
+
+
+def test_input_filters_touch_only_chroma_and_the_notch_only_its_highest_frequency():
+    """``chromanotch`` removes a chroma checkerboard and keeps smooth chroma; ``chromablur`` dims all fine chroma;
+    luminance and the model's weights pass untouched."""
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    smooth = torch.stack([0.3 + 0.01 * x, 0.5 + 0.005 * y, 0.4 + 0.002 * (x + y)]).unsqueeze(0)  # ramps: no curvature
+    checker = (1 - 2 * ((x + y) % 2)) * torch.tensor([1.0, -0.5, -0.5]).view(3, 1, 1) * 0.02
+    fine = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+    def chroma(t):
+        return t - t.mean(1, keepdim=True)
+
+    for name in ("chromanotch", "chromablur"):
+        filtered = apply_model_attack(name, nn.Identity(), AttackSetting())  # the model answers what it is given
+        out = filtered(smooth + checker)
+        assert torch.allclose(out.mean(1), (smooth + checker).mean(1), atol=1e-6)
+        assert torch.allclose(out[..., 1:-1, 1:-1], smooth[..., 1:-1, 1:-1], atol=1e-5)  # the checkerboard is gone
+        net = small_net()
+        assert all(torch.equal(a, b) for a, b in zip(weights(apply_model_attack(name, net, AttackSetting())), weights(net)))
+    blurred = apply_model_attack("chromablur", nn.Identity(), AttackSetting())(fine)
+    notched = apply_model_attack("chromanotch", nn.Identity(), AttackSetting())(fine)
+    assert chroma(blurred).std() < 0.6 * chroma(fine).std() < chroma(notched).std()
 
 
 @pytest.mark.parametrize("scheme", ["deep", "spectral"])

@@ -1,6 +1,7 @@
 """The attacks on a protected model, by name: on its weights ``prune30``, ``weightnoise1%``, ``int8``,
-``finetune1k``, ``lora5k``; on its answers ``surrogate-unet-l1-2k`` (arch, loss, steps: a model of the thief's
-own trained on the protected model's answers). Step counts take ``k`` for thousands.
+``finetune1k``, ``lora5k``; on its inputs ``chromanotch``, ``chromablur`` (a filter in front of it); on its
+answers ``surrogate-unet-l1-2k`` (arch, loss, steps: a model of the thief's own trained on the protected model's
+answers). Step counts take ``k`` for thousands.
 
 ``apply_model_attack(name, model, setting)`` returns the attacked copy (or the surrogate); ``setting`` holds
 what the training attacks need (the thief's clean images, the task, the learning rates).
@@ -16,6 +17,7 @@ import numpy as np
 from torch import nn
 
 from .finetune import finetune
+from .inputs import INPUT_FILTERS, FilteredInputs
 from .surrogate import SURROGATE_ARCHS, SURROGATE_LOSSES, train_surrogate
 from .tasks import default_task, procedural_clean
 from .weights import prune, quantize_int8, weight_noise
@@ -57,8 +59,9 @@ class AttackSetting:
 
 def check_model_attack(name: str) -> None:
     """Raise ``KeyError`` (listing the forms) if ``name`` is not an attack ``apply_model_attack`` knows."""
-    if name not in ("none", "int8") and not any(p.fullmatch(name) for p in _PATTERNS.values()):
+    if name not in ("none", "int8", *INPUT_FILTERS) and not any(p.fullmatch(name) for p in _PATTERNS.values()):
         raise KeyError(f"unknown model attack {name!r}; known forms: none, int8, prune30, weightnoise1%, "
+                       f"{', '.join(INPUT_FILTERS)}, "
                        "finetune1k, lora1k (any step count: finetune500, lora20k), surrogate-ARCH-LOSS-STEPS "
                        f"(ARCH: {', '.join(SURROGATE_ARCHS)}; LOSS: {', '.join(SURROGATE_LOSSES)}; e.g. surrogate-unet-l1-2k)")
 
@@ -70,6 +73,8 @@ def apply_model_attack(name: str, model: nn.Module, setting: AttackSetting) -> n
         return model
     if name == "int8":
         return quantize_int8(model)
+    if name in INPUT_FILTERS:
+        return FilteredInputs(model, name)
     if m := _PATTERNS["prune"].fullmatch(name):
         return prune(model, float(m[1]) / 100)
     if m := _PATTERNS["weightnoise"].fullmatch(name):

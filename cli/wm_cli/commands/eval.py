@@ -41,7 +41,8 @@ from ..options import (
                    "noise2/255, blur1.")
 @click.option("--attacks", default=None, metavar="LIST",
               help="Comma-separated attacks on the --model: on its weights none, prune30, weightnoise1%, int8, "
-                   "finetune1k, lora1k (any step count: finetune5k, lora300); on its answers "
+                   "finetune1k, lora1k (any step count: finetune5k, lora300); on its inputs chromanotch, chromablur "
+                   "(a chroma filter in front of it); on its answers "
                    "surrogate-ARCH-LOSS-STEPS, ARCH unet|resnet9|srvgg, LOSS l1|l2|ssim|adv (e.g. surrogate-unet-l1-2k). "
                    "Given alone, no edits run.")
 @click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
