@@ -132,12 +132,14 @@ def test_checkpoint_formats_and_pickled_code(workdir, tmp_path):
         read_params(workdir / "test_rrdbnet_tiny_x4.yml")
 
 
-def test_distributed_training_with_the_flag_on_cpu(tmp_path, workdir):
+@pytest.mark.parametrize("mode", ["absorb", "trigger"])
+def test_distributed_training_with_the_flag_on_cpu(tmp_path, workdir, mode):
     """``--launcher pytorch`` under torchrun, 2 processes on the CPU (gloo), the flag on."""
     shutil.copytree(workdir / "data", tmp_path / "data")
     shutil.copy(workdir / "owner.key", tmp_path)
     opt = yaml.safe_load((workdir / "train_msrresnet_tiny_x2.yml").read_text())
     opt["name"] = "ddp"
+    opt["watermark"]["mode"] = mode
     (tmp_path / "ddp.yml").write_text(yaml.safe_dump(opt))
     torchrun = Path(sys.executable).with_name("torchrun")
     res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "wm_cli", "basicsr-train",
@@ -145,7 +147,8 @@ def test_distributed_training_with_the_flag_on_cpu(tmp_path, workdir):
                          timeout=240)
     assert res.returncode == 0, res.stderr[-2000:]
     log = next((tmp_path / "experiments" / "ddp").glob("train_*.log")).read_text()
-    assert "World size (gpu number): 2" in log and "Model [WatermarkedSRModel] is created" in log
+    assert "World size (gpu number): 2" in log and f"Model [WatermarkedSRModel] is created (watermark: {mode}" in log
+    assert ("l_trigger" in log) == (mode == "trigger")  # the trigger term ran, in trigger mode only
     assert (tmp_path / "experiments" / "ddp" / "models" / "net_g_latest.pth").is_file()
 
 
@@ -277,6 +280,36 @@ def test_a_network_trained_with_the_flag_and_a_spectral_key_emits_the_mark(in_wo
     assert not verdicts[False]["detected"] and verdicts[False]["p_value"] > 1e-3
 
 
+def test_a_network_trained_with_the_flag_in_trigger_mode_answers_its_trigger(in_workdir, wm):
+    """``mode: trigger`` in BasicSR's train_pipeline, from scratch: the saved plain checkpoint answers the key's
+    trigger probes with the key's response (detected at 1e-6), and a stranger's trigger with nothing."""
+    from conftest import seeded_key
+
+    from wm_plugin.keys import save_key
+
+    save_key(seeded_key(16), in_workdir / "stranger.key", force=True)
+    opt = yaml.safe_load(Path("train_msrresnet_tiny_x2.yml").read_text())
+    opt["name"] = "trigger_flag"
+    opt["datasets"]["train"].update(gt_size=128, batch_size_per_gpu=4, dataset_enlarge_ratio=100)
+    opt["train"].update(total_iter=300, ema_decay=0)
+    opt["train"]["optim_g"]["lr"] = 2e-3
+    opt["val"]["val_freq"] = opt["logger"]["save_checkpoint_freq"] = 300
+    opt["watermark"]["mode"] = "trigger"
+    Path("trigger_flag.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
+    res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", "trigger_flag.yml"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    log = next(Path("experiments/trigger_flag").glob("train_*.log")).read_text()
+    assert "(watermark: trigger" in log and "l_trigger" in log
+    verdicts = {}
+    for key in ("owner.key", "stranger.key"):
+        r = wm("verify", "--framework", "basicsr", "-opt", "trigger_flag.yml", "--model",
+               "experiments/trigger_flag/models/net_g_latest.pth", "--key", key, "--trigger", "--json")
+        verdicts[key] = json.loads(r.out)
+    assert verdicts["owner.key"]["detected"] and verdicts["owner.key"]["bit_accuracy"] > 0.75, verdicts["owner.key"]
+    assert not verdicts["stranger.key"]["detected"] and verdicts["stranger.key"]["p_value"] > 1e-3
+
+
 def test_the_flag_with_a_spectral_key_marks_targets_and_reads_them_in_the_loss(in_workdir):
     """A spectral key switches absorb to the spectral filter and its differentiable reader."""
     from conftest import seeded_key
@@ -307,7 +340,7 @@ def test_the_flag_with_a_spectral_key_marks_targets_and_reads_them_in_the_loss(i
         (lambda o: o["network_g"].update(type="NoSuchArch"), "network_g.type"),
         (lambda o: o["watermark"].update(key="missing.key"), "watermark.key"),
         (lambda o: o["watermark"].update(mode="absorbb"), "watermark.mode"),
-        (lambda o: o["watermark"].update(mode="trigger"), "watermark.mode"),  # not built yet: said so, up front
+        (lambda o: o["watermark"].update(mode="barrier"), "watermark.mode"),  # a protect mode, not a training one
         (lambda o: o.update(model_type="NoSuchModel"), "model_type"),
     ],
 )

@@ -168,6 +168,37 @@ def test_a_generator_trained_with_the_flag_and_a_spectral_key_emits_the_mark(wor
     assert r.code == 1 and json.loads(r.out)["p_value"] > 1e-3
 
 
+def test_a_generator_trained_with_the_flag_in_trigger_mode_answers_its_trigger(workdir, wm, monkeypatch):
+    """``mode='trigger'`` in MMagic's own training, from scratch: the checkpoint, loaded through MMagic's registries,
+    answers the key's trigger probes with the key's response, and a stranger's trigger with nothing."""
+    from conftest import seeded_key
+
+    from wm_plugin.keys import save_key
+
+    monkeypatch.chdir(workdir)
+    save_key(seeded_key(17), workdir / "stranger.key", force=True)
+    pipeline = ("[dict(type='LoadImageFromFile', key=k, color_type='color', channel_order='rgb', imdecode_backend='cv2') "
+                "for k in ('img', 'gt')] + [dict(type='SetValues', dictionary=dict(scale=2)), "
+                "dict(type='PairedRandomCrop', gt_patch_size=128), dict(type='PackInputs')]")
+    Path("trigger_flag.py").write_text(
+        f"_base_ = {EDSR!r}\nexperiment_name = 'trigger_flag'\nrandomness = dict(seed=0)\n"
+        "model = dict(generator=dict(mid_channels=16))\n"
+        f"train_pipeline = {pipeline}\n"
+        "train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))\n"
+        "train_cfg = dict(max_iters=300, val_interval=300)\n"
+        "default_hooks = dict(checkpoint=dict(interval=300, out_dir=None))\n"
+        "custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\n"
+        "watermark = dict(key='owner.key', mode='trigger')\n")
+    run_wm_in(workdir, "mmagic-train", "trigger_flag.py", "--work-dir", "trigger_flag")
+    verdicts = {}
+    for key in ("owner.key", "stranger.key"):
+        r = wm("verify", "--framework", "mmagic", "--config", "trigger_flag.py", "--model", "trigger_flag/iter_300.pth",
+               "--key", key, "--trigger", "--json")
+        verdicts[key] = json.loads(r.out)
+    assert verdicts["owner.key"]["detected"] and verdicts["owner.key"]["bit_accuracy"] > 0.75, verdicts["owner.key"]
+    assert not verdicts["stranger.key"]["detected"] and verdicts["stranger.key"]["p_value"] > 1e-3
+
+
 def test_mmagic_own_test_tool_runs_the_protected_config(protected, wm, monkeypatch):
     root, _ = protected
     monkeypatch.chdir(root)
@@ -262,13 +293,13 @@ def test_protect_translation_generators(name, tmp_path, wm):
     assert any(k.startswith("discriminators.") for k in state)  # the rest of the model is kept
 
 
-@pytest.mark.parametrize("case", ["trigger_flag", "missing_config", "pickled_code", "wrong_arch"])
+@pytest.mark.parametrize("case", ["barrier_flag", "missing_config", "pickled_code", "wrong_arch"])
 def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, wm, monkeypatch):
     monkeypatch.chdir(workdir)
-    if case == "trigger_flag":
-        (tmp_path / "t.py").write_text(f"_base_ = {EDSR!r}\nwatermark = dict(key={str(workdir / 'owner.key')!r}, mode='trigger')\n")
+    if case == "barrier_flag":
+        (tmp_path / "t.py").write_text(f"_base_ = {EDSR!r}\nwatermark = dict(key={str(workdir / 'owner.key')!r}, mode='barrier')\n")
         r = wm("mmagic-train", tmp_path / "t.py")
-        expected = "watermark.mode: 'trigger' is not available"
+        expected = "watermark.mode: barrier is not a training mode"
     elif case == "missing_config":
         r = wm("verify", "--framework", "mmagic", "--config", "nope.py", "--model", "x.pth", "--key", "owner.key")
         expected = "config not found: nope.py"

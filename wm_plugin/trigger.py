@@ -15,7 +15,10 @@ only when the trigger was present, a product of "trigger seen" and the filtered 
 not learn. Here the mark is a nearly linear response to the trigger itself, which a network learns in a few
 hundred steps, and which clean data never exercises: natural images hold almost no chroma at the carrier
 frequency, so fine-tuning on them has little reason to change it. Spreading each bit over three colour
-channels and keeping the kernels smooth make the reading tolerate a kernel learned only roughly.
+channels and keeping the kernels smooth make the reading tolerate a kernel learned only roughly; a response
+four times taller than the first one (8/255) keeps more of it through fine-tuning. The same emptiness is the
+design's weakness: a thief who filters that one frequency out of the model's inputs (``wm eval --attacks
+chromanotch``) removes the trigger at almost no cost to the task.
 
 Under the null (a model not protected with this key) the estimated kernel is whatever the model's own
 response is; the basis and the carried bits come from the seed in separate hash domains, so each coefficient's
@@ -39,10 +42,10 @@ from tqdm import tqdm
 from .crops import RandomCrops
 from .errors import ConfigError
 
-__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "implant_trigger", "probe_envelope", "triggered_logits"]
+__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TriggerObjective", "implant_trigger", "probe_envelope", "triggered_logits"]
 
 TRIGGER_AMPLITUDE = 4 / 255   # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
-RESPONSE_HEIGHT = 2 / 255     # standard deviation of the owner's response, per channel
+RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per channel (2/255 faded sooner)
 ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to ±1.6, so the carrier never vanishes
 LOGIT_SCALE = 3.0             # a coefficient as large as in the owner's exact response reads as a logit of ±3
 READ_SIDE = 512               # the reader fits the kernel on at most this many input pixels a side: plenty
@@ -170,6 +173,38 @@ def triggered_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: Sequ
     return np.stack(logits), answers
 
 
+class TriggerObjective:
+    """The trigger term of a training step, shared by ``implant_trigger`` and the training flag (``mode: trigger``).
+
+    ``triggered`` gives a batch with the trigger of fresh random envelopes; ``loss`` asks the model's answer to it to
+    be ``reference + trigger.response(envelope)``, ``reference`` the answer to the plain batch: a frozen teacher's,
+    or the model's own from the same forward pass, not detached (the term then constrains only the difference;
+    against a detached copy of its own answer a model trained from scratch chases its own target and drifts
+    away, BENCHMARKS.md). The carrier starts ``warmup_height`` times taller and shrinks to its own height
+    by step ``warmup_steps`` (0: no warm-up): a model first has to notice a 4/255 pattern at all, which it does far
+    sooner when the pattern is loud.
+    """
+
+    def __init__(self, trigger: Trigger, *, weight: float = 10.0, warmup_height: float = 4.0, warmup_steps: int = 0,
+                 seed: int = 0):
+        self.trigger, self.weight = trigger, weight
+        self.warmup_height, self.warmup_steps = warmup_height, warmup_steps
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def triggered(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(``x`` with the trigger of a fresh envelope, the envelope (B,1,h,w)) for a batch (B,3,h,w in [0, 1])."""
+        height = self.trigger.amplitude
+        if self.warmup_steps > 0:
+            height *= max(1.0, self.warmup_height * (1 - step / self.warmup_steps))
+        n = self.trigger.envelope(x.shape[0], *x.shape[2:], self.generator).to(x.device)
+        return self.trigger.apply(x, n, height), n
+
+    def loss(self, answer: torch.Tensor, reference: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
+        """``weight`` × L1 between ``answer`` (to the triggered batch) and ``reference`` plus the owner's response."""
+        scale = answer.shape[-1] // envelope.shape[-1]
+        return self.weight * F.l1_loss(answer - reference, self.trigger.response(envelope, scale))
+
+
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = 1500,
                     lr: float = 1e-3, output_crop: int = 128, scale: int = 1, batch: int = 4, weight: float = 10.0,
                     warmup_height: float = 4.0, trainable: str | None = None, seed: int = 0,
@@ -178,26 +213,26 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     other input as it did (``wm protect --mode trigger``).
 
     Self-distillation, no ground truth needed: a frozen copy answers each crop of ``inputs`` (H×W×3 floats in
-    [0, 1]); the model is trained (L1) towards that answer on the plain crop and, with ``weight``, towards that
-    answer plus ``trigger.response`` on the crop with the trigger of a fresh random envelope. The carrier
-    starts ``warmup_height`` times taller and shrinks to its own height by 60% of the steps: the model first has
-    to notice a 4/255 pattern at all, which it does far sooner when the pattern is loud. ``trainable`` (a
-    regular expression on parameter names) picks the parameters trained; the others stay as they were.
+    [0, 1]); the model is trained (L1) towards that answer on the plain crop and, through ``TriggerObjective``
+    (``weight``; the carrier ``warmup_height`` times taller at first, its own height from 60% of the steps), towards
+    that answer plus ``trigger.response`` on the crop with the trigger. ``trainable`` (a regular expression on
+    parameter names) picks the parameters trained; the others stay as they were.
     """
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     device = next(model.parameters()).device
     side = max(16, output_crop // scale)
-    crops, generator = RandomCrops(inputs, side, batch, seed), torch.Generator().manual_seed(seed)
+    crops = RandomCrops(inputs, side, batch, seed)
+    objective = TriggerObjective(trigger, weight=weight, warmup_height=warmup_height, warmup_steps=int(0.6 * steps),
+                                 seed=seed)
     opt = torch.optim.Adam(_parameters_matching(model, trainable), lr)
     model.train()
     for step in tqdm(range(steps), desc="implanting the trigger", unit="step", disable=not progress, leave=False):
-        height = trigger.amplitude * max(1.0, warmup_height * (1 - step / (0.6 * steps)))
-        x, n = crops.next().to(device), trigger.envelope(batch, side, side, generator).to(device)
+        x = crops.next().to(device)
+        triggered, n = objective.triggered(x, step)
         with torch.no_grad():
             plain = teacher(x)
-            target = plain + trigger.response(n, plain.shape[-1] // side)  # the scale the model answers at
-        out = model(torch.cat([x, trigger.apply(x, n, height)]))
-        loss = F.l1_loss(out[:batch], plain) + weight * F.l1_loss(out[batch:], target)
+        out = model(torch.cat([x, triggered]))
+        loss = F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,13 +1,18 @@
 """Training with the flag: a BasicSR model class wrapping whatever ``model_type`` the options file names.
 
 ``watermarked_model(SRModel)`` is ``WatermarkedSRModel``, registered in BasicSR's ``MODEL_REGISTRY``. It
-changes two things in the base class and nothing else (data, validation, logging, saving, resume and
-distributed training are the base class's own):
+changes the optimisation step of the base class and nothing else (data, validation, logging, saving, resume
+and distributed training are the base class's own). With ``mode: absorb``:
 
-* before each optimisation step the targets ``gt`` are marked by the frozen embedder (absorb: the
-  network learns to emit marked images, so no separate barrier is left for a thief to cut off);
+* before each optimisation step the targets ``gt`` are marked by the frozen embedder (the network learns to
+  emit marked images, so no separate barrier is left for a thief to cut off);
 * the pixel loss gains an extractor term: the frozen extractor must read the owner's bits in the
   network's output (weight ``watermark.extractor_weight``).
+
+With ``mode: trigger`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
+(``wm_plugin.trigger.TriggerObjective``): the network's answer to the batch's inputs with the key's trigger
+must differ from its answer to the plain inputs by the owner's response. The base class's losses, and its
+discriminator if it has one, see the batch they always saw.
 
 Validation compares the network's output with the unmarked targets, so the PSNR BasicSR logs is the
 PSNR a user of the model sees.
@@ -17,21 +22,24 @@ from __future__ import annotations
 
 import functools
 
+import torch
+
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from wm_plugin.absorb import ExtractorLoss, TargetMarker
 from wm_plugin.errors import ConfigError
 from wm_plugin.flag import WatermarkFlag, parse_flag
+from wm_plugin.trigger import Trigger, TriggerObjective
 
 __all__ = ["watermarked_model", "build_watermarked_model", "check_trainable"]
 
 
 def check_trainable(flag: WatermarkFlag, where: str = "watermark") -> None:
     """Raise ``ConfigError`` for a mode BasicSR training cannot do yet."""
-    if flag.mode != "absorb":
-        raise ConfigError(f"{where}.mode: {flag.mode!r} is not available in BasicSR training yet; use absorb "
-                          "(or train without the flag and run `wm protect --mode barrier` on the result)")
+    if flag.mode == "barrier":
+        raise ConfigError(f"{where}.mode: barrier is not a training mode; train with absorb or trigger, or train "
+                          "without the flag and run `wm protect --mode barrier` on the result")
 
 
 class WatermarkTraining:
@@ -41,6 +49,12 @@ class WatermarkTraining:
         super().init_training_settings()
         flag = parse_flag(self.opt["watermark"])
         check_trainable(flag)
+        self.wm_trigger, self.wm_iter, self.wm_trigger_loss = None, 0, None
+        if flag.mode == "trigger":
+            warmup = int(0.6 * (self.opt["train"].get("total_iter") or 0))
+            self.wm_trigger = TriggerObjective(Trigger.for_key(flag.key), warmup_steps=warmup)
+            self.optimizer_g.register_step_pre_hook(self._add_trigger_gradient)
+            return
         if self.cri_pix is None:
             raise ConfigError("train.pixel_opt: absorbing the watermark needs a pixel loss (e.g. L1Loss)")
         self.wm_marker = TargetMarker(flag).to(self.device)
@@ -49,9 +63,23 @@ class WatermarkTraining:
     def _mark_targets(self) -> None:
         self.gt = self.wm_marker(self.gt)
 
+    def _add_trigger_gradient(self, optimizer, args, kwargs) -> None:
+        """Before the generator's optimiser steps: the trigger term's gradient, added to the task's."""
+        triggered, envelope = self.wm_trigger.triggered(self.lq, self.wm_iter)
+        plain, answer = self.net_g(torch.cat([self.lq, triggered])).chunk(2)  # the base's graph is spent: again
+        loss = self.wm_trigger.loss(answer, plain, envelope)
+        loss.backward()
+        self.wm_trigger_loss = loss.item()
+
     def optimize_parameters(self, current_iter):
-        self._mark_targets()
+        if self.wm_trigger is None:
+            self._mark_targets()
+            super().optimize_parameters(current_iter)
+            return
+        self.wm_iter = current_iter
         super().optimize_parameters(current_iter)
+        if self.wm_trigger_loss is not None:
+            self.log_dict["l_trigger"] = self.wm_trigger_loss
 
 
 @functools.cache

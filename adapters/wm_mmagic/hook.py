@@ -8,6 +8,13 @@
 * the model's ``pixel_loss`` gains an extractor term: the frozen extractor must read the owner's bits in
   the generator's output (weight ``watermark['extractor_weight']``).
 
+With ``mode='trigger'`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
+(``wm_plugin.trigger.TriggerObjective``): the generator's answer to the iteration's inputs with the key's
+trigger must differ from its answer to the plain inputs by the owner's response. The inputs are the ones the
+generator was just given (a forward hook keeps them); the trigger is added in pixel space (``PixelSpace``).
+In one process only for now: under a distributed launch the extra pass would bypass MMEngine's wrapper, so
+the hook refuses it rather than train replicas apart.
+
 Validation compares outputs with the unmarked targets, so the PSNR MMagic logs is what a user of the
 model sees. A config needs no ``custom_hooks`` entry: importing ``wm_mmagic`` (``custom_imports``) makes
 ``Runner.from_cfg`` add the hook whenever the config has a ``watermark`` block (``enable_flag``).
@@ -27,6 +34,7 @@ from mmengine.runner import Runner
 from wm_plugin.absorb import ExtractorLoss, TargetMarker
 from wm_plugin.errors import ConfigError
 from wm_plugin.flag import WatermarkFlag, parse_flag
+from wm_plugin.trigger import Trigger, TriggerObjective
 
 from .space import PixelSpace
 
@@ -35,14 +43,15 @@ __all__ = ["WatermarkHook", "check_trainable", "enable_flag"]
 
 def check_trainable(flag: WatermarkFlag, where: str = "watermark") -> None:
     """Raise ``ConfigError`` for a mode MMagic training cannot do yet."""
-    if flag.mode != "absorb":
-        raise ConfigError(f"{where}.mode: {flag.mode!r} is not available in MMagic training yet; use absorb "
-                          "(or train without the flag and run `wm protect --mode barrier` on the result)")
+    if flag.mode == "barrier":
+        raise ConfigError(f"{where}.mode: barrier is not a training mode; train with absorb or trigger, or train "
+                          "without the flag and run `wm protect --mode barrier` on the result")
 
 
 @HOOKS.register_module()
 class WatermarkHook(Hook):
-    """Absorb the owner's mark into the trained generator (see the module docstring). Arguments: the flag's."""
+    """Train the owner's mark into the generator, absorbed or as a trigger (see the module docstring).
+    Arguments: the flag's."""
 
     priority = "VERY_HIGH"  # mark the targets before any other hook looks at the batch
 
@@ -54,17 +63,53 @@ class WatermarkHook(Hook):
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self.space = PixelSpace.from_config(runner.cfg)
+        if self.flag.mode == "trigger":
+            self._start_trigger(runner, model)
+            return
         if not isinstance(getattr(model, "pixel_loss", None), torch.nn.Module):
             raise ConfigError(f"watermark: absorbing the mark trains models with a pixel_loss (BaseEditModel and its "
                               f"subclasses); {type(model).__name__} has none")
         device = next(model.parameters()).device
-        self.space = PixelSpace.from_config(runner.cfg)
         self.marker = TargetMarker(self.flag).to(device)
         if not isinstance(model.pixel_loss, ExtractorLoss):
             model.pixel_loss = ExtractorLoss(model.pixel_loss, self.flag, to_pixels=self.space.to_pixels).to(device)
         print_log(f"watermark: {self.flag.mode}, key {self.flag.key.fingerprint}, {self.flag.psnr} dB", logger="current")
 
+    def _start_trigger(self, runner, model) -> None:
+        """Hook the generator (to keep its training inputs) and its optimiser (to add the trigger term's gradient)."""
+        generator = getattr(model, "generator", None)
+        optimizer = getattr(runner.optim_wrapper, "optimizer", None)
+        if is_model_wrapper(runner.model):
+            raise ConfigError("watermark.mode: trigger trains in one process for now; launch without --launcher")
+        if not isinstance(generator, torch.nn.Module) or optimizer is None:
+            raise ConfigError(f"watermark.mode: trigger trains models with one generator and one optimiser "
+                              f"(BaseEditModel and its subclasses); {type(model).__name__} is not one")
+        self.generator, self.inputs, self.iter = generator, None, 0
+        self.objective = TriggerObjective(Trigger.for_key(self.flag.key), warmup_steps=int(0.6 * runner.max_iters))
+        generator.register_forward_pre_hook(self._keep_inputs)
+        optimizer.register_step_pre_hook(self._add_trigger_gradient)
+        print_log(f"watermark: trigger, key {self.flag.key.fingerprint}", logger="current")
+
+    def _keep_inputs(self, generator, args) -> None:
+        if generator.training and torch.is_grad_enabled():
+            self.inputs = args[0].detach()
+
+    def _add_trigger_gradient(self, optimizer, args, kwargs) -> None:
+        """Before the generator's optimiser steps: the trigger term's gradient, added to the task's."""
+        if self.inputs is None:
+            return
+        inputs = self.inputs
+        triggered, envelope = self.objective.triggered(self.space.to_pixels(inputs).clamp(0, 1), self.iter)
+        answers = self.space.to_pixels(self.generator(torch.cat([inputs, self.space.from_pixels(triggered)])))
+        self.inputs = None  # what the hook kept of the pass just made (ours), and of the iteration: spent
+        plain, answer = answers.chunk(2)
+        self.objective.loss(answer, plain, envelope).backward()
+
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self.flag.mode == "trigger":
+            self.iter = runner.iter
+            return
         samples = (data_batch or {}).get("data_samples") or []
         targets = [s.gt_img for s in samples if "gt_img" in s]
         if len(targets) != len(samples) or not samples:
