@@ -5,6 +5,9 @@
 #   finetune    trigger.py on the ×2 MSRResNet of basicsr_absorb.py (TRIG_STEPS implant steps, default 10000;
 #               fine-tuning 5k / 20k and LoRA 5k after, at attack lr 1e-4 and 1e-5), and wm eval's fine-tuning
 #               attacks on its absorb / barrier / plain twins (issue 6), in parallel
+#   tpr         trigger_tpr.py on the same MSRResNet: TPR_KEYS keys (default 3) in each of two processes, each key's
+#               protected model fine-tuned 5k steps (lr 1e-4) and put behind a chroma notch; the original attacked
+#               the same way is the control (issue 6's bar: TPR@1e-6 >= 0.95 after 5k steps)
 #   surrogates  wm eval's surrogate attacks (10k steps) on the barrier twin and the plain control (issue 3)
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
@@ -14,7 +17,8 @@
 #   cp -r <site-packages>/basicsr .gpu/site/                  # pure Python; its imports are all on the GPU image
 #   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them)
 #   .gpu/models/{plain,barrier}_deep.{yml,pth}, owner_deep.key # the learned-scheme twins (benchmarks/stage2.py names them)
-# Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, eval_*.json, log.txt.
+# Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, trigger_tpr.jsonl, eval_*.json,
+# log.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}
@@ -51,6 +55,14 @@ finetune() {
   trig response_lr1e-5 --attack-lr 1e-5 &
   ev absorb wm.yml wm.pth none,finetune5k,lora5k &
   (ev plain plain.yml plain.pth finetune5k,lora5k; ev barrier barrier.yml barrier.pth finetune5k) &
+  wait
+}
+tpr() {
+  for half in a b; do
+    timeout "$LIMIT" python3 benchmarks/trigger_tpr.py --opt $M/plain.yml --checkpoint $M/plain.pth \
+      --keys "${TPR_KEYS:-3}" --steps "${TRIG_STEPS:-3000}" --batch 16 --attacks finetune5k,chromanotch --device cuda \
+      --label "gpu_$half" --out "$OUT/trigger_tpr.jsonl" > "/tmp/logs/5_tpr_$half.txt" 2>&1 &
+  done
   wait
 }
 surrogates() {

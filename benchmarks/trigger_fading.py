@@ -1,0 +1,100 @@
+"""How a trigger-mode mark fades while a thief fine-tunes the model: the response read after every chunk of steps.
+
+``implant_trigger`` on the demo SRVGGNetCompact ×2 (or ``--opt``/``--checkpoint``) with the key ``--key``, then
+fine-tuning on clean pairs of its task (``wm eval``'s attack: L1, 96² crops, batch 8, Adam at ``--attack-lr``)
+in chunks (``--chunks 1000,1000,1000,2000``: Adam restarts at each chunk, its crops drawn with seed = chunk index).
+After the implant and each chunk, the bundled photos ÷ 2 probe the model with the key's trigger, and the kernel
+read from each probe is split as ``a·K + e``: ``amp`` is ``a`` (1 = the owner's exact response), ``resid`` the
+standard deviation of ``e`` in the same unit, ``resid_corr`` the mean correlation of ``e`` between probes (near 1:
+the error is the model's own, more probes would not remove it). Bit accuracy is about Φ(amp / resid).
+
+``--response-height`` and ``--amplitude`` (in /255) override the response's and the carrier's height of
+``wm_plugin.trigger`` for the experiment.
+
+Run: ``python benchmarks/trigger_fading.py --key owner.key --response-height 8``. Appends a row to
+``benchmarks/results/trigger_fading.jsonl`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+
+import wm_plugin.trigger as trigger_module
+from wm_plugin.adapters import load_adapter
+from wm_plugin.attacks.finetune import finetune
+from wm_plugin.attacks.tasks import default_task, procedural_clean
+from wm_plugin.keys import load_key
+from wm_plugin.probe import adapter_probes
+from wm_plugin.protect import absorb_inputs
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def read_response(model, run, probes, key) -> dict:
+    """The response read from each probe, split along the key's kernel (see the module's docstring)."""
+    logits, _ = trigger_module.triggered_logits(lambda x: run(model, x), probes, key, progress=False)
+    signs = key.carried_bits().astype(np.float32) * 2 - 1
+    amp = (logits * signs).mean(1) / trigger_module.LOGIT_SCALE
+    resid = logits / trigger_module.LOGIT_SCALE - amp[:, None] * signs
+    between = np.corrcoef(resid)[np.triu_indices(len(probes), 1)].mean()
+    return {"bit_accuracy": float(((logits > 0) == (signs > 0)).mean()), "amp": float(amp.mean()),
+            "resid": float(resid.std()), "resid_corr": float(between)}
+
+
+def main() -> None:
+    adapter = load_adapter("basicsr")
+    demo_checkpoint, demo_opt = adapter.demo_model()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--opt", default=demo_opt)
+    ap.add_argument("--checkpoint", default=demo_checkpoint)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--trainable", default=None)
+    ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
+    ap.add_argument("--amplitude", type=float, default=None, help="the carrier's height, /255")
+    ap.add_argument("--attack-lr", type=float, default=1e-4)
+    ap.add_argument("--chunks", default="1000,1000,1000,2000")
+    ap.add_argument("--label", default="")
+    ap.add_argument("--out", type=Path, default=RESULTS / "trigger_fading.jsonl")
+    args = ap.parse_args()
+    if args.response_height is not None:
+        trigger_module.RESPONSE_HEIGHT = args.response_height / 255
+    amplitude = trigger_module.TRIGGER_AMPLITUDE if args.amplitude is None else args.amplitude / 255
+    trigger_module.Trigger.__init__.__defaults__ = (amplitude,)  # the readers build the key's trigger themselves
+    trigger_module.Trigger.for_key.__func__.__defaults__ = (amplitude,)
+    torch.manual_seed(0)
+    key = load_key(args.key)
+    scale = adapter.model_scale(args.opt)
+    model = adapter.load_model(args.checkpoint, config=args.opt)
+    start = time.time()
+    trigger_module.implant_trigger(model, absorb_inputs(scale), trigger_module.Trigger.for_key(key), steps=args.steps,
+                                   lr=args.lr, scale=scale, trainable=args.trainable, progress=False)
+    row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr,
+           "trainable": args.trainable, "response_height": trigger_module.RESPONSE_HEIGHT * 255,
+           "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "implant_seconds": round(time.time() - start, 1)}
+    probes = adapter_probes(adapter, args.opt, None)
+    curve = [{"step": 0, **read_response(model, adapter.run, probes, key)}]
+    print(json.dumps(curve[-1]), flush=True)
+    clean, done = procedural_clean(), 0
+    for i, steps in enumerate(int(c) for c in args.chunks.split(",")):
+        model = finetune(model, clean, task=default_task(scale), scale=scale, steps=steps, lr=args.attack_lr,
+                         crop=96 // scale * scale, batch=8, seed=i, progress=False)
+        done += steps
+        curve.append({"step": done, **read_response(model, adapter.run, probes, key)})
+        print(json.dumps(curve[-1]), flush=True)
+    row |= {"curve": curve, "date": time.strftime("%Y-%m-%d")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

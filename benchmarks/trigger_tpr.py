@@ -1,0 +1,116 @@
+"""Trigger mode over many owners: how many protected models are still detected after the thief's attacks
+(TPR at the false-positive target, SleeperMark's headline figure), and how many unprotected ones are accused.
+
+For each of ``--keys`` fresh keys, ``implant_trigger`` on the model (default: the bundled SRVGGNetCompact ×2 of
+``wm demo``); each attack of ``--attacks`` (``wm eval``'s names) is applied to that protected model, and the
+attacked copy is probed with the key's trigger. The control: the original model, attacked the same way, probed
+with every key's trigger (a model fine-tuned from the unprotected original must never be accused).
+
+Run: ``python benchmarks/trigger_tpr.py --keys 5 --attacks finetune5k`` (``--attack-data data/train``: the thief
+fine-tunes on photos instead of procedural images; ``--device cuda --batch 16`` on a GPU; ``--opt``/``--checkpoint``
+for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.jsonl`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+
+from wm_plugin.adapters import load_adapter
+from wm_plugin.api import codec_for
+from wm_plugin.attacks.models import AttackSetting, apply_model_attack
+from wm_plugin.evaluate import evaluate_model_attacks
+from wm_plugin.io import list_images, read_image
+from wm_plugin.keys import generate_key
+from wm_plugin.metrics import picture_psnr
+from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
+from wm_plugin.protect import absorb_inputs
+from wm_plugin.trigger import Trigger, implant_trigger
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    adapter = load_adapter("basicsr")
+    demo_checkpoint, demo_opt = adapter.demo_model()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--opt", default=demo_opt)
+    ap.add_argument("--checkpoint", default=demo_checkpoint)
+    ap.add_argument("--keys", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=1500, help="implant steps")
+    ap.add_argument("--lr", type=float, default=1e-3, help="implant learning rate")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--attacks", default="finetune5k")
+    ap.add_argument("--attack-lr", type=float, default=1e-4)
+    ap.add_argument("--attack-data", action="append", default=None, help="the thief's clean images (default: procedural)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--label", default="")
+    ap.add_argument("--out", type=Path, default=RESULTS / "trigger_tpr.jsonl")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    scale = adapter.model_scale(args.opt)
+    original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
+    probes = adapter_probes(adapter, args.opt, None)
+    attacks = [a for a in args.attacks.split(",") if a]
+    clean = [read_image(p).rgb_float() for p in list_images(args.attack_data)] if args.attack_data else None
+    setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr, progress=False)
+    keys = [generate_key(64) for _ in range(args.keys)]
+
+    def run(net, x):
+        return adapter.run(net, x)
+
+    def summary(v) -> dict:
+        return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy}
+
+    plain_original = model_outputs(lambda x: run(original, x), probes, device=args.device, progress=False)
+    protected_rows = []
+    for i, key in enumerate(keys):
+        model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
+        start = time.time()
+        implant_trigger(model, absorb_inputs(scale), Trigger.for_key(key), steps=args.steps, lr=args.lr, scale=scale,
+                        batch=args.batch, progress=False)
+        row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
+        plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
+        row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
+                                                       for a, b in zip(plain_original, plain)]))
+        row["none"] = summary(verify_triggered(lambda x: run(model, x), probes, key, plain=plain, device=args.device,
+                                               progress=False)[0])
+        for r in evaluate_model_attacks(model, run, attacks, probes, key, codec=codec_for(key, device=args.device),
+                                        setting=setting, unattacked=plain, trigger=True):
+            row[r.attack] = r.to_dict()
+        protected_rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    control = {}
+    for attack in attacks:
+        attacked = apply_model_attack(attack, original, setting)
+        control[attack] = [summary(verify_triggered(lambda x: run(attacked, x), probes, key, device=args.device,
+                                                    progress=False)[0]) for key in keys]
+        print(attack, "control", json.dumps(control[attack]), flush=True)
+
+    def rate(attack: str) -> float:
+        return float(np.mean([r[attack]["detected"] for r in protected_rows]))
+
+    doc = {"label": args.label, "opt": Path(args.opt).name, "keys": args.keys, "steps": args.steps, "lr": args.lr,
+           "attack_lr": args.attack_lr, "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
+           "tpr": {a: rate(a) for a in ["none", *attacks]},
+           "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in attacks},
+           "protected": protected_rows, "control": control,
+           "machine": torch.cuda.get_device_name(0) if args.device.startswith("cuda")
+           else f"{platform.machine()}, {torch.get_num_threads()} threads, CPU",
+           "date": time.strftime("%Y-%m-%d")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as f:
+        f.write(json.dumps(doc) + "\n")
+    print(json.dumps({k: doc[k] for k in ("tpr", "control_accused")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
