@@ -92,7 +92,7 @@ def bad(tmp_path_factory):
     (d / "unknown_arch.yml").write_text(opt.replace("type: RRDBNet", "type: NoSuchNet"))
     (d / "bad_arg.yml").write_text(opt.replace("num_grow_ch: 8", "num_grow_ch: 8\n  no_such_argument: 1"))
     train = (ROOT / "zoo_configs" / "basicsr" / "tiny" / "train_msrresnet_tiny_x2.yml").read_text()
-    for name, flag in {"flag_trigger": "{key: k.key, mode: trigger}", "flag_nokey": "{mode: absorb}",
+    for name, flag in {"flag_barrier": "{key: k.key, mode: barrier}", "flag_nokey": "{mode: absorb}",
                        "flag_missing_key": "{key: missing.key, mode: absorb}", "flag_mode": "{key: k.key, mode: sideways}",
                        "flag_field": "{key: k.key, mode: absorb, strength: 3}", "flag_psnr": "{key: k.key, psnr: loud}"}.items():
         (d / f"{name}.yml").write_text(f"{train}\nwatermark: {flag}\n")
@@ -111,7 +111,7 @@ def bad(tmp_path_factory):
     (d / "syntax.py").write_text("model = dict(generator=\n")
     (d / "nogen.py").write_text("model = dict(type='BaseEditModel')\n")
     (d / "unknown_gen.py").write_text(f"_base_ = {str(EDSR_PY)!r}\nmodel = dict(generator=dict(_delete_=True, type='NoSuchNet'))\n")
-    (d / "mm_trigger.py").write_text(f"_base_ = {str(EDSR_PY)!r}\nwatermark = dict(key='k.key', mode='trigger')\n")
+    (d / "mm_barrier.py").write_text(f"_base_ = {str(EDSR_PY)!r}\nwatermark = dict(key='k.key', mode='barrier')\n")
     (d / "exists.pth").write_bytes(b"keep me")
     return d
 
@@ -178,7 +178,7 @@ CASES = {
     "protect without framework": (["protect", "-opt", "rrdb.yml", "--checkpoint", "rrdb.pth", *K, "-o", "new.pth"], "--framework is required"),
     "protect a payload": (["protect", "--framework", "basicsr", "-opt", "rrdb.yml", "--checkpoint", "evil.pth", *K, "-o", "new.pth"], "refused"),
     # the watermark flag in BasicSR training
-    "flag trigger mode": (["basicsr-train", "-opt", "flag_trigger.yml"], "watermark.mode: 'trigger' is not available"),
+    "flag barrier mode": (["basicsr-train", "-opt", "flag_barrier.yml"], "watermark.mode: barrier is not a training mode"),
     "flag without key": (["basicsr-train", "-opt", "flag_nokey.yml"], "watermark.key: missing"),
     "flag key file missing": (["basicsr-train", "-opt", "flag_missing_key.yml"], "key file not found"),
     "flag unknown mode": (["basicsr-train", "-opt", "flag_mode.yml"], "watermark.mode: 'sideways' is not one of"),
@@ -193,7 +193,7 @@ CASES = {
     "mmagic pickled payload": ([*MMV, "edsr_evil.pth"], "refused: loading it would run pickled code (io.open)"),
     "mmagic broken safetensors": ([*MMV, "broken.safetensors"], "not a safetensors file"),
     "mmagic other weights": ([*MMV, "rrdb.pth"], "no state dict inside"),
-    "mmagic-train trigger flag": (["mmagic-train", "mm_trigger.py"], "watermark.mode: 'trigger' is not available"),
+    "mmagic-train barrier flag": (["mmagic-train", "mm_barrier.py"], "watermark.mode: barrier is not a training mode"),
     "mmagic-train missing config": (["mmagic-train", "nope.py"], "config not found"),
     # wm eval
     "eval unknown edit": (["eval", *K, *I, "--edits", "jpeg90,sharpen"], "unknown edit 'sharpen'"),
