@@ -22,7 +22,7 @@ from .codec import DEFAULT_PSNR
 from .errors import ConfigError, KeyFileError
 from .keys import OwnerKey, load_key
 
-__all__ = ["MODES", "WatermarkFlag", "parse_flag"]
+__all__ = ["MODES", "WatermarkFlag", "check_training_mode", "parse_flag"]
 
 MODES = ("absorb", "barrier", "trigger")
 _FIELDS = {"key", "mode", "psnr", "extractor_weight", "weights"}
@@ -82,3 +82,10 @@ def parse_flag(section: Any, *, where: str = "watermark", base_dir: str | os.Pat
         weights = str(Path(base_dir, os.path.expanduser(str(weights))))
     return WatermarkFlag(key, str(key_path), mode, _number(section, "psnr", DEFAULT_PSNR, where),
                          _number(section, "extractor_weight", 0.01, where), weights)
+
+
+def check_training_mode(flag: WatermarkFlag, where: str = "watermark") -> None:
+    """Raise ``ConfigError`` for a mode the frameworks' training cannot use (barrier: a protect mode)."""
+    if flag.mode == "barrier":
+        raise ConfigError(f"{where}.mode: barrier is not a training mode; train with absorb or trigger, or train "
+                          "without the flag and run `wm protect --mode barrier` on the result")

@@ -17,7 +17,7 @@ from wm_plugin.barrier import WatermarkBarrier
 from wm_plugin.checkpoint import read_state_dict
 from wm_plugin.errors import ConfigError, WeightsError
 from wm_plugin.fileio import atomic_path
-from wm_plugin.flag import parse_flag
+from wm_plugin.flag import check_training_mode, parse_flag
 
 __all__ = ["BasicSRAdapter", "read_options", "read_params"]
 
@@ -171,14 +171,14 @@ class BasicSRAdapter:
 
         from wm_plugin.train.distributed import shutdown
 
-        from .models import build_watermarked_model, check_trainable
+        from .models import build_watermarked_model
 
         # Fail here, with the field named, before BasicSR makes folders and logs.
         opt = read_options(config)
         _check_registered(opt, config)
         if "watermark" in opt:
             flag = parse_flag(opt["watermark"], where=f"{config}: watermark")
-            check_trainable(flag, where=f"{config}: watermark")
+            check_training_mode(flag, where=f"{config}: watermark")
         basicsr.train.build_model = build_watermarked_model
         sys.argv = ["wm basicsr-train", "-opt", str(config), *argv]
         basicsr.train.train_pipeline(os.getcwd())

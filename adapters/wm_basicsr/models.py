@@ -29,17 +29,10 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from wm_plugin.absorb import ExtractorLoss, TargetMarker
 from wm_plugin.errors import ConfigError
-from wm_plugin.flag import WatermarkFlag, parse_flag
+from wm_plugin.flag import check_training_mode, parse_flag
 from wm_plugin.trigger import Trigger, TriggerObjective
 
-__all__ = ["watermarked_model", "build_watermarked_model", "check_trainable"]
-
-
-def check_trainable(flag: WatermarkFlag, where: str = "watermark") -> None:
-    """Raise ``ConfigError`` for a mode BasicSR training cannot do yet."""
-    if flag.mode == "barrier":
-        raise ConfigError(f"{where}.mode: barrier is not a training mode; train with absorb or trigger, or train "
-                          "without the flag and run `wm protect --mode barrier` on the result")
+__all__ = ["watermarked_model", "build_watermarked_model"]
 
 
 class WatermarkTraining:
@@ -48,7 +41,7 @@ class WatermarkTraining:
     def init_training_settings(self):
         super().init_training_settings()
         flag = parse_flag(self.opt["watermark"])
-        check_trainable(flag)
+        check_training_mode(flag)
         self.wm_trigger, self.wm_iter, self.wm_trigger_loss = None, 0, None
         if flag.mode == "trigger":
             warmup = int(0.6 * (self.opt["train"].get("total_iter") or 0))

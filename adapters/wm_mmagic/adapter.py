@@ -14,7 +14,7 @@ from wm_plugin.barrier import WatermarkBarrier
 from wm_plugin.checkpoint import read_state_dict
 from wm_plugin.errors import ConfigError, WeightsError
 from wm_plugin.fileio import atomic_path
-from wm_plugin.flag import parse_flag
+from wm_plugin.flag import check_training_mode, parse_flag
 
 from .generators import MMagicGenerator
 from .space import PixelSpace
@@ -202,13 +202,12 @@ class MMagicAdapter:
         """MMagic's own ``tools/train.py`` on ``config`` (``argv``: its other arguments), the flag honoured."""
         from wm_plugin.train.distributed import shutdown
 
-        from .hook import check_trainable
         from .tools import run_tool
 
         cfg = read_config(config)
         if cfg.get("watermark"):  # fail here, with the field named, before MMEngine makes folders and logs
             where = f"{config}: watermark"
-            check_trainable(parse_flag(dict(cfg.watermark), where=where), where=where)
+            check_training_mode(parse_flag(dict(cfg.watermark), where=where), where=where)
         run_tool("train", [str(config), *argv])
         shutdown()  # MMEngine leaves the process group up; gloo's threads then abort at exit, now and then
 

@@ -33,19 +33,12 @@ from mmengine.runner import Runner
 
 from wm_plugin.absorb import ExtractorLoss, TargetMarker
 from wm_plugin.errors import ConfigError
-from wm_plugin.flag import WatermarkFlag, parse_flag
+from wm_plugin.flag import check_training_mode, parse_flag
 from wm_plugin.trigger import Trigger, TriggerObjective
 
 from .space import PixelSpace
 
-__all__ = ["WatermarkHook", "check_trainable", "enable_flag"]
-
-
-def check_trainable(flag: WatermarkFlag, where: str = "watermark") -> None:
-    """Raise ``ConfigError`` for a mode MMagic training cannot do yet."""
-    if flag.mode == "barrier":
-        raise ConfigError(f"{where}.mode: barrier is not a training mode; train with absorb or trigger, or train "
-                          "without the flag and run `wm protect --mode barrier` on the result")
+__all__ = ["WatermarkHook", "enable_flag"]
 
 
 @HOOKS.register_module()
@@ -57,7 +50,7 @@ class WatermarkHook(Hook):
 
     def __init__(self, **watermark):
         self.flag = parse_flag(watermark, where="watermark")
-        check_trainable(self.flag)
+        check_training_mode(self.flag)
         self.marker: TargetMarker | None = None
         self.space: PixelSpace | None = None
 
