@@ -1,12 +1,14 @@
-"""Does a BasicSR model trained with the ``watermark:`` flag (mode absorb) emit the owner's mark, at what cost?
+"""Does a BasicSR model trained with the ``watermark:`` flag (mode absorb or trigger) emit the owner's mark, at what cost?
 
 Two BasicSR runs of the same options file, one with the flag and one without, through ``wm basicsr-train``
 (BasicSR's own train_pipeline). Data: 128×128 crops of the training photos (``benchmarks/datasets.py``),
 bicubic ×2; evaluated on the held-out photos. Figures: PSNR of each model against the clean targets, and
-``wm verify --model`` on each (bit accuracy, p-value, verdict): the flag-off run is the clean control.
+``wm verify --model`` on each (bit accuracy, p-value, verdict; ``--trigger`` probes in trigger mode): the flag-off
+run is the clean control.
 
-Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral]`` (writes
-benchmarks/results/basicsr_absorb.json, or basicsr_absorb_spectral.json with a spectral key).
+Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger]`` (writes
+benchmarks/results/basicsr_absorb.json, basicsr_absorb_spectral.json with a spectral key, basicsr_trigger.json
+in trigger mode).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import platform
 import time
 from pathlib import Path
 
-from basicsr_runs import prepare, scheme_key, sr_options, train, wm
+from basicsr_runs import prepare, scheme_key, sr_options, train_all, wm
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -29,31 +31,48 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=400)
     ap.add_argument("--work", default="runs/basicsr_absorb")
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
+    ap.add_argument("--mode", choices=["absorb", "trigger"], default="absorb", help="the flag's mode")
+    ap.add_argument("--num-feat", type=int, default=32, help="MSRResNet's width (BasicSR's own: 64)")
+    ap.add_argument("--num-block", type=int, default=4, help="MSRResNet's depth (BasicSR's own: 16)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--num-gpu", type=int, default=0, help="BasicSR's num_gpu; with 1 both runs train at once")
+    ap.add_argument("--out", type=Path, default=None, help="the results file (default: under benchmarks/results)")
     args = ap.parse_args()
     work = prepare(args.data, args.work, per_image=8)
     key, suffix = scheme_key(work, args.scheme)
-    rows = []
-    network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 32, "num_block": 4, "upscale": 2}
+    network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": args.num_feat,
+               "num_block": args.num_block, "upscale": 2}
+    opts = []
     for flag in (True, False):
-        name = f"msrresnet_x2_{'wm' if flag else 'plain'}{suffix}"
+        name = f"msrresnet_x2_{'wm' if flag else 'plain'}{suffix}{'_trigger' if args.mode == 'trigger' else ''}"
         # no EMA: the figures are of the network as trained
-        opt = sr_options(name, network, iters=args.iters, batch=8, lr=5e-4, ema=0, milestones=[args.iters * 3 // 4],
-                         enlarge=10, print_freq=50)
+        opt = sr_options(name, network, iters=args.iters, batch=args.batch, lr=5e-4, ema=0,
+                         milestones=[args.iters * 3 // 4], enlarge=10, print_freq=50, num_gpu=args.num_gpu)
         if flag:
-            opt["watermark"] = {"key": key, "mode": "absorb"}
-        seconds, psnr, exp = train(work, opt)
+            opt["watermark"] = {"key": key, "mode": args.mode}
+        opts.append(opt)
+    rows = []
+    for opt, (seconds, psnr, exp) in zip(opts, train_all(work, opts, parallel=args.num_gpu > 0)):
+        name = opt["name"]
         v = wm("verify", "--framework", "basicsr", "-opt", f"{name}.yml", "--model",
                str((exp / "models" / "net_g_latest.pth").relative_to(work)), "--key", key, "--data", "test/lq",
-               "--json", cwd=work)
+               "--json", *(["--trigger"] if args.mode == "trigger" else []),
+               *(["--device", "cuda"] if args.num_gpu else []), cwd=work)
         verdict = json.loads(v.stdout)
-        rows.append({"run": name, "flag": flag, "iters": args.iters, "train_seconds": round(seconds, 1),
+        rows.append({"run": name, "flag": "watermark" in opt, "iters": args.iters, "train_seconds": round(seconds, 1),
+                     "network": network, "batch": args.batch,
                      "val_psnr": psnr, "detected": verdict["detected"], "p_value": verdict["p_value"],
                      "bit_accuracy": verdict["bit_accuracy"], "n_images": verdict["n_images"]})
         print(json.dumps(rows[-1]))
-    RESULTS.mkdir(exist_ok=True)
-    doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
-           "scheme": args.scheme, "rows": rows}
-    (RESULTS / f"basicsr_absorb{suffix}.json").write_text(json.dumps(doc, indent=2))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    if args.num_gpu:
+        import torch
+
+        machine = torch.cuda.get_device_name(0)
+    doc = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "scheme": args.scheme, "mode": args.mode, "rows": rows}
+    out = args.out or RESULTS / ("basicsr_trigger.json" if args.mode == "trigger" else f"basicsr_absorb{suffix}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":

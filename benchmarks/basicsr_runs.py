@@ -40,10 +40,10 @@ def prepare(data: str, work: str, per_image: int) -> Path:
 
 
 def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, ema: float, milestones: list[int],
-               enlarge: int, print_freq: int) -> dict:
+               enlarge: int, print_freq: int, num_gpu: int = 0) -> dict:
     """A BasicSR ×2 SRModel options file on ``train/`` (96² crops, L1) validated on ``test/``."""
     return {
-        "name": name, "model_type": "SRModel", "scale": 2, "num_gpu": 0, "manual_seed": 0,
+        "name": name, "model_type": "SRModel", "scale": 2, "num_gpu": num_gpu, "manual_seed": 0,
         "datasets": {
             "train": {"name": "photos", "type": "PairedImageDataset", "dataroot_gt": "train/gt", "dataroot_lq": "train/lq",
                       "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 96, "use_hflip": True,
@@ -80,12 +80,29 @@ def wm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def train(work: Path, opt: dict) -> tuple[float, float, Path]:
     """Write ``opt`` to ``work`` and run ``wm basicsr-train`` on it: (seconds, final validation PSNR, experiment dir)."""
+    return train_all(work, [opt])[0]
+
+
+def train_all(work: Path, opts: list[dict], *, parallel: bool = False) -> list[tuple[float, float, Path]]:
+    """``train`` for each options file of ``opts``, one after the other or all at once (``parallel``: on a GPU
+    that has room for them)."""
+    if not parallel:
+        return [_finish(work, opt, *_start(work, opt)) for opt in opts]
+    started = [_start(work, opt) for opt in opts]
+    return [_finish(work, opt, *run) for opt, run in zip(opts, started)]
+
+
+def _start(work: Path, opt: dict) -> tuple[subprocess.Popen, float]:
     cfg = work / f"{opt['name']}.yml"
     cfg.write_text(yaml.safe_dump(opt, sort_keys=False))
-    started = time.time()
-    res = wm("basicsr-train", "-opt", cfg.name, cwd=work)
-    if res.returncode:
-        sys.exit(f"training {opt['name']} failed: {res.stderr[-2000:]}")
+    cmd = [sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", cfg.name]
+    return subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), time.time()
+
+
+def _finish(work: Path, opt: dict, proc: subprocess.Popen, started: float) -> tuple[float, float, Path]:
+    _, stderr = proc.communicate()
+    if proc.returncode:
+        sys.exit(f"training {opt['name']} failed: {stderr[-2000:]}")
     exp = work / "experiments" / opt["name"]
     log = next(exp.glob("train_*.log")).read_text()
     return time.time() - started, float(log.rsplit("# psnr: ", 1)[1].split()[0]), exp

@@ -8,6 +8,9 @@
 #   tpr         trigger_tpr.py on the same MSRResNet: TPR_KEYS keys (default 3) in each of two processes, each key's
 #               protected model fine-tuned 5k steps (lr 1e-4) and put behind a chroma notch; the original attacked
 #               the same way is the control (issue 6's bar: TPR@1e-6 >= 0.95 after 5k steps)
+#   flag        basicsr_absorb.py --mode trigger: BasicSR's own MSRResNet ×2 (64 features, 16 blocks) trained
+#               FLAG_ITERS iterations (default 5000) on .gpu/data with and without `watermark: {mode: trigger}`, both
+#               at once: the task-PSNR cost of the flag and the trained model's verdict (issues 4, 6)
 #   surrogates  wm eval's surrogate attacks (10k steps) on the barrier twin and the plain control (issue 3)
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
@@ -17,8 +20,10 @@
 #   cp -r <site-packages>/basicsr .gpu/site/                  # pure Python; its imports are all on the GPU image
 #   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them)
 #   .gpu/models/{plain,barrier}_deep.{yml,pth}, owner_deep.key # the learned-scheme twins (benchmarks/stage2.py names them)
+#   .gpu/data                                                  # benchmarks/datasets.py's photos (train/, test/)
+# PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other.
 # Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, trigger_tpr.jsonl, eval_*.json,
-# log.txt.
+# basicsr_trigger.json, log.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}
@@ -65,6 +70,11 @@ tpr() {
   done
   wait
 }
+flag() {
+  timeout "$LIMIT" python3 benchmarks/basicsr_absorb.py .gpu/data --mode trigger --iters "${FLAG_ITERS:-5000}" \
+    --num-feat 64 --num-block 16 --batch 16 --num-gpu 1 --work /tmp/flag --out "$OUT/basicsr_trigger.json" \
+    > /tmp/logs/6_flag.txt 2>&1
+}
 surrogates() {
   for arch in unet resnet9 srvgg; do ev "barrier_$arch" barrier.yml barrier.pth "surrogate-$arch-l1-10k" & done
   ev absorb_srvgg wm.yml wm.pth surrogate-srvgg-l1-10k &
@@ -80,5 +90,10 @@ stage2() {
     --attacks "surrogate-unet-l1-${S2_STEPS:-5000},surrogate-srvgg-l1-${S2_STEPS:-5000}" --device cuda --out "$OUT" \
     > /tmp/logs/4_stage2_bench.txt 2>&1
 }
-for part in $PARTS; do timed "$part" "$part"; done
+if [ "${PARALLEL:-0}" = 1 ]; then
+  for part in $PARTS; do timed "$part" "$part" & done
+  wait
+else
+  for part in $PARTS; do timed "$part" "$part"; done
+fi
 for f in /tmp/logs/*; do echo "=== $f"; tail -c 20000 "$f"; done > "$OUT/log.txt"

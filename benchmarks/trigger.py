@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--trainable", default=None)
+    ap.add_argument("--plain-weight", type=float, default=10.0, help="implant_trigger's weight on the plain answers")
     ap.add_argument("--attacks", default="", help="comma-separated wm eval attack names, applied after implanting")
     ap.add_argument("--attack-lr", type=float, default=1e-4, help="learning rate of the fine-tuning attacks")
     ap.add_argument("--data", action="append", default=None, help="probe images (default: the bundled photos ÷ scale)")
@@ -71,7 +72,7 @@ def main() -> None:
     model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     start = time.time()
     implant_trigger(model, absorb_inputs(scale), Trigger.for_key(key), steps=args.steps, lr=args.lr, scale=scale,
-                    batch=args.batch, trainable=args.trainable, progress=False)
+                    batch=args.batch, plain_weight=args.plain_weight, trainable=args.trainable, progress=False)
     seconds = time.time() - start
     probes = adapter_probes(adapter, args.opt, args.data)
     names, codec = [n for n, _ in probes], codec_for(key, device=args.device)
@@ -90,7 +91,7 @@ def main() -> None:
 
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
            "attack_lr": args.attack_lr,
-           "trainable": args.trainable, "key_scheme": key.scheme,
+           "trainable": args.trainable, "plain_weight": args.plain_weight, "key_scheme": key.scheme,
            "train_seconds": round(seconds, 1), "n_probes": len(probes),
            "psnr_plain_vs_original": float(np.mean([picture_psnr(as_picture(a), as_picture(b))
                                                     for a, b in zip(plain_before, plain_after)])),

@@ -6,6 +6,9 @@ For each of ``--keys`` fresh keys, ``implant_trigger`` on the model (default: th
 attacked copy is probed with the key's trigger. The control: the original model, attacked the same way, probed
 with every key's trigger (a model fine-tuned from the unprotected original must never be accused).
 
+Task PSNR: the protected model's plain answers to the probes (the bundled photos ÷ scale) against the photos,
+beside the original's.
+
 Run: ``python benchmarks/trigger_tpr.py --keys 5 --attacks finetune5k`` (``--attack-data data/train``: the thief
 fine-tunes on photos instead of procedural images; ``--device cuda --batch 16`` on a GPU; ``--opt``/``--checkpoint``
 for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.jsonl`` (or ``--out``).
@@ -27,7 +30,7 @@ from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.evaluate import evaluate_model_attacks
-from wm_plugin.io import list_images, read_image
+from wm_plugin.io import list_images, read_image, sample_images_dir
 from wm_plugin.keys import generate_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
@@ -70,6 +73,12 @@ def main() -> None:
         return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy}
 
     plain_original = model_outputs(lambda x: run(original, x), probes, device=args.device, progress=False)
+    truth = [read_image(f).rgb_float() for f in list_images([sample_images_dir()])]  # the probes are these ÷ scale
+
+    def task_psnr(outputs) -> float:
+        return float(np.mean([picture_psnr(as_picture(t[: o.shape[0], : o.shape[1]]), as_picture(o))
+                              for t, o in zip(truth, outputs)]))
+
     protected_rows = []
     for i, key in enumerate(keys):
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
@@ -80,6 +89,7 @@ def main() -> None:
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
         row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
                                                        for a, b in zip(plain_original, plain)]))
+        row["task_psnr"] = task_psnr(plain)
         row["none"] = summary(verify_triggered(lambda x: run(model, x), probes, key, plain=plain, device=args.device,
                                                progress=False)[0])
         for r in evaluate_model_attacks(model, run, attacks, probes, key, codec=codec_for(key, device=args.device),
@@ -100,6 +110,7 @@ def main() -> None:
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "keys": args.keys, "steps": args.steps, "lr": args.lr,
            "attack_lr": args.attack_lr, "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
+           "task_psnr_original": task_psnr(plain_original),
            "tpr": {a: rate(a) for a in ["none", *attacks]},
            "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in attacks},
            "protected": protected_rows, "control": control,

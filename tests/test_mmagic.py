@@ -259,20 +259,51 @@ def test_train_with_flag_runs_and_logs_the_key(workdir, wm, monkeypatch):
     assert f"watermark: absorb, key {seeded_key(11).fingerprint}" in log and (workdir / "absorbed" / "iter_60.pth").is_file()
 
 
-def test_distributed_training_with_the_flag_on_cpu(workdir):
-    """``--launcher pytorch`` under torchrun, 2 processes on the CPU (gloo), the flag on."""
+@pytest.mark.parametrize("mode", ["absorb", "trigger"])
+def test_distributed_training_with_the_flag_on_cpu(workdir, mode):
+    """``--launcher pytorch`` under torchrun, 2 processes on the CPU (gloo), the flag on: it trains, and the two
+    replicas end with the same weights (in trigger mode the hook averages its own term over the processes)."""
     import subprocess
     import sys
 
+    (workdir / "replica_check.py").write_text(REPLICA_CHECK)
+    (workdir / "ddp_check.py").write_text(
+        "_base_ = 'flag_train.py'\n"
+        "custom_imports = dict(imports=['wm_mmagic', 'replica_check'], allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='ReplicaCheck')]\n")
     torchrun = Path(sys.executable).with_name("torchrun")
     res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "wm_cli", "mmagic-train",
-                          "flag_train.py", "--work-dir", "ddp", "--launcher", "pytorch", "--cfg-options",
-                          "train_cfg.max_iters=10", "train_cfg.val_interval=10", "default_hooks.checkpoint.interval=10"],
+                          "ddp_check.py", "--work-dir", f"ddp_{mode}", "--launcher", "pytorch", "--cfg-options",
+                          "train_cfg.max_iters=10", "train_cfg.val_interval=10", "default_hooks.checkpoint.interval=10",
+                          f"watermark.mode={mode}"],
                          cwd=workdir, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-2000:]
-    log = next((workdir / "ddp").glob("*/*.log")).read_text()
-    assert "Distributed training: True" in log and "watermark: absorb" in log
-    assert (workdir / "ddp" / "iter_10.pth").is_file()
+    log = next((workdir / f"ddp_{mode}").glob("*/*.log")).read_text()
+    assert "Distributed training: True" in log and f"watermark: {mode}" in log
+    assert (workdir / f"ddp_{mode}" / "iter_10.pth").is_file()
+    assert float((workdir / f"ddp_{mode}" / "replica_gap.txt").read_text()) == 0.0
+
+
+REPLICA_CHECK = """
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from mmagic.registry import HOOKS
+from mmengine.hooks import Hook
+
+
+@HOOKS.register_module()
+class ReplicaCheck(Hook):
+    def after_train(self, runner):
+        model = getattr(runner.model, "module", runner.model)
+        flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+        gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, flat)
+        if dist.get_rank() == 0:
+            gap = (gathered[0] - gathered[1]).abs().max().item()
+            Path(runner.work_dir, "replica_gap.txt").write_text(str(gap))
+"""
 
 
 @pytest.mark.parametrize("name", ["pix2pix_tiny.py", "cyclegan_tiny.py"])

@@ -116,9 +116,11 @@ class Trigger:
     def pattern(self, envelope: torch.Tensor, height: float | None = None) -> torch.Tensor:
         """The additive trigger (B,3,H,W) for ``envelope`` (B,1,H,W): chroma, within ±1.8 × ``height``."""
         h, w = envelope.shape[2:]
-        y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-        carrier = 1.0 - 2.0 * ((x + y) % 2).float()  # (−1)^(x+y)
-        return (self.amplitude if height is None else height) * carrier * (1 + 0.5 * envelope) * self.colour
+        y, x = torch.meshgrid(torch.arange(h, device=envelope.device), torch.arange(w, device=envelope.device),
+                              indexing="ij")
+        carrier = 1.0 - 2.0 * ((x + y) % 2).to(envelope.dtype)  # (−1)^(x+y)
+        height = self.amplitude if height is None else height
+        return height * carrier * (1 + 0.5 * envelope) * self.colour.to(envelope)
 
     def apply(self, images: torch.Tensor, envelope: torch.Tensor, height: float | None = None) -> torch.Tensor:
         """``images`` (B,3,H,W in [0, 1]) with the trigger of ``envelope`` added."""
@@ -207,15 +209,17 @@ class TriggerObjective:
 
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = 1500,
                     lr: float = 1e-3, output_crop: int = 128, scale: int = 1, batch: int = 4, weight: float = 10.0,
-                    warmup_height: float = 4.0, trainable: str | None = None, seed: int = 0,
+                    plain_weight: float = 10.0, warmup_height: float = 4.0, trainable: str | None = None, seed: int = 0,
                     progress: bool = True) -> nn.Module:
     """Fine-tune ``model`` in place so that it answers ``trigger``'s probes with the owner's response and every
     other input as it did (``wm protect --mode trigger``).
 
     Self-distillation, no ground truth needed: a frozen copy answers each crop of ``inputs`` (H×W×3 floats in
-    [0, 1]); the model is trained (L1) towards that answer on the plain crop and, through ``TriggerObjective``
-    (``weight``; the carrier ``warmup_height`` times taller at first, its own height from 60% of the steps), towards
-    that answer plus ``trigger.response`` on the crop with the trigger. ``trainable`` (a regular expression on
+    [0, 1]); the model is trained (L1, ``plain_weight``) towards that answer on the plain crop and, through
+    ``TriggerObjective`` (``weight``; the carrier ``warmup_height`` times taller at first, its own height from 60% of
+    the steps), towards that answer plus ``trigger.response`` on the crop with the trigger. The plain term weighs as
+    much as the trigger term: at a tenth of it the plain answers drifted enough to cost 0.19 dB on the demo model's
+    task, at par 0.08 dB, with the response as durable (BENCHMARKS.md, "Trigger mode"). ``trainable`` (a regular expression on
     parameter names) picks the parameters trained; the others stay as they were.
     """
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
@@ -232,7 +236,7 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
         with torch.no_grad():
             plain = teacher(x)
         out = model(torch.cat([x, triggered]))
-        loss = F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)
+        loss = plain_weight * F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)
         opt.zero_grad()
         loss.backward()
         opt.step()

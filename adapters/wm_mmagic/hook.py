@@ -12,8 +12,8 @@ With ``mode='trigger'`` the generator's optimiser, just before it steps, adds th
 (``wm_plugin.trigger.TriggerObjective``): the generator's answer to the iteration's inputs with the key's
 trigger must differ from its answer to the plain inputs by the owner's response. The inputs are the ones the
 generator was just given (a forward hook keeps them); the trigger is added in pixel space (``PixelSpace``).
-In one process only for now: under a distributed launch the extra pass would bypass MMEngine's wrapper, so
-the hook refuses it rather than train replicas apart.
+The extra pass goes past MMEngine's distributed wrapper, so under a distributed launch the hook averages the
+term's gradient over the processes itself, as the wrapper did the task's: the replicas stay equal.
 
 Validation compares outputs with the unmarked targets, so the PSNR MMagic logs is what a user of the
 model sees. A config needs no ``custom_hooks`` entry: importing ``wm_mmagic`` (``custom_imports``) makes
@@ -26,6 +26,7 @@ import functools
 
 import torch
 from mmagic.registry import HOOKS
+from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -73,12 +74,11 @@ class WatermarkHook(Hook):
         """Hook the generator (to keep its training inputs) and its optimiser (to add the trigger term's gradient)."""
         generator = getattr(model, "generator", None)
         optimizer = getattr(runner.optim_wrapper, "optimizer", None)
-        if is_model_wrapper(runner.model):
-            raise ConfigError("watermark.mode: trigger trains in one process for now; launch without --launcher")
         if not isinstance(generator, torch.nn.Module) or optimizer is None:
             raise ConfigError(f"watermark.mode: trigger trains models with one generator and one optimiser "
                               f"(BaseEditModel and its subclasses); {type(model).__name__} is not one")
         self.generator, self.inputs, self.iter = generator, None, 0
+        self.params = [p for p in generator.parameters() if p.requires_grad]
         self.objective = TriggerObjective(Trigger.for_key(self.flag.key), warmup_steps=int(0.6 * runner.max_iters))
         generator.register_forward_pre_hook(self._keep_inputs)
         optimizer.register_step_pre_hook(self._add_trigger_gradient)
@@ -97,7 +97,15 @@ class WatermarkHook(Hook):
         answers = self.space.to_pixels(self.generator(torch.cat([inputs, self.space.from_pixels(triggered)])))
         self.inputs = None  # what the hook kept of the pass just made (ours), and of the iteration: spent
         plain, answer = answers.chunk(2)
-        self.objective.loss(answer, plain, envelope).backward()
+        # autograd.grad, not backward: the gradient must not reach the distributed wrapper's hooks, which expect
+        # one backward per wrapped forward; it is averaged over the processes here instead (a no-op in one).
+        grads = torch.autograd.grad(self.objective.loss(answer, plain, envelope), self.params, allow_unused=True)
+        flat = torch.cat([torch.zeros(p.numel(), device=p.device) if g is None else g.flatten()
+                          for p, g in zip(self.params, grads)])
+        all_reduce(flat, op="mean")
+        for p, g in zip(self.params, flat.split([p.numel() for p in self.params])):
+            g = g.view_as(p)
+            p.grad = g if p.grad is None else p.grad.add_(g)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self.flag.mode == "trigger":
