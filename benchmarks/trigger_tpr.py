@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500, help="implant steps")
     ap.add_argument("--lr", type=float, default=1e-3, help="implant learning rate")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--plain-weight", type=float, default=10.0, help="implant_trigger's weight on the plain answers")
     ap.add_argument("--attacks", default="finetune5k")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--attack-data", action="append", default=None, help="the thief's clean images (default: procedural)")
@@ -84,7 +85,7 @@ def main() -> None:
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
         start = time.time()
         implant_trigger(model, absorb_inputs(scale), Trigger.for_key(key), steps=args.steps, lr=args.lr, scale=scale,
-                        batch=args.batch, progress=False)
+                        batch=args.batch, plain_weight=args.plain_weight, progress=False)
         row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
         row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
@@ -109,7 +110,7 @@ def main() -> None:
         return float(np.mean([r[attack]["detected"] for r in protected_rows]))
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "keys": args.keys, "steps": args.steps, "lr": args.lr,
-           "attack_lr": args.attack_lr, "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
+           "plain_weight": args.plain_weight, "attack_lr": args.attack_lr, "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
            "task_psnr_original": task_psnr(plain_original),
            "tpr": {a: rate(a) for a in ["none", *attacks]},
            "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in attacks},
