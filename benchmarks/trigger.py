@@ -30,12 +30,12 @@ from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.evaluate import evaluate_model_attacks
-from wm_plugin.io import list_images, read_image, sample_images_dir
 from wm_plugin.keys import generate_key, load_key
 from wm_plugin.metrics import picture_psnr
-from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_outputs, verify_triggered
+from wm_plugin.probe import (adapter_probes, as_picture, model_outputs, sample_task_psnr, verify_outputs,
+                             verify_triggered)
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import Trigger, implant_trigger
+from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--trainable", default=None)
-    ap.add_argument("--plain-weight", type=float, default=10.0, help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT, help="implant_trigger's weight on the plain answers")
     ap.add_argument("--attacks", default="", help="comma-separated wm eval attack names, applied after implanting")
     ap.add_argument("--attack-lr", type=float, default=1e-4, help="learning rate of the fine-tuning attacks")
     ap.add_argument("--data", action="append", default=None, help="probe images (default: the bundled photos ÷ scale)")
@@ -98,10 +98,8 @@ def main() -> None:
            "protected_triggered": response(model), "protected_plain": summary(verify_outputs(names, plain_after, key, codec=codec)),
            "protected_stranger_trigger": response(model, generate_key(key.bits)), "original_triggered": response(original)}
     if not args.data:  # the probes are the bundled photos ÷ scale: the photos are the task's ground truth
-        truth = [read_image(f).rgb_float() for f in list_images([sample_images_dir()])]
         for name, outs in (("original", plain_before), ("protected", plain_after)):
-            row[f"task_psnr_{name}"] = float(np.mean([picture_psnr(as_picture(t[: o.shape[0], : o.shape[1]]), as_picture(o))
-                                                      for t, o in zip(truth, outs)]))
+            row[f"task_psnr_{name}"] = sample_task_psnr(outs)
     print(json.dumps(row), flush=True)  # the implant's own figures, before the (longer) attacks
     attacks = [a for a in args.attacks.split(",") if a]
     if attacks:

@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--trainable", default=None)
-    ap.add_argument("--plain-weight", type=float, default=10.0, help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--plain-weight", type=float, default=trigger_module.PLAIN_WEIGHT, help="implant_trigger's weight on the plain answers")
     ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
     ap.add_argument("--amplitude", type=float, default=None, help="the carrier's height, /255")
     ap.add_argument("--attack-lr", type=float, default=1e-4)

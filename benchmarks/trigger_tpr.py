@@ -30,12 +30,12 @@ from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.evaluate import evaluate_model_attacks
-from wm_plugin.io import list_images, read_image, sample_images_dir
+from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.metrics import picture_psnr
-from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
+from wm_plugin.probe import adapter_probes, as_picture, model_outputs, sample_task_psnr, verify_triggered
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import Trigger, implant_trigger
+from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500, help="implant steps")
     ap.add_argument("--lr", type=float, default=1e-3, help="implant learning rate")
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--plain-weight", type=float, default=10.0, help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT, help="implant_trigger's weight on the plain answers")
     ap.add_argument("--attacks", default="finetune5k")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--attack-data", action="append", default=None, help="the thief's clean images (default: procedural)")
@@ -74,12 +74,6 @@ def main() -> None:
         return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy}
 
     plain_original = model_outputs(lambda x: run(original, x), probes, device=args.device, progress=False)
-    truth = [read_image(f).rgb_float() for f in list_images([sample_images_dir()])]  # the probes are these ÷ scale
-
-    def task_psnr(outputs) -> float:
-        return float(np.mean([picture_psnr(as_picture(t[: o.shape[0], : o.shape[1]]), as_picture(o))
-                              for t, o in zip(truth, outputs)]))
-
     protected_rows = []
     for i, key in enumerate(keys):
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
@@ -90,7 +84,7 @@ def main() -> None:
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
         row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
                                                        for a, b in zip(plain_original, plain)]))
-        row["task_psnr"] = task_psnr(plain)
+        row["task_psnr"] = sample_task_psnr(plain)
         row["none"] = summary(verify_triggered(lambda x: run(model, x), probes, key, plain=plain, device=args.device,
                                                progress=False)[0])
         for r in evaluate_model_attacks(model, run, attacks, probes, key, codec=codec_for(key, device=args.device),
@@ -111,7 +105,7 @@ def main() -> None:
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "keys": args.keys, "steps": args.steps, "lr": args.lr,
            "plain_weight": args.plain_weight, "attack_lr": args.attack_lr, "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
-           "task_psnr_original": task_psnr(plain_original),
+           "task_psnr_original": sample_task_psnr(plain_original),
            "tpr": {a: rate(a) for a in ["none", *attacks]},
            "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in attacks},
            "protected": protected_rows, "control": control,

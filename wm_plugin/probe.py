@@ -19,10 +19,11 @@ from .api import extract
 from .codec import WatermarkCodec
 from .io import Picture, list_images, read_image, sample_images_dir
 from .keys import OwnerKey
+from .metrics import picture_psnr
 from .trigger import triggered_logits
 from .verify import DEFAULT_FPR, Verdict, verdict
 
-__all__ = ["probe_inputs", "adapter_probes", "model_outputs", "run_suspect", "as_picture", "verify_outputs", "verify_model",
+__all__ = ["probe_inputs", "adapter_probes", "sample_task_psnr", "model_outputs", "run_suspect", "as_picture", "verify_outputs", "verify_model",
            "verify_triggered"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -51,6 +52,14 @@ def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.Pat
     (its optional ``model_scale``; 1 where it cannot say)."""
     read = getattr(adapter, "model_scale", None)
     return probe_inputs(scale=read(config) if read and config else 1, data=data)
+
+
+def sample_task_psnr(outputs: Sequence[np.ndarray]) -> float:
+    """Mean PSNR (dB) of a model's answers to the default probes (the bundled photos ÷ its scale, in order)
+    against the photos themselves: the ground truth of its task."""
+    truth = [read_image(f).rgb_float() for f in list_images([sample_images_dir()])]
+    return float(np.mean([picture_psnr(as_picture(t[: o.shape[0], : o.shape[1]]), as_picture(o))
+                          for t, o in zip(truth, outputs)]))
 
 
 def run_suspect(adapter: Any, checkpoint: str, *, config: str | None, data: Sequence[str | os.PathLike] | None = None,

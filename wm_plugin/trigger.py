@@ -47,6 +47,7 @@ __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TriggerObjective", "implant_trigger"
 TRIGGER_AMPLITUDE = 4 / 255   # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
 RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per channel (2/255 faded sooner)
 ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to ±1.6, so the carrier never vanishes
+PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: as much as the trigger term's
 LOGIT_SCALE = 3.0             # a coefficient as large as in the owner's exact response reads as a logit of ±3
 READ_SIDE = 512               # the reader fits the kernel on at most this many input pixels a side: plenty
 
@@ -209,7 +210,7 @@ class TriggerObjective:
 
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = 1500,
                     lr: float = 1e-3, output_crop: int = 128, scale: int = 1, batch: int = 4, weight: float = 10.0,
-                    plain_weight: float = 10.0, warmup_height: float = 4.0, trainable: str | None = None, seed: int = 0,
+                    plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0, trainable: str | None = None, seed: int = 0,
                     progress: bool = True) -> nn.Module:
     """Fine-tune ``model`` in place so that it answers ``trigger``'s probes with the owner's response and every
     other input as it did (``wm protect --mode trigger``).
