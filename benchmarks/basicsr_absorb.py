@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--work", default="runs/basicsr_absorb")
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     ap.add_argument("--mode", choices=["absorb", "trigger"], default="absorb", help="the flag's mode")
+    ap.add_argument("--trigger-weight", type=float, default=None, help="the flag's trigger_weight (default: the flag's)")
     ap.add_argument("--num-feat", type=int, default=32, help="MSRResNet's width (BasicSR's own: 64)")
     ap.add_argument("--num-block", type=int, default=4, help="MSRResNet's depth (BasicSR's own: 16)")
     ap.add_argument("--batch", type=int, default=8)
@@ -50,6 +51,8 @@ def main() -> None:
                          milestones=[args.iters * 3 // 4], enlarge=10, print_freq=50, num_gpu=args.num_gpu)
         if flag:
             opt["watermark"] = {"key": key, "mode": args.mode}
+            if args.trigger_weight is not None:
+                opt["watermark"]["trigger_weight"] = args.trigger_weight
         opts.append(opt)
     rows = []
     for opt, (seconds, psnr, exp) in zip(opts, train_all(work, opts, parallel=args.num_gpu > 0)):
@@ -60,7 +63,7 @@ def main() -> None:
                *(["--device", "cuda"] if args.num_gpu else []), cwd=work)
         verdict = json.loads(v.stdout)
         rows.append({"run": name, "flag": "watermark" in opt, "iters": args.iters, "train_seconds": round(seconds, 1),
-                     "network": network, "batch": args.batch,
+                     "network": network, "batch": args.batch, "watermark": opt.get("watermark"),
                      "val_psnr": psnr, "detected": verdict["detected"], "p_value": verdict["p_value"],
                      "bit_accuracy": verdict["bit_accuracy"], "n_images": verdict["n_images"]})
         print(json.dumps(rows[-1]))

@@ -294,7 +294,7 @@ def test_a_network_trained_with_the_flag_in_trigger_mode_answers_its_trigger(in_
     opt["train"].update(total_iter=300, ema_decay=0)
     opt["train"]["optim_g"]["lr"] = 2e-3
     opt["val"]["val_freq"] = opt["logger"]["save_checkpoint_freq"] = 300
-    opt["watermark"]["mode"] = "trigger"
+    opt["watermark"].update(mode="trigger", trigger_weight=10.0)  # 300 steps of a tiny net: the term at full strength
     Path("trigger_flag.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
     res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", "trigger_flag.yml"],
                          capture_output=True, text=True)
@@ -341,6 +341,7 @@ def test_the_flag_with_a_spectral_key_marks_targets_and_reads_them_in_the_loss(i
         (lambda o: o["watermark"].update(key="missing.key"), "watermark.key"),
         (lambda o: o["watermark"].update(mode="absorbb"), "watermark.mode"),
         (lambda o: o["watermark"].update(mode="barrier"), "watermark.mode"),  # a protect mode, not a training one
+        (lambda o: o["watermark"].update(mode="trigger", trigger_weight=-1), "watermark.trigger_weight"),
         (lambda o: o.update(model_type="NoSuchModel"), "model_type"),
     ],
 )

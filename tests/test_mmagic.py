@@ -188,7 +188,7 @@ def test_a_generator_trained_with_the_flag_in_trigger_mode_answers_its_trigger(w
         "train_cfg = dict(max_iters=300, val_interval=300)\n"
         "default_hooks = dict(checkpoint=dict(interval=300, out_dir=None))\n"
         "custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\n"
-        "watermark = dict(key='owner.key', mode='trigger')\n")
+        "watermark = dict(key='owner.key', mode='trigger', trigger_weight=10.0)\n")  # 300 steps: at full strength
     run_wm_in(workdir, "mmagic-train", "trigger_flag.py", "--work-dir", "trigger_flag")
     verdicts = {}
     for key in ("owner.key", "stranger.key"):
@@ -324,13 +324,17 @@ def test_protect_translation_generators(name, tmp_path, wm):
     assert any(k.startswith("discriminators.") for k in state)  # the rest of the model is kept
 
 
-@pytest.mark.parametrize("case", ["barrier_flag", "missing_config", "pickled_code", "wrong_arch"])
+@pytest.mark.parametrize("case", ["barrier_flag", "flag_not_a_mapping", "missing_config", "pickled_code", "wrong_arch"])
 def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, wm, monkeypatch):
     monkeypatch.chdir(workdir)
     if case == "barrier_flag":
         (tmp_path / "t.py").write_text(f"_base_ = {EDSR!r}\nwatermark = dict(key={str(workdir / 'owner.key')!r}, mode='barrier')\n")
         r = wm("mmagic-train", tmp_path / "t.py")
         expected = "watermark.mode: barrier is not a training mode"
+    elif case == "flag_not_a_mapping":
+        (tmp_path / "t.py").write_text(f"_base_ = {EDSR!r}\nwatermark = 'owner.key'\n")
+        r = wm("mmagic-train", tmp_path / "t.py")
+        expected = "watermark: expected a mapping with at least 'key'"
     elif case == "missing_config":
         r = wm("verify", "--framework", "mmagic", "--config", "nope.py", "--model", "x.pth", "--key", "owner.key")
         expected = "config not found: nope.py"

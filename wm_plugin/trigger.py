@@ -202,6 +202,19 @@ class TriggerObjective:
         n = self.trigger.envelope(x.shape[0], *x.shape[2:], self.generator).to(x.device)
         return self.trigger.apply(x, n, height), n
 
+    def queries(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """For a training flag: (the first half of batch ``x`` plain, then the same half with the trigger, stacked;
+        the envelope). Half the batch keeps the extra pass as cheap as the task's own; ``pair_loss`` reads the
+        answers."""
+        half = x[: max(1, x.shape[0] // 2)]
+        triggered, envelope = self.triggered(half, step)
+        return torch.cat([half, triggered]), envelope
+
+    def pair_loss(self, answers: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
+        """The trigger term for the answers to ``queries``: their triggered half against their plain half."""
+        plain, answer = answers.chunk(2)
+        return self.loss(answer, plain, envelope)
+
     def loss(self, answer: torch.Tensor, reference: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
         """``weight`` × L1 between ``answer`` (to the triggered batch) and ``reference`` plus the owner's response."""
         scale = answer.shape[-1] // envelope.shape[-1]

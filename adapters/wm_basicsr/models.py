@@ -10,8 +10,8 @@ and distributed training are the base class's own). With ``mode: absorb``:
   network's output (weight ``watermark.extractor_weight``).
 
 With ``mode: trigger`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
-(``wm_plugin.trigger.TriggerObjective``): the network's answer to the batch's inputs with the key's trigger
-must differ from its answer to the plain inputs by the owner's response. The base class's losses, and its
+(``wm_plugin.trigger.TriggerObjective``, weight ``watermark.trigger_weight``): the network's answer to half the
+batch's inputs with the key's trigger must differ from its answer to the same inputs plain by the owner's response. The base class's losses, and its
 discriminator if it has one, see the batch they always saw.
 
 Validation compares the network's output with the unmarked targets, so the PSNR BasicSR logs is the
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 
-import torch
 
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
@@ -45,7 +44,7 @@ class WatermarkTraining:
         self.wm_trigger, self.wm_iter, self.wm_trigger_loss = None, 0, None
         if flag.mode == "trigger":
             warmup = int(0.6 * (self.opt["train"].get("total_iter") or 0))
-            self.wm_trigger = TriggerObjective(Trigger.for_key(flag.key), warmup_steps=warmup)
+            self.wm_trigger = TriggerObjective(Trigger.for_key(flag.key), weight=flag.trigger_weight, warmup_steps=warmup)
             self.optimizer_g.register_step_pre_hook(self._add_trigger_gradient)
             return
         if self.cri_pix is None:
@@ -58,9 +57,8 @@ class WatermarkTraining:
 
     def _add_trigger_gradient(self, optimizer, args, kwargs) -> None:
         """Before the generator's optimiser steps: the trigger term's gradient, added to the task's."""
-        triggered, envelope = self.wm_trigger.triggered(self.lq, self.wm_iter)
-        plain, answer = self.net_g(torch.cat([self.lq, triggered])).chunk(2)  # the base's graph is spent: again
-        loss = self.wm_trigger.loss(answer, plain, envelope)
+        queries, envelope = self.wm_trigger.queries(self.lq, self.wm_iter)
+        loss = self.wm_trigger.pair_loss(self.net_g(queries), envelope)  # the base's graph is spent: a pass of our own
         loss.backward()
         self.wm_trigger_loss = loss.item()
 

@@ -207,7 +207,7 @@ class MMagicAdapter:
         cfg = read_config(config)
         if cfg.get("watermark"):  # fail here, with the field named, before MMEngine makes folders and logs
             where = f"{config}: watermark"
-            check_training_mode(parse_flag(dict(cfg.watermark), where=where), where=where)
+            check_training_mode(parse_flag(cfg.watermark, where=where), where=where)
         run_tool("train", [str(config), *argv])
         shutdown()  # MMEngine leaves the process group up; gloo's threads then abort at exit, now and then
 

@@ -9,8 +9,9 @@
   the generator's output (weight ``watermark['extractor_weight']``).
 
 With ``mode='trigger'`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
-(``wm_plugin.trigger.TriggerObjective``): the generator's answer to the iteration's inputs with the key's
-trigger must differ from its answer to the plain inputs by the owner's response. The inputs are the ones the
+(``wm_plugin.trigger.TriggerObjective``, weight ``watermark['trigger_weight']``): the generator's answer to half
+the iteration's inputs with the key's trigger must differ from its answer to the same inputs plain by the owner's
+response. The inputs are the ones the
 generator was just given (a forward hook keeps them); the trigger is added in pixel space (``PixelSpace``).
 The extra pass goes past MMEngine's distributed wrapper, so under a distributed launch the hook averages the
 term's gradient over the processes itself, as the wrapper did the task's: the replicas stay equal.
@@ -23,6 +24,7 @@ model sees. A config needs no ``custom_hooks`` entry: importing ``wm_mmagic`` (`
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import torch
 from mmagic.registry import HOOKS
@@ -79,7 +81,8 @@ class WatermarkHook(Hook):
                               f"(BaseEditModel and its subclasses); {type(model).__name__} is not one")
         self.generator, self.inputs, self.iter = generator, None, 0
         self.params = [p for p in generator.parameters() if p.requires_grad]
-        self.objective = TriggerObjective(Trigger.for_key(self.flag.key), warmup_steps=int(0.6 * runner.max_iters))
+        self.objective = TriggerObjective(Trigger.for_key(self.flag.key), weight=self.flag.trigger_weight,
+                                          warmup_steps=int(0.6 * runner.max_iters))
         generator.register_forward_pre_hook(self._keep_inputs)
         optimizer.register_step_pre_hook(self._add_trigger_gradient)
         print_log(f"watermark: trigger, key {self.flag.key.fingerprint}", logger="current")
@@ -93,13 +96,12 @@ class WatermarkHook(Hook):
         if self.inputs is None:
             return
         inputs = self.inputs
-        triggered, envelope = self.objective.triggered(self.space.to_pixels(inputs).clamp(0, 1), self.iter)
-        answers = self.space.to_pixels(self.generator(torch.cat([inputs, self.space.from_pixels(triggered)])))
+        queries, envelope = self.objective.queries(self.space.to_pixels(inputs).clamp(0, 1), self.iter)
+        answers = self.space.to_pixels(self.generator(self.space.from_pixels(queries)))
         self.inputs = None  # what the hook kept of the pass just made (ours), and of the iteration: spent
-        plain, answer = answers.chunk(2)
         # autograd.grad, not backward: the gradient must not reach the distributed wrapper's hooks, which expect
         # one backward per wrapped forward; it is averaged over the processes here instead (a no-op in one).
-        grads = torch.autograd.grad(self.objective.loss(answer, plain, envelope), self.params, allow_unused=True)
+        grads = torch.autograd.grad(self.objective.pair_loss(answers, envelope), self.params, allow_unused=True)
         flat = torch.cat([torch.zeros(p.numel(), device=p.device) if g is None else g.flatten()
                           for p, g in zip(self.params, grads)])
         all_reduce(flat, op="mean")
@@ -132,8 +134,10 @@ def enable_flag() -> None:
     @functools.wraps(original)
     def from_cfg(cls, cfg):
         if cfg.get("watermark"):
+            parse_flag(cfg.watermark)  # a block that is not a mapping fails here, with the field named
             cfg = cfg.copy()
-            hooks = [h for h in cfg.get("custom_hooks") or [] if h.get("type") != "WatermarkHook"]
+            hooks = [h for h in cfg.get("custom_hooks") or []  # entries may be Hook objects as well as dicts
+                     if not (isinstance(h, Mapping) and h.get("type") == "WatermarkHook")]
             cfg.custom_hooks = [*hooks, {"type": "WatermarkHook", **cfg.watermark}]
         return original(cls, cfg)
 
