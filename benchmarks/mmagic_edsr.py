@@ -1,13 +1,15 @@
 """MMagic end to end: EDSR ×2 trained by MMagic's own tools/train.py with and without the watermark flag,
-then the unflagged model protected with ``wm protect --mode barrier``; every model put to ``wm verify``.
+then (absorb mode) the unflagged model protected with ``wm protect --mode barrier``; every model put to
+``wm verify`` (``--trigger`` in trigger mode).
 
 Data: the BasicSR benchmarks' crops (``basicsr_runs.prepare``: 128² crops of the training photos, 256²
 crops of the held-out ones, bicubic ÷2). Figures: MMagic's own validation PSNR of each model on the
 held-out crops, ``wm protect``'s check (PSNR of the protected outputs against the original's, verdicts) and
 ``wm verify --model`` on each model with the held-out inputs as probes.
 
-Run: ``python benchmarks/mmagic_edsr.py data --iters 400 [--scheme spectral]`` (writes
-benchmarks/results/mmagic_edsr.json, or mmagic_edsr_spectral.json with a spectral key).
+Run: ``python benchmarks/mmagic_edsr.py data --iters 400 [--scheme spectral] [--mode trigger]`` (writes
+benchmarks/results/mmagic_edsr.json, mmagic_edsr_spectral.json with a spectral key, mmagic_edsr_trigger.json
+in trigger mode).
 """
 
 from __future__ import annotations
@@ -48,12 +50,12 @@ train_cfg = dict(max_iters={iters}, val_interval={iters})
 default_hooks = dict(checkpoint=dict(interval={iters}, out_dir=None, save_best=None), logger=dict(interval=50))
 custom_hooks = []
 """
-FLAG = "custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\nwatermark = dict(key={key!r}, mode='absorb')"
+FLAG = "custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\nwatermark = dict(key={key!r}, mode={mode!r})"
 
 
-def verify(config: str, model: str, work: Path, key: str) -> dict:
+def verify(config: str, model: str, work: Path, key: str, trigger: bool = False) -> dict:
     res = wm("verify", "--framework", "mmagic", "--config", config, "--model", model, "--key", key,
-             "--data", "test/lq", "--json", cwd=work)
+             "--data", "test/lq", "--json", *(["--trigger"] if trigger else []), cwd=work)
     if res.returncode not in (0, 1):
         sys.exit(f"wm verify failed: {res.stderr[-2000:]}")
     v = json.loads(res.stdout)
@@ -66,13 +68,16 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=400)
     ap.add_argument("--work", default="runs/mmagic_edsr")
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
+    ap.add_argument("--mode", choices=["absorb", "trigger"], default="absorb", help="the flag's mode")
     args = ap.parse_args()
+    trigger = args.mode == "trigger"
     work = prepare(args.data, args.work, per_image=8)
     key, suffix = scheme_key(work, args.scheme)
+    suffix += "_trigger" if trigger else ""
     rows = []
     for flag in (False, True):
         name = f"edsr_x2_{'wm' if flag else 'plain'}{suffix}"
-        (work / f"{name}.py").write_text(CONFIG.format(flag=FLAG.format(key=key) if flag else "", name=name, iters=args.iters,
+        (work / f"{name}.py").write_text(CONFIG.format(flag=FLAG.format(key=key, mode=args.mode) if flag else "", name=name, iters=args.iters,
                                                        milestone=args.iters * 3 // 4))
         started = time.time()
         res = wm("mmagic-train", f"{name}.py", cwd=work)
@@ -83,9 +88,9 @@ def main() -> None:
         psnr = [s["PSNR"] for s in scalars if "PSNR" in s][-1]
         ckpt = f"work_dirs/{name}/iter_{args.iters}.pth"
         rows.append({"run": name, "flag": flag, "iters": args.iters, "train_seconds": round(seconds, 1), "val_psnr": psnr,
-                     **verify(f"{name}.py", ckpt, work, key)})
+                     **verify(f"{name}.py", ckpt, work, key, trigger)})
         print(json.dumps(rows[-1]))
-        if not flag:
+        if not flag and not trigger:
             res = wm("protect", "--framework", "mmagic", "--config", f"{name}.py", "--checkpoint", ckpt, "--key",
                      key, "-o", f"{name}_barrier.pth", "--data", "test/lq", "--json", "--force", cwd=work)
             if res.returncode:
@@ -96,7 +101,7 @@ def main() -> None:
             print(json.dumps(rows[-1]))
     RESULTS.mkdir(exist_ok=True)
     doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
-           "scheme": args.scheme, "rows": rows}
+           "scheme": args.scheme, "mode": args.mode, "rows": rows}
     (RESULTS / f"mmagic_edsr{suffix}.json").write_text(json.dumps(doc, indent=2))
 
 
