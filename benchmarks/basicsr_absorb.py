@@ -2,13 +2,13 @@
 
 Two BasicSR runs of the same options file, one with the flag and one without, through ``wm basicsr-train``
 (BasicSR's own train_pipeline). Data: 128×128 crops of the training photos (``benchmarks/datasets.py``),
-bicubic ×2; evaluated on the held-out photos. Figures: PSNR of each model against the clean targets, and
+bicubic ÷2 (or ÷4 with ``--scale 4``); evaluated on the held-out photos. Figures: PSNR of each model against the clean targets, and
 ``wm verify --model`` on each (bit accuracy, p-value, verdict; ``--trigger`` probes in trigger mode): the flag-off
 run is the clean control.
 
-Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger]`` (writes
-benchmarks/results/basicsr_absorb.json, basicsr_absorb_spectral.json with a spectral key, basicsr_trigger.json
-in trigger mode).
+Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger] [--scale 4]``
+(writes benchmarks/results/basicsr_absorb.json, basicsr_absorb_spectral.json with a spectral key,
+basicsr_trigger.json in trigger mode; ``_x4`` before ``.json`` at ×4).
 """
 
 from __future__ import annotations
@@ -29,26 +29,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", help="the folder benchmarks/datasets.py wrote (train/, test/)")
     ap.add_argument("--iters", type=int, default=400)
-    ap.add_argument("--work", default="runs/basicsr_absorb")
+    ap.add_argument("--work", default=None, help="default runs/basicsr_absorb (×2), runs/basicsr_absorb_x4 (×4)")
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     ap.add_argument("--mode", choices=["absorb", "trigger"], default="absorb", help="the flag's mode")
     ap.add_argument("--trigger-weight", type=float, default=None, help="the flag's trigger_weight (default: the flag's)")
     ap.add_argument("--num-feat", type=int, default=32, help="MSRResNet's width (BasicSR's own: 64)")
     ap.add_argument("--num-block", type=int, default=4, help="MSRResNet's depth (BasicSR's own: 16)")
+    ap.add_argument("--scale", type=int, choices=[2, 4], default=2)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--num-gpu", type=int, default=0, help="BasicSR's num_gpu; with 1 both runs train at once")
     ap.add_argument("--out", type=Path, default=None, help="the results file (default: under benchmarks/results)")
     args = ap.parse_args()
-    work = prepare(args.data, args.work, per_image=8)
+    x = "" if args.scale == 2 else f"_x{args.scale}"
+    work = prepare(args.data, args.work or f"runs/basicsr_absorb{x}", per_image=8, scale=args.scale)
     key, suffix = scheme_key(work, args.scheme)
     network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": args.num_feat,
-               "num_block": args.num_block, "upscale": 2}
+               "num_block": args.num_block, "upscale": args.scale}
     opts = []
     for flag in (True, False):
-        name = f"msrresnet_x2_{'wm' if flag else 'plain'}{suffix}{'_trigger' if args.mode == 'trigger' else ''}"
+        name = f"msrresnet_x{args.scale}_{'wm' if flag else 'plain'}{suffix}{'_trigger' if args.mode == 'trigger' else ''}"
         # no EMA: the figures are of the network as trained
         opt = sr_options(name, network, iters=args.iters, batch=args.batch, lr=5e-4, ema=0,
-                         milestones=[args.iters * 3 // 4], enlarge=10, print_freq=50, num_gpu=args.num_gpu)
+                         milestones=[args.iters * 3 // 4], enlarge=10, print_freq=50, num_gpu=args.num_gpu,
+                         scale=args.scale)
         if flag:
             opt["watermark"] = {"key": key, "mode": args.mode}
             if args.trigger_weight is not None:
@@ -72,8 +75,8 @@ def main() -> None:
         import torch
 
         machine = torch.cuda.get_device_name(0)
-    doc = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "scheme": args.scheme, "mode": args.mode, "rows": rows}
-    out = args.out or RESULTS / ("basicsr_trigger.json" if args.mode == "trigger" else f"basicsr_absorb{suffix}.json")
+    doc = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "scale": args.scale, "scheme": args.scheme, "mode": args.mode, "rows": rows}
+    out = args.out or RESULTS / (f"basicsr_trigger{x}.json" if args.mode == "trigger" else f"basicsr_absorb{suffix}{x}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))
 

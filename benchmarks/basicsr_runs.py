@@ -12,8 +12,8 @@ import yaml
 from PIL import Image
 
 
-def crops(src: Path, out: Path, size: int, per_image: int, seed: int) -> None:
-    """Random ``size``² crops of each photo in ``src`` into ``out/gt``, their bicubic ÷2 into ``out/lq``."""
+def crops(src: Path, out: Path, size: int, per_image: int, seed: int, scale: int = 2) -> None:
+    """Random ``size``² crops of each photo in ``src`` into ``out/gt``, their bicubic ÷``scale`` into ``out/lq``."""
     rng = np.random.default_rng(seed)
     for sub in ("gt", "lq"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -26,24 +26,24 @@ def crops(src: Path, out: Path, size: int, per_image: int, seed: int) -> None:
             y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
             gt = Image.fromarray(im[y : y + size, x : x + size])
             gt.save(out / "gt" / f"{path.stem}_{i}.png")
-            gt.resize((size // 2, size // 2), Image.Resampling.BICUBIC).save(out / "lq" / f"{path.stem}_{i}.png")
+            gt.resize((size // scale, size // scale), Image.Resampling.BICUBIC).save(out / "lq" / f"{path.stem}_{i}.png")
 
 
-def prepare(data: str, work: str, per_image: int) -> Path:
+def prepare(data: str, work: str, per_image: int, scale: int = 2) -> Path:
     """The working folder ``work`` with ``train/`` (``per_image`` 128² crops of each training photo) and
-    ``test/`` (two 256² crops of each held-out photo), both as gt + bicubic ÷2 lq."""
+    ``test/`` (two 256² crops of each held-out photo), both as gt + bicubic ÷``scale`` lq."""
     folder = Path(work)
     folder.mkdir(parents=True, exist_ok=True)
-    crops(Path(data) / "train", folder / "train", 128, per_image, 0)
-    crops(Path(data) / "test", folder / "test", 256, 2, 1)
+    crops(Path(data) / "train", folder / "train", 128, per_image, 0, scale)
+    crops(Path(data) / "test", folder / "test", 256, 2, 1, scale)
     return folder
 
 
 def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, ema: float, milestones: list[int],
-               enlarge: int, print_freq: int, num_gpu: int = 0) -> dict:
-    """A BasicSR ×2 SRModel options file on ``train/`` (96² crops, L1) validated on ``test/``."""
+               enlarge: int, print_freq: int, num_gpu: int = 0, scale: int = 2) -> dict:
+    """A BasicSR ×``scale`` SRModel options file on ``train/`` (96² crops, L1) validated on ``test/``."""
     return {
-        "name": name, "model_type": "SRModel", "scale": 2, "num_gpu": num_gpu, "manual_seed": 0,
+        "name": name, "model_type": "SRModel", "scale": scale, "num_gpu": num_gpu, "manual_seed": 0,
         "datasets": {
             "train": {"name": "photos", "type": "PairedImageDataset", "dataroot_gt": "train/gt", "dataroot_lq": "train/lq",
                       "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 96, "use_hflip": True,
@@ -59,7 +59,7 @@ def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, e
                   "total_iter": iters, "warmup_iter": -1,
                   "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0, "reduction": "mean"}},
         "val": {"val_freq": iters, "save_img": False,
-                "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": False}}},
+                "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": scale, "test_y_channel": False}}},
         "logger": {"print_freq": print_freq, "save_checkpoint_freq": iters, "use_tb_logger": False},
     }
 

@@ -1,15 +1,15 @@
-"""MMagic end to end: EDSR ×2 trained by MMagic's own tools/train.py with and without the watermark flag,
+"""MMagic end to end: EDSR ×2 (or ×4) trained by MMagic's own tools/train.py with and without the watermark flag,
 then (absorb mode) the unflagged model protected with ``wm protect --mode barrier``; every model put to
 ``wm verify`` (``--trigger`` in trigger mode).
 
 Data: the BasicSR benchmarks' crops (``basicsr_runs.prepare``: 128² crops of the training photos, 256²
-crops of the held-out ones, bicubic ÷2). Figures: MMagic's own validation PSNR of each model on the
+crops of the held-out ones, bicubic ÷2 or ÷4). Figures: MMagic's own validation PSNR of each model on the
 held-out crops, ``wm protect``'s check (PSNR of the protected outputs against the original's, verdicts) and
 ``wm verify --model`` on each model with the held-out inputs as probes.
 
-Run: ``python benchmarks/mmagic_edsr.py data --iters 400 [--scheme spectral] [--mode trigger]`` (writes
-benchmarks/results/mmagic_edsr.json, mmagic_edsr_spectral.json with a spectral key, mmagic_edsr_trigger.json
-in trigger mode).
+Run: ``python benchmarks/mmagic_edsr.py data --iters 400 [--scheme spectral] [--mode trigger] [--scale 4]``
+(writes benchmarks/results/mmagic_edsr.json; the name takes ``_x4`` at ×4, ``_spectral`` with a spectral key,
+``_trigger`` in trigger mode).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from basicsr_runs import prepare, scheme_key, wm
 RESULTS = Path(__file__).parent / "results"
 
 CONFIG = """\
-_base_ = 'mmagic::edsr/edsr_x2c64b16_1xb16-300k_div2k.py'
+_base_ = 'mmagic::edsr/edsr_x{scale}c64b16_1xb16-300k_div2k.py'
 {flag}
 experiment_name = '{name}'
 work_dir = './work_dirs/{name}'
@@ -36,7 +36,7 @@ model = dict(generator=dict(mid_channels=32, num_blocks=4))
 train_pipeline = [
     dict(type='LoadImageFromFile', key='img', channel_order='rgb', imdecode_backend='cv2'),
     dict(type='LoadImageFromFile', key='gt', channel_order='rgb', imdecode_backend='cv2'),
-    dict(type='SetValues', dictionary=dict(scale=2)),
+    dict(type='SetValues', dictionary=dict(scale={scale})),
     dict(type='PairedRandomCrop', gt_patch_size=96),
     dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5, direction='horizontal'),
     dict(type='PackInputs'),
@@ -66,18 +66,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", help="the folder benchmarks/datasets.py wrote (train/, test/)")
     ap.add_argument("--iters", type=int, default=400)
-    ap.add_argument("--work", default="runs/mmagic_edsr")
+    ap.add_argument("--work", default=None, help="default runs/mmagic_edsr (×2), runs/mmagic_edsr_x4 (×4)")
+    ap.add_argument("--scale", type=int, choices=[2, 4], default=2)
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     ap.add_argument("--mode", choices=["absorb", "trigger"], default="absorb", help="the flag's mode")
     args = ap.parse_args()
     trigger = args.mode == "trigger"
-    work = prepare(args.data, args.work, per_image=8)
+    x = "" if args.scale == 2 else f"_x{args.scale}"
+    work = prepare(args.data, args.work or f"runs/mmagic_edsr{x}", per_image=8, scale=args.scale)
     key, suffix = scheme_key(work, args.scheme)
     suffix += "_trigger" if trigger else ""
     rows = []
     for flag in (False, True):
-        name = f"edsr_x2_{'wm' if flag else 'plain'}{suffix}"
-        (work / f"{name}.py").write_text(CONFIG.format(flag=FLAG.format(key=key, mode=args.mode) if flag else "", name=name, iters=args.iters,
+        name = f"edsr_x{args.scale}_{'wm' if flag else 'plain'}{suffix}"
+        (work / f"{name}.py").write_text(CONFIG.format(flag=FLAG.format(key=key, mode=args.mode) if flag else "", name=name, iters=args.iters, scale=args.scale,
                                                        milestone=args.iters * 3 // 4))
         started = time.time()
         res = wm("mmagic-train", f"{name}.py", cwd=work)
@@ -101,8 +103,8 @@ def main() -> None:
             print(json.dumps(rows[-1]))
     RESULTS.mkdir(exist_ok=True)
     doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
-           "scheme": args.scheme, "mode": args.mode, "rows": rows}
-    (RESULTS / f"mmagic_edsr{suffix}.json").write_text(json.dumps(doc, indent=2))
+           "scale": args.scale, "scheme": args.scheme, "mode": args.mode, "rows": rows}
+    (RESULTS / f"mmagic_edsr{x}{suffix}.json").write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":
