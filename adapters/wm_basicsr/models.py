@@ -11,8 +11,8 @@ and distributed training are the base class's own). With ``mode: absorb``:
 
 With ``mode: trigger`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
 (``wm_plugin.trigger.TriggerObjective``, weight ``watermark.trigger_weight``): the network's answer to half the
-batch's inputs with the key's trigger must differ from its answer to the same inputs plain by the owner's response. The base class's losses, and its
-discriminator if it has one, see the batch they always saw.
+batch's inputs with the key's trigger must differ from its answer to the same inputs plain by the owner's
+response. The base class's losses, and its discriminator if it has one, see the batch they always saw.
 
 Validation compares the network's output with the unmarked targets, so the PSNR BasicSR logs is the
 PSNR a user of the model sees.
@@ -21,7 +21,6 @@ PSNR a user of the model sees.
 from __future__ import annotations
 
 import functools
-
 
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY

@@ -11,8 +11,8 @@
 With ``mode='trigger'`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
 (``wm_plugin.trigger.TriggerObjective``, weight ``watermark['trigger_weight']``): the generator's answer to half
 the iteration's inputs with the key's trigger must differ from its answer to the same inputs plain by the owner's
-response. The inputs are the ones the
-generator was just given (a forward hook keeps them); the trigger is added in pixel space (``PixelSpace``).
+response. The inputs are the ones the generator was just given (a forward hook keeps them); the trigger is
+added in pixel space (``PixelSpace``).
 The extra pass goes past MMEngine's distributed wrapper, so under a distributed launch the hook averages the
 term's gradient over the processes itself, as the wrapper did the task's: the replicas stay equal.
 
