@@ -2,8 +2,8 @@
 
 Two BasicSR runs of the same options file, one with the flag and one without, through ``wm basicsr-train``
 (BasicSR's own train_pipeline). Data: 128×128 crops of the training photos (``benchmarks/datasets.py``),
-bicubic ÷2 (or ÷4 with ``--scale 4``); evaluated on the held-out photos. Figures: PSNR of each model against the clean targets, and
-``wm verify --model`` on each (bit accuracy, p-value, verdict; ``--trigger`` probes in trigger mode): the flag-off
+bicubic ÷2 (or ÷4 with ``--scale 4``); evaluated on the held-out photos. Figures: PSNR of each model against
+the clean targets, and ``wm verify --model`` on each (bit accuracy, p-value, verdict; ``--trigger`` probes in trigger mode): the flag-off
 run is the clean control.
 
 Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger] [--scale 4]``
@@ -20,7 +20,7 @@ import platform
 import time
 from pathlib import Path
 
-from basicsr_runs import prepare, scheme_key, sr_options, train_all, wm
+from basicsr_runs import prepare, scale_suffix, scheme_key, sr_options, train_all, wm
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -40,14 +40,15 @@ def main() -> None:
     ap.add_argument("--num-gpu", type=int, default=0, help="BasicSR's num_gpu; with 1 both runs train at once")
     ap.add_argument("--out", type=Path, default=None, help="the results file (default: under benchmarks/results)")
     args = ap.parse_args()
-    x = "" if args.scale == 2 else f"_x{args.scale}"
+    x = scale_suffix(args.scale)
     work = prepare(args.data, args.work or f"runs/basicsr_absorb{x}", per_image=8, scale=args.scale)
     key, suffix = scheme_key(work, args.scheme)
+    suffix += "_trigger" if args.mode == "trigger" else ""
     network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": args.num_feat,
                "num_block": args.num_block, "upscale": args.scale}
     opts = []
     for flag in (True, False):
-        name = f"msrresnet_x{args.scale}_{'wm' if flag else 'plain'}{suffix}{'_trigger' if args.mode == 'trigger' else ''}"
+        name = f"msrresnet_x{args.scale}_{'wm' if flag else 'plain'}{suffix}"
         # no EMA: the figures are of the network as trained
         opt = sr_options(name, network, iters=args.iters, batch=args.batch, lr=5e-4, ema=0,
                          milestones=[args.iters * 3 // 4], enlarge=10, print_freq=50, num_gpu=args.num_gpu,
@@ -75,8 +76,10 @@ def main() -> None:
         import torch
 
         machine = torch.cuda.get_device_name(0)
-    doc = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "scale": args.scale, "scheme": args.scheme, "mode": args.mode, "rows": rows}
-    out = args.out or RESULTS / (f"basicsr_trigger{x}.json" if args.mode == "trigger" else f"basicsr_absorb{suffix}{x}.json")
+    doc = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "scale": args.scale, "scheme": args.scheme,
+           "mode": args.mode, "rows": rows}
+    stem = f"basicsr_trigger{x}" if args.mode == "trigger" else f"basicsr_absorb{suffix}{x}"
+    out = args.out or RESULTS / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))
 

@@ -26,7 +26,14 @@ def crops(src: Path, out: Path, size: int, per_image: int, seed: int, scale: int
             y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
             gt = Image.fromarray(im[y : y + size, x : x + size])
             gt.save(out / "gt" / f"{path.stem}_{i}.png")
-            gt.resize((size // scale, size // scale), Image.Resampling.BICUBIC).save(out / "lq" / f"{path.stem}_{i}.png")
+            lq = gt.resize((size // scale, size // scale), Image.Resampling.BICUBIC)
+            lq.save(out / "lq" / f"{path.stem}_{i}.png")
+
+
+def scale_suffix(scale: int) -> str:
+    """What the benchmarks add to run, folder and results names at ``scale``: nothing at ×2 (the first runs'
+    names), ``_x4`` at ×4."""
+    return "" if scale == 2 else f"_x{scale}"
 
 
 def prepare(data: str, work: str, per_image: int, scale: int = 2) -> Path:

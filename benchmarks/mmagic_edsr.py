@@ -1,5 +1,5 @@
-"""MMagic end to end: EDSR ×2 (or ×4) trained by MMagic's own tools/train.py with and without the watermark flag,
-then (absorb mode) the unflagged model protected with ``wm protect --mode barrier``; every model put to
+"""MMagic end to end: EDSR ×2 (or ×4) trained by MMagic's own tools/train.py with and without the watermark
+flag, then (absorb mode) the unflagged model protected with ``wm protect --mode barrier``; every model put to
 ``wm verify`` (``--trigger`` in trigger mode).
 
 Data: the BasicSR benchmarks' crops (``basicsr_runs.prepare``: 128² crops of the training photos, 256²
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from basicsr_runs import prepare, scheme_key, wm
+from basicsr_runs import prepare, scale_suffix, scheme_key, wm
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -72,14 +72,15 @@ def main() -> None:
     ap.add_argument("--mode", choices=["absorb", "trigger"], default="absorb", help="the flag's mode")
     args = ap.parse_args()
     trigger = args.mode == "trigger"
-    x = "" if args.scale == 2 else f"_x{args.scale}"
+    x = scale_suffix(args.scale)
     work = prepare(args.data, args.work or f"runs/mmagic_edsr{x}", per_image=8, scale=args.scale)
     key, suffix = scheme_key(work, args.scheme)
     suffix += "_trigger" if trigger else ""
     rows = []
     for flag in (False, True):
         name = f"edsr_x{args.scale}_{'wm' if flag else 'plain'}{suffix}"
-        (work / f"{name}.py").write_text(CONFIG.format(flag=FLAG.format(key=key, mode=args.mode) if flag else "", name=name, iters=args.iters, scale=args.scale,
+        block = FLAG.format(key=key, mode=args.mode) if flag else ""
+        (work / f"{name}.py").write_text(CONFIG.format(flag=block, name=name, iters=args.iters, scale=args.scale,
                                                        milestone=args.iters * 3 // 4))
         started = time.time()
         res = wm("mmagic-train", f"{name}.py", cwd=work)
