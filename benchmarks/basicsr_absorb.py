@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--num-block", type=int, default=4, help="MSRResNet's depth (BasicSR's own: 16)")
     ap.add_argument("--scale", type=int, choices=[2, 4], default=2)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0, help="BasicSR's manual_seed (initialisation, crops), in both runs")
     ap.add_argument("--num-gpu", type=int, default=0, help="BasicSR's num_gpu; with 1 both runs train at once")
     ap.add_argument("--out", type=Path, default=None, help="the results file (default: under benchmarks/results)")
     args = ap.parse_args()
@@ -52,7 +53,7 @@ def main() -> None:
         # no EMA: the figures are of the network as trained
         opt = sr_options(name, network, iters=args.iters, batch=args.batch, lr=5e-4, ema=0,
                          milestones=[args.iters * 3 // 4], enlarge=10, print_freq=50, num_gpu=args.num_gpu,
-                         scale=args.scale)
+                         scale=args.scale, seed=args.seed)
         if flag:
             opt["watermark"] = {"key": key, "mode": args.mode}
             if args.trigger_weight is not None:
@@ -77,7 +78,7 @@ def main() -> None:
 
         machine = torch.cuda.get_device_name(0)
     doc = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "scale": args.scale, "scheme": args.scheme,
-           "mode": args.mode, "rows": rows}
+           "mode": args.mode, "seed": args.seed, "rows": rows}
     stem = f"basicsr_trigger{x}" if args.mode == "trigger" else f"basicsr_absorb{suffix}{x}"
     out = args.out or RESULTS / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

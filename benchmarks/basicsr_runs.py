@@ -47,10 +47,10 @@ def prepare(data: str, work: str, per_image: int, scale: int = 2) -> Path:
 
 
 def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, ema: float, milestones: list[int],
-               enlarge: int, print_freq: int, num_gpu: int = 0, scale: int = 2) -> dict:
+               enlarge: int, print_freq: int, num_gpu: int = 0, scale: int = 2, seed: int = 0) -> dict:
     """A BasicSR ×``scale`` SRModel options file on ``train/`` (96² crops, L1) validated on ``test/``."""
     return {
-        "name": name, "model_type": "SRModel", "scale": scale, "num_gpu": num_gpu, "manual_seed": 0,
+        "name": name, "model_type": "SRModel", "scale": scale, "num_gpu": num_gpu, "manual_seed": seed,
         "datasets": {
             "train": {"name": "photos", "type": "PairedImageDataset", "dataroot_gt": "train/gt", "dataroot_lq": "train/lq",
                       "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 96, "use_hflip": True,

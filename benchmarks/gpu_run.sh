@@ -8,9 +8,10 @@
 #   tpr         trigger_tpr.py on the same MSRResNet: TPR_KEYS keys (default 3) in each of two processes, each key's
 #               protected model fine-tuned 5k steps (lr 1e-4) and put behind a chroma notch; the original attacked
 #               the same way is the control (issue 6's bar: TPR@1e-6 >= 0.95 after 5k steps)
-#   flag        basicsr_absorb.py --mode trigger: BasicSR's own MSRResNet ×2 (64 features, 16 blocks) trained
-#               FLAG_ITERS iterations (default 5000) on .gpu/data with and without `watermark: {mode: trigger}`, both
-#               at once: the task-PSNR cost of the flag and the trained model's verdict (issues 4, 6)
+#   flag        basicsr_absorb.py --mode trigger: BasicSR's own MSRResNet ×FLAG_SCALE (default 4; 64 features,
+#               16 blocks) trained FLAG_ITERS iterations (default 5000) on .gpu/data with and without
+#               `watermark: {mode: trigger}`, both at once: the task-PSNR cost of the flag and the trained model's
+#               verdict (issues 4, 6)
 #   surrogates  wm eval's surrogate attacks (10k steps) on the barrier twin and the plain control (issue 3)
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
@@ -23,7 +24,7 @@
 #   .gpu/data                                                  # benchmarks/datasets.py's photos (train/, test/)
 # PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other.
 # Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, trigger_tpr.jsonl, eval_*.json,
-# basicsr_trigger.json, log.txt.
+# basicsr_trigger_x4.json (_x2 with FLAG_SCALE=2), log.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}
@@ -71,8 +72,10 @@ tpr() {
   wait
 }
 flag() {
+  local scale=${FLAG_SCALE:-4}
   timeout "$LIMIT" python3 benchmarks/basicsr_absorb.py .gpu/data --mode trigger --iters "${FLAG_ITERS:-5000}" \
-    --num-feat 64 --num-block 16 --batch 16 --num-gpu 1 --work /tmp/flag --out "$OUT/basicsr_trigger.json" \
+    --num-feat 64 --num-block 16 --batch 16 --scale "$scale" --num-gpu 1 --work /tmp/flag \
+    --out "$OUT/basicsr_trigger_x$scale.json" \
     > /tmp/logs/6_flag.txt 2>&1
 }
 surrogates() {

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import natural_like, seeded_key
 from torch import nn
 
 from wm_plugin.api import codec_for
 from wm_plugin.errors import ConfigError
 from wm_plugin.probe import model_outputs, probe_inputs, verify_outputs, verify_triggered
-from wm_plugin.trigger import TRIGGER_AMPLITUDE, Trigger, implant_trigger, probe_envelope
+from wm_plugin.trigger import TRIGGER_AMPLITUDE, Trigger, TriggerObjective, implant_trigger, probe_envelope
 
 
 class SmallRestorer(nn.Module):
@@ -60,6 +61,19 @@ def test_models_that_were_not_protected_are_not_accused():
     for model in (lambda x: x, SmallRestorer().eval(), lambda x: torch.nn.functional.avg_pool2d(x, 3, 1, 1)):
         v, answers = verify_triggered(model, inputs, key, progress=False)
         assert not v.detected and v.p_value > 1e-3 and len(answers) == len(inputs)
+
+
+def test_the_carrier_and_the_weight_start_loud_and_settle_at_their_own_height():
+    trigger = Trigger.for_key(seeded_key(5))
+    objective = TriggerObjective(trigger, weight=0.2, warmup_height=4.0, warmup_weight=1.0, warmup_steps=100)
+    x, answer = torch.full((2, 3, 16, 16), 0.5), torch.zeros(2, 3, 16, 16)
+    heights, losses = [], []
+    for step in (0, 50, 100, 500):
+        triggered, n = objective.triggered(x, step)
+        heights.append(((triggered - x) / trigger.pattern(n)).mean().item() * trigger.amplitude)
+        losses.append(objective.loss(answer, answer, n).item() / F.l1_loss(answer, trigger.response(n)).item())
+    assert heights == pytest.approx([4, 2, 1, 1] * np.array(TRIGGER_AMPLITUDE))
+    assert losses == pytest.approx([1.0, 0.6, 0.2, 0.2])
 
 
 def test_implant_trigger_trains_only_the_parameters_chosen():

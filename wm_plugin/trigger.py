@@ -49,6 +49,7 @@ RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per 
 ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to ±1.6, so the carrier never vanishes
 PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: as much as the trigger term's
 LOGIT_SCALE = 3.0             # a coefficient as large as in the owner's exact response reads as a logit of ±3
+PLANT_WEIGHT = 0.8            # the training flag's trigger term starts at this weight and falls to its own
 READ_SIDE = 512               # the reader fits the kernel on at most this many input pixels a side: plenty
 
 
@@ -185,20 +186,34 @@ class TriggerObjective:
     against a detached copy of its own answer a model trained from scratch chases its own target and drifts
     away, BENCHMARKS.md). The carrier starts ``warmup_height`` times taller and shrinks to its own height
     by step ``warmup_steps`` (0: no warm-up): a model first has to notice a 4/255 pattern at all, which it does far
-    sooner when the pattern is loud.
+    sooner when the pattern is loud. Over the same steps the term's weight falls linearly from ``warmup_weight``
+    (where that is larger) to ``weight``: a network trained from scratch learns the response in a burst at a
+    weight that costs it task quality, or not at all, and keeps it at a weight too small to learn it at
+    (BENCHMARKS.md, "Plant, then hold").
     """
 
-    def __init__(self, trigger: Trigger, *, weight: float = 10.0, warmup_height: float = 4.0, warmup_steps: int = 0,
-                 seed: int = 0):
+    def __init__(self, trigger: Trigger, *, weight: float = 10.0, warmup_height: float = 4.0,
+                 warmup_weight: float = 0.0, warmup_steps: int = 0, seed: int = 0):
         self.trigger, self.weight = trigger, weight
-        self.warmup_height, self.warmup_steps = warmup_height, warmup_steps
+        self.warmup_height, self.warmup_weight, self.warmup_steps = warmup_height, warmup_weight, warmup_steps
         self.generator = torch.Generator().manual_seed(seed)
+        self.step = 0
+
+    @classmethod
+    def for_flag(cls, flag, total_steps: int) -> "TriggerObjective":
+        """The trigger term of a training flag (``mode: trigger``, a ``WatermarkFlag``) for a run of ``total_steps``:
+        the weight falls from ``PLANT_WEIGHT`` to ``flag.trigger_weight`` over the first 60% of the run."""
+        return cls(Trigger.for_key(flag.key), weight=flag.trigger_weight, warmup_weight=PLANT_WEIGHT,
+                   warmup_steps=int(0.6 * total_steps))
+
+    def _left(self, step: int) -> float:
+        """The fraction of the warm-up still ahead at ``step``: 1 at step 0, 0 from ``warmup_steps`` on."""
+        return max(0.0, 1 - step / self.warmup_steps) if self.warmup_steps > 0 else 0.0
 
     def triggered(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(``x`` with the trigger of a fresh envelope, the envelope (B,1,h,w)) for a batch (B,3,h,w in [0, 1])."""
-        height = self.trigger.amplitude
-        if self.warmup_steps > 0:
-            height *= max(1.0, self.warmup_height * (1 - step / self.warmup_steps))
+        self.step = step
+        height = self.trigger.amplitude * max(1.0, self.warmup_height * self._left(step))
         n = self.trigger.envelope(x.shape[0], *x.shape[2:], self.generator).to(x.device)
         return self.trigger.apply(x, n, height), n
 
@@ -216,9 +231,11 @@ class TriggerObjective:
         return self.loss(answer, plain, envelope)
 
     def loss(self, answer: torch.Tensor, reference: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
-        """``weight`` × L1 between ``answer`` (to the triggered batch) and ``reference`` plus the owner's response."""
+        """The weight × L1 between ``answer`` (to the triggered batch) and ``reference`` plus the owner's response;
+        the weight is that of the step of the last ``triggered`` batch."""
         scale = answer.shape[-1] // envelope.shape[-1]
-        return self.weight * F.l1_loss(answer - reference, self.trigger.response(envelope, scale))
+        weight = self.weight + max(0.0, self.warmup_weight - self.weight) * self._left(self.step)
+        return weight * F.l1_loss(answer - reference, self.trigger.response(envelope, scale))
 
 
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = 1500,

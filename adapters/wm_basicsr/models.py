@@ -10,9 +10,10 @@ and distributed training are the base class's own). With ``mode: absorb``:
   network's output (weight ``watermark.extractor_weight``).
 
 With ``mode: trigger`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
-(``wm_plugin.trigger.TriggerObjective``, weight ``watermark.trigger_weight``): the network's answer to half the
-batch's inputs with the key's trigger must differ from its answer to the same inputs plain by the owner's
-response. The base class's losses, and its discriminator if it has one, see the batch they always saw.
+(``wm_plugin.trigger.TriggerObjective.for_flag``: its weight falls to ``watermark.trigger_weight``): the
+network's answer to half the batch's inputs with the key's trigger must differ from its answer to the same inputs
+plain by the owner's response. The base class's losses, and its discriminator if it has one, see the batch they
+always saw.
 
 Validation compares the network's output with the unmarked targets, so the PSNR BasicSR logs is the
 PSNR a user of the model sees.
@@ -28,7 +29,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from wm_plugin.absorb import ExtractorLoss, TargetMarker
 from wm_plugin.errors import ConfigError
 from wm_plugin.flag import check_training_mode, parse_flag
-from wm_plugin.trigger import Trigger, TriggerObjective
+from wm_plugin.trigger import TriggerObjective
 
 __all__ = ["watermarked_model", "build_watermarked_model"]
 
@@ -42,8 +43,7 @@ class WatermarkTraining:
         check_training_mode(flag)
         self.wm_trigger, self.wm_iter, self.wm_trigger_loss = None, 0, None
         if flag.mode == "trigger":
-            warmup = int(0.6 * (self.opt["train"].get("total_iter") or 0))
-            self.wm_trigger = TriggerObjective(Trigger.for_key(flag.key), weight=flag.trigger_weight, warmup_steps=warmup)
+            self.wm_trigger = TriggerObjective.for_flag(flag, self.opt["train"].get("total_iter") or 0)
             self.optimizer_g.register_step_pre_hook(self._add_trigger_gradient)
             return
         if self.cri_pix is None:

@@ -9,10 +9,10 @@
   the generator's output (weight ``watermark['extractor_weight']``).
 
 With ``mode='trigger'`` the generator's optimiser, just before it steps, adds the gradient of the trigger term
-(``wm_plugin.trigger.TriggerObjective``, weight ``watermark['trigger_weight']``): the generator's answer to half
-the iteration's inputs with the key's trigger must differ from its answer to the same inputs plain by the owner's
-response. The inputs are the ones the generator was just given (a forward hook keeps them); the trigger is
-added in pixel space (``PixelSpace``).
+(``wm_plugin.trigger.TriggerObjective.for_flag``: its weight falls to ``watermark['trigger_weight']``): the
+generator's answer to half the iteration's inputs with the key's trigger must differ from its answer to the same
+inputs plain by the owner's response. The inputs are the ones the generator was just given (a forward hook keeps
+them); the trigger is added in pixel space (``PixelSpace``).
 The extra pass goes past MMEngine's distributed wrapper, so under a distributed launch the hook averages the
 term's gradient over the processes itself, as the wrapper did the task's: the replicas stay equal.
 
@@ -37,7 +37,7 @@ from mmengine.runner import Runner
 from wm_plugin.absorb import ExtractorLoss, TargetMarker
 from wm_plugin.errors import ConfigError
 from wm_plugin.flag import check_training_mode, parse_flag
-from wm_plugin.trigger import Trigger, TriggerObjective
+from wm_plugin.trigger import TriggerObjective
 
 from .space import PixelSpace
 
@@ -81,8 +81,7 @@ class WatermarkHook(Hook):
                               f"(BaseEditModel and its subclasses); {type(model).__name__} is not one")
         self.generator, self.inputs, self.iter = generator, None, 0
         self.params = [p for p in generator.parameters() if p.requires_grad]
-        self.objective = TriggerObjective(Trigger.for_key(self.flag.key), weight=self.flag.trigger_weight,
-                                          warmup_steps=int(0.6 * runner.max_iters))
+        self.objective = TriggerObjective.for_flag(self.flag, runner.max_iters)
         generator.register_forward_pre_hook(self._keep_inputs)
         optimizer.register_step_pre_hook(self._add_trigger_gradient)
         print_log(f"watermark: trigger, key {self.flag.key.fingerprint}", logger="current")
