@@ -6,8 +6,8 @@ bicubic ÷2 (or ÷4 with ``--scale 4``); evaluated on the held-out photos. Figur
 the clean targets, and ``wm verify --model`` on each (bit accuracy, p-value, verdict; ``--trigger`` probes in trigger mode): the flag-off
 run is the clean control.
 
-Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger] [--scale 4]``
-(writes benchmarks/results/basicsr_absorb.json, basicsr_absorb_spectral.json with a spectral key,
+Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger] [--scale 4]
+[--seed N]`` (writes benchmarks/results/basicsr_absorb.json, basicsr_absorb_spectral.json with a spectral key,
 basicsr_trigger.json in trigger mode; ``_x4`` before ``.json`` at ×4).
 """
 
