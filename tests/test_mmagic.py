@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -272,11 +273,21 @@ def test_distributed_training_with_the_flag_on_cpu(workdir, mode):
         "custom_imports = dict(imports=['wm_mmagic', 'replica_check'], allow_failed_imports=False)\n"
         "custom_hooks = [dict(type='ReplicaCheck')]\n")
     torchrun = Path(sys.executable).with_name("torchrun")
-    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "wm_cli", "mmagic-train",
-                          "ddp_check.py", "--work-dir", f"ddp_{mode}", "--launcher", "pytorch", "--cfg-options",
-                          "train_cfg.max_iters=10", "train_cfg.val_interval=10", "default_hooks.checkpoint.interval=10",
-                          f"watermark.mode={mode}"],
-                         cwd=workdir, capture_output=True, text=True, timeout=240)
+
+    def launch():
+        return subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "wm_cli", "mmagic-train",
+                               "ddp_check.py", "--work-dir", f"ddp_{mode}", "--launcher", "pytorch", "--cfg-options",
+                               "train_cfg.max_iters=10", "train_cfg.val_interval=10",
+                               "default_hooks.checkpoint.interval=10", f"watermark.mode={mode}"],
+                              cwd=workdir, capture_output=True, text=True, timeout=240)
+
+    res = launch()
+    if res.returncode != 0 and "terminate called without an active exception" in res.stderr:
+        # A copy under gloo on the CPU aborts in gloo's own threads now and then (once in about 20 runs here,
+        # with the shutdown the adapter does); one more launch tells that apart from a broken flag.
+        warnings.warn("gloo aborted a copy; launching again: " + res.stderr[-500:])
+        shutil.rmtree(workdir / f"ddp_{mode}", ignore_errors=True)
+        res = launch()
     assert res.returncode == 0, res.stderr[-2000:]
     log = next((workdir / f"ddp_{mode}").glob("*/*.log")).read_text()
     assert "Distributed training: True" in log and f"watermark: {mode}" in log
