@@ -3,6 +3,7 @@ import torch
 
 from wm_plugin.errors import RegistryError, WeightsError
 from wm_plugin.nets import create_net, is_net, list_nets, load_net, register_net, save_net
+from wm_plugin.nets.embedder import smooth_chroma
 
 
 def test_registry_lists_creates_and_rejects():
@@ -32,6 +33,40 @@ def test_embedder_residual_has_unit_rms_and_is_odd_in_the_message():
     assert torch.allclose(r.pow(2).mean(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)
     # the pattern decoder is linear and bias-free: flipping every bit flips the carrier
     assert torch.allclose(h.message_patterns(1 - bits), -h.message_patterns(bits), atol=1e-6)
+
+
+def _finest_chroma_share(residual: torch.Tensor) -> float:
+    """Share of the chroma's energy above 0.35 cycles/px (what a 4:2:0 JPEG cannot keep)."""
+    chroma = residual - residual.mean(dim=1, keepdim=True)
+    power = torch.fft.fft2(chroma).abs().square().sum(dim=(0, 1))
+    fy, fx = torch.meshgrid(torch.fft.fftfreq(chroma.shape[-2]), torch.fft.fftfreq(chroma.shape[-1]), indexing="ij")
+    return float(power[(fy.square() + fx.square()).sqrt() > 0.35].sum() / power.sum())
+
+
+def test_chroma_smoothing_keeps_the_luma_and_removes_the_finest_chroma():
+    torch.manual_seed(0)
+    r = torch.randn(2, 3, 32, 40)
+    smooth = smooth_chroma(r, 1)
+    assert torch.allclose(smooth.mean(dim=1), r.mean(dim=1), atol=1e-6)  # luma untouched
+    assert torch.equal(smooth_chroma(r, 0), r)
+    yy, xx = torch.meshgrid(torch.arange(32), torch.arange(40), indexing="ij")
+    board = ((yy + xx) % 2 * 2 - 1).float()  # the finest chroma there is: gone after one pass
+    assert smooth_chroma(torch.stack([board, -board, 0 * board])[None], 1).abs().max() < 1e-6
+    assert _finest_chroma_share(smooth) < 0.3 * _finest_chroma_share(r)
+
+
+def test_embedder_with_chroma_smoothing_keeps_its_weights_and_its_setting(tmp_path):
+    torch.manual_seed(0)
+    sharp = create_net("embedder_256", size=64, bits=16).eval()
+    smooth = create_net("embedder_256", size=64, bits=16, chroma_smoothing=1).eval()
+    smooth.load_state_dict(sharp.state_dict())  # a setting, not weights: any trained H takes it
+    save_net(smooth, tmp_path / "h.safetensors", name="embedder_256", config=smooth.config)
+    back = load_net(tmp_path / "h.safetensors")
+    assert back.chroma_smoothing == 1
+    x, bits = torch.rand(1, 3, 64, 64), torch.randint(0, 2, (1, 16))
+    with torch.no_grad():
+        assert torch.allclose(back(x, bits), smooth(x, bits))
+        assert _finest_chroma_share(smooth(x, bits)) < 0.5 * _finest_chroma_share(sharp(x, bits))
 
 
 def test_extractor_reads_any_size():

@@ -1,5 +1,6 @@
 """Stage-1 training for real, on a tiny configuration: it learns, it resumes exactly, it exports."""
 
+import dataclasses
 import json
 import os
 
@@ -54,6 +55,17 @@ def test_init_fine_tunes_from_given_weights(tmp_path):
     a = load_net(tmp_path / "a" / "embedder.safetensors").state_dict()
     b = load_net(tmp_path / "b" / "embedder.safetensors").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fine_tuning_keeps_the_embedders_settings_unless_given(tmp_path):
+    """A fine-tune of the shipped weights (chroma smoothing on, set after training) must not drop the setting."""
+    first = Stage1Config(out=str(tmp_path / "a"), steps=2, chroma_smoothing=1, detail_floor=0.05, **TINY)
+    train_stage1(first, progress=False)
+    kept = Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "b"), **TINY)
+    assert (kept.chroma_smoothing, kept.detail_floor) == (1, 0.05)
+    assert Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "c"), chroma_smoothing=0).chroma_smoothing == 0
+    train_stage1(dataclasses.replace(kept, steps=1), progress=False)
+    assert load_net(tmp_path / "b" / "embedder.safetensors").chroma_smoothing == 1
 
 
 def test_timm_backbones_train_export_and_read(wm, tmp_path):

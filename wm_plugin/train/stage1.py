@@ -33,6 +33,7 @@ from ..codec import resize, rms
 from ..metrics import psnr, ssim
 from ..errors import ConfigError
 from ..nets import create_net, load_net, save_net
+from ..nets.weights import read_net_metadata
 from . import distributed as ddp
 from .augment import jpeg, quantize8, random_distortion
 from .data import TrainingImages
@@ -63,6 +64,10 @@ class Stage1Config:
     grey_share: float = 0.1
     large_share: float = 0.5  # share of images treated as 1.5-4× larger than the working resolution
     detail_floor: float | None = 0.04  # the embedder's detail gain (see ``embedder.py``); None: off
+    # Passes of the embedder's blur on the residual's chroma (``embedder.py``). The shipped weights were trained
+    # without it and given it afterwards (``benchmarks/embedder_settings.py``): trained with it inside, v8 did
+    # worse on held-out photos (BENCHMARKS.md, "Chroma smoothing").
+    chroma_smoothing: int = 0
     init: str | None = None  # a weights folder (embedder/extractor.safetensors) to fine-tune from
     # A private pair: the extractor of this weights folder (usually the public one) must not read the new
     # marks, neither the bits nor their inverse.
@@ -82,9 +87,13 @@ class Stage1Config:
 
     @classmethod
     def fine_tune(cls, init: str, **fields) -> "Stage1Config":
-        """A run that continues trained weights in ``init``: no curriculum (every ramp at full from step 0), lr 3e-4."""
+        """A run that continues trained weights in ``init``: no curriculum (every ramp at full from step 0), lr 3e-4,
+        and the embedder's settings (detail floor, chroma smoothing) as ``init``'s file has them unless given."""
         full = (0.0, 0.0)
-        return cls(init=init, **{"lr": 3e-4, "psnr_ramp": full, "attack_ramp": full, "fidelity_ramp": full, **fields})
+        embedder = json.loads(read_net_metadata(Path(init) / "embedder.safetensors")["config"])
+        kept = {k: embedder[k] for k in ("detail_floor", "chroma_smoothing") if k in embedder}
+        ramps = {"psnr_ramp": full, "attack_ramp": full, "fidelity_ramp": full}
+        return cls(init=init, **{"lr": 3e-4, **ramps, **kept, **fields})
 
     def ramp(self, step: int, fractions: tuple[float, float]) -> float:
         """0 before ``fractions[0]``·steps, 1 after ``fractions[1]``·steps, linear between."""
@@ -127,7 +136,8 @@ class _Run:
         self.cfg = cfg
         self.dev = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
-        self.H = create_net(cfg.embedder, bits=cfg.bits, size=cfg.size, detail_floor=cfg.detail_floor).to(self.dev)
+        self.H = create_net(cfg.embedder, bits=cfg.bits, size=cfg.size, detail_floor=cfg.detail_floor,
+                            chroma_smoothing=cfg.chroma_smoothing).to(self.dev)
         self.r_name = "timm_extractor" if cfg.extractor_backbone else cfg.extractor
         self.R = create_net(self.r_name, bits=cfg.bits, size=cfg.size, backbone=cfg.extractor_backbone).to(self.dev)
         if cfg.init:

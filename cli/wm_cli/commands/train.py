@@ -11,8 +11,8 @@ import click
 from ..options import device_option
 
 
-STAGE1_ONLY = ("bits", "workers", "ssim_weight", "detail_floor", "private", "extractor_backbone", "discriminator_backbone",
-               "until")
+STAGE1_ONLY = ("bits", "workers", "ssim_weight", "detail_floor", "chroma_smoothing", "private", "extractor_backbone",
+               "discriminator_backbone", "until")
 STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
 
 
@@ -33,6 +33,9 @@ STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
 @click.option("--ssim-weight", type=float, default=None, help="Weight of the SSIM loss (default 20).")
 @click.option("--detail-floor", type=float, default=None,
               help="Floor of the detail gain (default 0.04; higher: more robust, less invisible).")
+@click.option("--chroma-smoothing", type=int, default=None,
+              help="Passes of the embedder's blur on the chroma of the mark, trained with (default 0; the shipped "
+                   "weights got 1 after training).")
 @click.option("--init", type=click.Path(exists=True, file_okay=False), default=None,
               help="Fine-tune from this weights folder (embedder/extractor.safetensors), e.g. the shipped one: "
                    "no curriculum, lr 3e-4.")
@@ -54,9 +57,9 @@ STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
 @click.option("--resume", is_flag=True, help="Continue from --out/checkpoint.pt.")
 @click.option("--until", type=int, default=None, help="Stop (checkpointed) at this step; continue later with --resume.")
 @device_option
-def command(out, stage, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
-            extractor_backbone, discriminator_backbone, task, scale, archs, loss, surrogate_steps, resume, until,
-            device) -> None:
+def command(out, stage, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, chroma_smoothing,
+            init, private, extractor_backbone, discriminator_backbone, task, scale, archs, loss, surrogate_steps, resume,
+            until, device) -> None:
     params = click.get_current_context().params
     wrong = STAGE1_ONLY if stage == "2" else STAGE2_ONLY
     for name in wrong:
@@ -68,8 +71,8 @@ def command(out, stage, data, procedural, steps, batch, bits, seed, workers, ssi
                                           archs=tuple(archs.split(",")) if archs else None, loss=loss,
                                           surrogate_steps=surrogate_steps).items() if v is not None})
         return
-    _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
-            extractor_backbone, discriminator_backbone, resume, until, device)
+    _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, chroma_smoothing, init,
+            private, extractor_backbone, discriminator_backbone, resume, until, device)
 
 
 def _stage2(*, resume: bool, **fields) -> None:
@@ -81,14 +84,14 @@ def _stage2(*, resume: bool, **fields) -> None:
     click.echo(json.dumps({"out": fields["out"], **figures}))
 
 
-def _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, init, private,
-            extractor_backbone, discriminator_backbone, resume, until, device) -> None:
+def _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, chroma_smoothing, init,
+            private, extractor_backbone, discriminator_backbone, resume, until, device) -> None:
     from wm_plugin.codec import default_weights_dir
     from wm_plugin.train.stage1 import Stage1Config, train_stage1
 
     given = {"procedural": procedural, "steps": steps, "batch": batch, "bits": bits, "seed": seed, "workers": workers,
-             "ssim_weight": ssim_weight, "detail_floor": detail_floor, "extractor_backbone": extractor_backbone,
-             "discriminator_backbone": discriminator_backbone}
+             "ssim_weight": ssim_weight, "detail_floor": detail_floor, "chroma_smoothing": chroma_smoothing,
+             "extractor_backbone": extractor_backbone, "discriminator_backbone": discriminator_backbone}
     fields = dict(out=out, data=tuple(data), device=device, **{k: v for k, v in given.items() if v is not None})
     if private:
         init = init or str(default_weights_dir())
