@@ -37,7 +37,7 @@ def test_stage2_writes_a_fine_tuned_reader_beside_the_unchanged_embedder_and_res
     steps = [json.loads(line).get("step") for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps == [0, 4, 4, 8, 8]  # before, step 4, calibrated; resumed at 4: step 8, calibrated
     assert read_net_metadata(out / "extractor.safetensors")["steps"] == "8"
-    with pytest.raises(ConfigError, match="another psnr"):  # its surrogates were trained on 42.5 dB marks
+    with pytest.raises(ConfigError, match="another psnr"):  # its surrogates were trained on 43.5 dB marks
         train_stage2(Stage2Config(out=str(out), steps=8, psnr=40.0, **TINY), resume=True, progress=False)
 
 

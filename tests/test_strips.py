@@ -45,8 +45,9 @@ def test_no_seams_at_strip_borders(image, codec, key):
         borders[b - 3 : b + 3] = True
     for rows in (borders, ~borders):  # mark strength at the borders and inside: as in the one-piece result
         assert _psnr(image[rows], strips[rows], 255) == pytest.approx(_psnr(image[rows], whole[rows], 255), abs=0.01)
-    read = codec.extract([strips])[0] > 0
-    assert np.array_equal(read, key.carried_bits().astype(bool))
+    read, read_whole = codec.extract([strips, whole]) > 0
+    assert np.array_equal(read, read_whole)  # the bits come back as from the one-piece mark
+    assert (read == key.carried_bits().astype(bool)).mean() >= 0.95
 
 
 def test_codec_switches_to_strips_above_the_threshold(image, codec, key, monkeypatch):

@@ -6,7 +6,7 @@ The same section works in a BasicSR options YAML and in an MMagic config::
       key: owner.key        # from `wm keygen`; relative paths count from the working directory,
                             # like the config's other paths
       mode: absorb          # absorb (default), barrier or trigger
-      psnr: 42.5            # strength of the mark in the targets, dB (optional)
+      psnr: 43.5            # strength of the mark in the targets, dB (optional)
       extractor_weight: 0.01  # weight of the extractor loss while absorbing (optional)
       trigger_weight: 0.02  # trigger mode: the trigger term's weight once planted (optional)
       weights: null         # a folder of embedder/extractor weights (optional; default: the shipped ones)

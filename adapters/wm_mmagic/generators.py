@@ -6,7 +6,7 @@
         type='WatermarkBarrierNet',
         inner=dict(type='EDSRNet', ...),      # the original generator
         embedder=dict(net='embedder_256', ...),  # H's shape (its weights are in the checkpoint)
-        psnr=42.5, space=dict(mean=[...], std=[...], bgr=False)), ...)
+        psnr=43.5, space=dict(mean=[...], std=[...], bgr=False)), ...)
 
 so MMagic's own ``tools/test.py`` and ``MMagicInferencer`` run the protected model unchanged.
 ``MMagicGenerator`` is what the adapter hands the core: a generator seen from RGB pictures in [0, 1].

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from ..attacks.surrogate import SURROGATE_ARCHS, SURROGATE_LOSSES, build_surrogate, fit_surrogate
 from ..attacks.tasks import check_task, degrade
-from ..codec import add_mark, default_weights_dir, resize
+from ..codec import DEFAULT_PSNR, add_mark, default_weights_dir, resize
 from ..crops import RandomCrops
 from ..errors import ConfigError
 from ..fileio import atomic_path
@@ -67,7 +67,7 @@ class Stage2Config:
     steps: int = 600  # R's fine-tuning
     batch: int = 12
     lr: float = 1e-4
-    psnr: float = 42.5  # the victim's mark strength
+    psnr: float = DEFAULT_PSNR  # the victim's mark strength
     attack: float = 0.5  # strength of the random distortions R sees (``random_distortion``)
     direct_weight: float = 0.5
     clean_weight: float = 1.0

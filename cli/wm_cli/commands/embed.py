@@ -14,7 +14,7 @@ from ..options import device_option, json_option, key_option, open_codec, weight
 @key_option
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--psnr", type=float, default=None, help="Strength as PSNR in dB at the working resolution (default 42.5; higher is fainter).")
+@click.option("--psnr", type=float, default=None, help="Strength: the PSNR of the mark in each image, dB (default 43.5; higher is fainter).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP output quality.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @device_option

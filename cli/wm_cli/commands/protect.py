@@ -41,7 +41,7 @@ from ..options import (
               help="absorb: weight of the reader's term beside the L1 loss (as in the training flag).")
 @click.option("--trainable", default=None, metavar="REGEX",
               help="trigger: train only the parameters whose names match (default: all).")
-@click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 42.5).")
+@click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 43.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @data_option
 @device_option
