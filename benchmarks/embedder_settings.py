@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from wm_plugin.errors import WeightsError
 from wm_plugin.nets import load_net, save_net
 from wm_plugin.nets.weights import read_net_metadata
 
@@ -28,7 +29,10 @@ def main() -> None:
     if args.out.exists() and not args.force:
         raise SystemExit(f"{args.out} exists (use --force to overwrite)")
 
-    meta = read_net_metadata(args.source)
+    try:
+        meta = read_net_metadata(args.source)
+    except WeightsError as e:
+        raise SystemExit(str(e)) from None
     changes = {k: v for k, v in {"detail_floor": args.detail_floor, "chroma_smoothing": args.chroma_smoothing}.items()
                if v is not None}
     config = {**json.loads(meta["config"]), **changes}
