@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="BasicSR's manual_seed (initialisation, crops), in both runs")
     ap.add_argument("--num-gpu", type=int, default=0, help="BasicSR's num_gpu; with 1 both runs train at once")
     ap.add_argument("--out", type=Path, default=None, help="the results file (default: under benchmarks/results)")
+    ap.add_argument("--plain-only", action="store_true",
+                    help="train only the run without the flag (the model that trigger_tpr.py protects)")
     args = ap.parse_args()
     x = scale_suffix(args.scale)
     work = prepare(args.data, args.work or f"runs/basicsr_absorb{x}", per_image=8, scale=args.scale)
@@ -48,7 +50,7 @@ def main() -> None:
     network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": args.num_feat,
                "num_block": args.num_block, "upscale": args.scale}
     opts = []
-    for flag in (True, False):
+    for flag in (False,) if args.plain_only else (True, False):
         name = f"msrresnet_x{args.scale}_{'wm' if flag else 'plain'}{suffix}"
         # no EMA: the figures are of the network as trained
         opt = sr_options(name, network, iters=args.iters, batch=args.batch, lr=5e-4, ema=0,

@@ -2,12 +2,16 @@
 
 Nothing is downloaded: scikit-image, scikit-learn and matplotlib carry a few photographs each. They are
 split once, by name, into a training folder (used by ``wm train --data``) and a held-out test folder that
-no network ever sees in training. Run: ``python benchmarks/datasets.py OUT_DIR``.
+no network ever sees in training. Run: ``python benchmarks/datasets.py OUT_DIR``; ``--probes 100 --scale 2``
+also writes ``probes_x2/``: 100 model inputs for the attack benchmarks' success rates, seeded random 256² crops
+of the held-out photos shrunk bicubically by the scale (crops of 7 photos: they overlap, and are not 100
+independent scenes).
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 
 from PIL import Image
@@ -52,13 +56,30 @@ def export(split: dict[str, list[str]], out: Path) -> list[Path]:
     return written
 
 
+def probe_crops(test: list[Path], out: Path, n: int, scale: int, size: int = 256, seed: int = 0) -> None:
+    """``n`` seeded random ``size``² crops of the ``test`` photos, in turn, shrunk by ``scale`` (bicubic) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    photos = [Image.open(p).convert("RGB") for p in test]
+    for i in range(n):
+        im = photos[i % len(photos)]
+        x, y = rng.randrange(im.width - size + 1), rng.randrange(im.height - size + 1)
+        crop = im.crop((x, y, x + size, y + size)).resize((size // scale,) * 2, Image.Resampling.BICUBIC)
+        crop.save(out / f"probe_{i:03d}.png")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
+    ap.add_argument("--probes", type=int, default=0, help="also write this many probe inputs (probes_x<scale>/)")
+    ap.add_argument("--scale", type=int, default=2, help="the probes' shrink factor (the model's scale)")
     args = ap.parse_args()
     for split, names in (("train", TRAIN), ("test", TEST)):
         paths = export(names, args.out / split)
         print(f"{split}: {len(paths)} images in {args.out / split}")
+        if split == "test" and args.probes:
+            probe_crops(paths, args.out / f"probes_x{args.scale}", args.probes, args.scale)
+            print(f"probes: {args.probes} inputs in {args.out / f'probes_x{args.scale}'}")
 
 
 if __name__ == "__main__":

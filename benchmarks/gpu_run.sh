@@ -5,14 +5,18 @@
 #   finetune    trigger.py on the ×2 MSRResNet of basicsr_absorb.py (TRIG_STEPS implant steps, default 10000;
 #               fine-tuning 5k / 20k and LoRA 5k after, at attack lr 1e-4 and 1e-5), and wm eval's fine-tuning
 #               attacks on its absorb / barrier / plain twins (issue 6), in parallel
-#   tpr         trigger_tpr.py on the same MSRResNet: TPR_KEYS keys (default 3) in each of two processes, each key's
-#               protected model fine-tuned 5k steps (lr 1e-4) and put behind a chroma notch; the original attacked
-#               the same way is the control (issue 6's bar: TPR@1e-6 >= 0.95 after 5k steps)
+#   tpr         trigger_tpr.py on .gpu/models/plain: TPR_PROCS processes (default 4) of up to TPR_KEYS keys each
+#               (default 3; no key begun that would end past LIMIT - 30 s), each key's protected model fine-tuned 5k
+#               steps at lr 1e-4 (issue 6's bar: TPR@1e-6 >= 0.95); one key under 20k steps, LoRA 5k, pruning,
+#               int8 and the chroma notch; one under 5k steps at lr 1e-5; and the control, the original attacked
+#               the same ways and probed with 12 keys (trigger_tpr_<label>.jsonl)
 #   flag        basicsr_absorb.py --mode trigger: BasicSR's own MSRResNet ×FLAG_SCALE (default 4; 64 features,
 #               16 blocks) trained FLAG_ITERS iterations (default 5000) on .gpu/data with and without
 #               `watermark: {mode: trigger}`, both at once: the task-PSNR cost of the flag and the trained model's
 #               verdict (issues 4, 6)
-#   surrogates  wm eval's surrogate attacks (10k steps) on the barrier twin and the plain control (issue 3)
+#   surrogates  wm eval's surrogate attacks SURR_ATTACKS (default: U-Net, ResNet-9, SRVGGNetCompact, L1, 10k steps)
+#               on the barrier twin, and SURR_CONTROL (default srvgg-l1-10k) on the plain control (issue 3);
+#               PROBES: a folder of probe inputs (default: the bundled photos)
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
 #               barrier and its plain twin (issue 3)
@@ -34,7 +38,7 @@ LIMIT=${LIMIT:-300}
 M=.gpu/models
 mkdir -p "$OUT" /tmp/logs
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/.gpu/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=3
+export PYTHONPATH=/tmp/site:$PWD/.gpu/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-3}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > /tmp/logs/0_gpu.txt
 python3 -c "import torch, wm_basicsr, basicsr; print('torch', torch.__version__, 'basicsr', basicsr.__version__)" >> /tmp/logs/0_gpu.txt 2>&1
 
@@ -46,7 +50,7 @@ trig() {  # label, extra arguments
 }
 ev() {  # name, options file, checkpoint, attacks
   timeout "$LIMIT" python3 -m wm_cli eval --framework basicsr -opt "$M/$2" --model "$M/$3" --key $M/owner.key \
-    --attacks "$4" --device cuda --json > "$OUT/eval_$1.json" 2> "/tmp/logs/3_eval_$1.txt"
+    --attacks "$4" --device cuda ${PROBES:+--data "$PROBES"} --json > "$OUT/eval_$1.json" 2> "/tmp/logs/3_eval_$1.txt"
 }
 timed() {  # name, command...
   local name=$1 start=$SECONDS; shift
@@ -63,12 +67,20 @@ finetune() {
   (ev plain plain.yml plain.pth finetune5k,lora5k; ev barrier barrier.yml barrier.pth finetune5k) &
   wait
 }
+tpr_run() {  # label, trigger_tpr.py arguments
+  local label=$1; shift
+  timeout "$LIMIT" python3 benchmarks/trigger_tpr.py --opt $M/plain.yml --checkpoint $M/plain.pth \
+    --steps "${TRIG_STEPS:-3000}" --batch 16 --device cuda --label "$label" --out "$OUT/trigger_tpr_$label.jsonl" "$@" \
+    > "/tmp/logs/5_tpr_$label.txt" 2>&1
+}
 tpr() {
-  for half in a b; do
-    timeout "$LIMIT" python3 benchmarks/trigger_tpr.py --opt $M/plain.yml --checkpoint $M/plain.pth \
-      --keys "${TPR_KEYS:-3}" --steps "${TRIG_STEPS:-3000}" --batch 16 --attacks finetune5k,chromanotch --device cuda \
-      --label "gpu_$half" --out "$OUT/trigger_tpr.jsonl" > "/tmp/logs/5_tpr_$half.txt" 2>&1 &
+  local n
+  for n in $(seq "${TPR_PROCS:-4}"); do
+    tpr_run "gpu_$n" --part protected --keys "${TPR_KEYS:-3}" --deadline $((LIMIT - 30)) --attacks finetune5k &
   done
+  tpr_run gpu_more --part protected --keys 1 --attacks finetune20k,lora5k,prune30,int8,chromanotch &
+  tpr_run gpu_lr1e-5 --part protected --keys 1 --attacks finetune5k --attack-lr 1e-5 &
+  tpr_run gpu_control --part control --keys 12 --attacks finetune5k,finetune20k,lora5k,prune30,int8 &
   wait
 }
 flag() {
@@ -79,9 +91,11 @@ flag() {
     > /tmp/logs/6_flag.txt 2>&1
 }
 surrogates() {
-  for arch in unet resnet9 srvgg; do ev "barrier_$arch" barrier.yml barrier.pth "surrogate-$arch-l1-10k" & done
-  ev absorb_srvgg wm.yml wm.pth surrogate-srvgg-l1-10k &
-  ev plain_srvgg plain.yml plain.pth surrogate-srvgg-l1-10k &
+  local attack
+  for attack in ${SURR_ATTACKS:-surrogate-unet-l1-10k surrogate-resnet9-l1-10k surrogate-srvgg-l1-10k}; do
+    ev "barrier_${attack#surrogate-}" barrier.yml barrier.pth "$attack" &
+  done
+  ev "plain_${SURR_CONTROL:-srvgg-l1-10k}" plain.yml plain.pth "surrogate-${SURR_CONTROL:-srvgg-l1-10k}" &
   wait
 }
 stage2() {

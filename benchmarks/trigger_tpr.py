@@ -12,6 +12,9 @@ beside the original's.
 Run: ``python benchmarks/trigger_tpr.py --keys 5 --attacks finetune5k`` (``--attack-data data/train``: the thief
 fine-tunes on photos instead of procedural images; ``--device cuda --batch 16`` on a GPU; ``--opt``/``--checkpoint``
 for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.jsonl`` (or ``--out``).
+``--part protected`` / ``--part control`` run one half (several processes sharing a GPU split the work this way);
+``--deadline S`` starts a key only if the slowest key so far would still end within S seconds of the start, so a
+run under a hard time limit still writes its row.
 """
 
 from __future__ import annotations
@@ -56,8 +59,13 @@ def main() -> None:
     ap.add_argument("--attack-data", action="append", default=None, help="the thief's clean images (default: procedural)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--label", default="")
+    ap.add_argument("--part", choices=["all", "protected", "control"], default="all",
+                    help="the protected models, the control (the original attacked, probed with every key), or both")
+    ap.add_argument("--deadline", type=float, default=None,
+                    help="seconds from the start: no key is begun that the slowest key so far says would end later")
     ap.add_argument("--out", type=Path, default=RESULTS / "trigger_tpr.jsonl")
     args = ap.parse_args()
+    began = time.time()
     torch.manual_seed(0)
     scale = adapter.model_scale(args.opt)
     original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
@@ -74,8 +82,11 @@ def main() -> None:
         return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy}
 
     plain_original = model_outputs(lambda x: run(original, x), probes, device=args.device, progress=False)
-    protected_rows = []
-    for i, key in enumerate(keys):
+    protected_rows, slowest = [], 0.0
+    for i, key in enumerate(keys if args.part != "control" else []):
+        if i and args.deadline is not None and time.time() - began + slowest > args.deadline:
+            print(f"deadline: {i} of {len(keys)} keys", flush=True)
+            break
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
         start = time.time()
         implant_trigger(model, absorb_inputs(scale), Trigger.for_key(key), steps=args.steps, lr=args.lr, scale=scale,
@@ -91,23 +102,25 @@ def main() -> None:
                                         setting=setting, unattacked=plain, trigger=True):
             row[r.attack] = r.to_dict()
         protected_rows.append(row)
+        slowest = max(slowest, time.time() - start)
         print(json.dumps(row), flush=True)
 
     control = {}
-    for attack in attacks:
+    for attack in attacks if args.part != "protected" else []:
         attacked = apply_model_attack(attack, original, setting)
         control[attack] = [summary(verify_triggered(lambda x: run(attacked, x), probes, key, device=args.device,
                                                     progress=False)[0]) for key in keys]
         print(attack, "control", json.dumps(control[attack]), flush=True)
 
-    def rate(attack: str) -> float:
-        return float(np.mean([r[attack]["detected"] for r in protected_rows]))
+    def rate(attack: str) -> float | None:
+        return float(np.mean([r[attack]["detected"] for r in protected_rows])) if protected_rows else None
 
-    doc = {"label": args.label, "opt": Path(args.opt).name, "keys": args.keys, "steps": args.steps, "lr": args.lr,
+    doc = {"label": args.label, "opt": Path(args.opt).name, "part": args.part, "keys": len(protected_rows) or args.keys,
+           "steps": args.steps, "lr": args.lr,
            "plain_weight": args.plain_weight, "attack_lr": args.attack_lr, "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
            "task_psnr_original": sample_task_psnr(plain_original),
            "tpr": {a: rate(a) for a in ["none", *attacks]},
-           "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in attacks},
+           "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in control},
            "protected": protected_rows, "control": control,
            "machine": torch.cuda.get_device_name(0) if args.device.startswith("cuda")
            else f"{platform.machine()}, {torch.get_num_threads()} threads, CPU",
