@@ -6,7 +6,8 @@
 #               fine-tuning 5k / 20k and LoRA 5k after, at attack lr 1e-4 and 1e-5), and wm eval's fine-tuning
 #               attacks on its absorb / barrier / plain twins (issue 6), in parallel
 #   tpr         trigger_tpr.py on .gpu/models/plain: TPR_PROCS processes (default 4) of up to TPR_KEYS keys each
-#               (default 3; no key begun that would end past LIMIT - 30 s), each key's protected model fine-tuned 5k
+#               (default 3; no key begun that would end past LIMIT - 30 s; implant lr from the list TPR_LRS, in turn,
+#               default 1e-3), each key's protected model fine-tuned 5k
 #               steps at lr 1e-4 (issue 6's bar: TPR@1e-6 >= 0.95); one key under 20k steps, LoRA 5k, pruning,
 #               int8 and the chroma notch; one under 5k steps at lr 1e-5; and the control, the original attacked
 #               the same ways and probed with 12 keys (trigger_tpr_<label>.jsonl)
@@ -74,9 +75,11 @@ tpr_run() {  # label, trigger_tpr.py arguments
     > "/tmp/logs/5_tpr_$label.txt" 2>&1
 }
 tpr() {
-  local n
+  local n lr lrs=(${TPR_LRS:-1e-3})
   for n in $(seq "${TPR_PROCS:-4}"); do
-    tpr_run "gpu_$n" --part protected --keys "${TPR_KEYS:-3}" --deadline $((LIMIT - 30)) --attacks finetune5k &
+    lr=${lrs[$(((n - 1) % ${#lrs[@]}))]}
+    tpr_run "gpu_${n}_lr$lr" --part protected --keys "${TPR_KEYS:-3}" --deadline $((LIMIT - 30)) --lr "$lr" \
+      --attacks finetune5k &
   done
   tpr_run gpu_more --part protected --keys 1 --attacks finetune20k,lora5k,prune30,int8,chromanotch &
   tpr_run gpu_lr1e-5 --part protected --keys 1 --attacks finetune5k --attack-lr 1e-5 &
