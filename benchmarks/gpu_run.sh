@@ -8,9 +8,9 @@
 #   tpr         trigger_tpr.py on .gpu/models/plain: TPR_PROCS processes (default 4) of up to TPR_KEYS keys each
 #               (default 3; no key begun that would end past LIMIT - 30 s; implant lr from the list TPR_LRS, in turn,
 #               default 1e-3), each key's protected model fine-tuned 5k
-#               steps at lr 1e-4 (issue 6's bar: TPR@1e-6 >= 0.95); one key under 20k steps, LoRA 5k, pruning,
-#               int8 and the chroma notch; one under 5k steps at lr 1e-5; and the control, the original attacked
-#               the same ways and probed with 12 keys (trigger_tpr_<label>.jsonl)
+#               steps at lr 1e-4 (issue 6's bar: TPR@1e-6 >= 0.95); with TPR_EXTRA=1 also one key under 20k steps,
+#               LoRA 5k, pruning, int8 and the chroma notch, one under 5k steps at lr 1e-5, and the control (the
+#               original attacked the same ways, probed with 12 keys) (trigger_tpr_<label>.jsonl)
 #   flag        basicsr_absorb.py --mode trigger: BasicSR's own MSRResNet ×FLAG_SCALE (default 4; 64 features,
 #               16 blocks) trained FLAG_ITERS iterations (default 5000) on .gpu/data with and without
 #               `watermark: {mode: trigger}`, both at once: the task-PSNR cost of the flag and the trained model's
@@ -27,7 +27,10 @@
 #   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them)
 #   .gpu/models/{plain,barrier}_deep.{yml,pth}, owner_deep.key # the learned-scheme twins (benchmarks/stage2.py names them)
 #   .gpu/data                                                  # benchmarks/datasets.py's photos (train/, test/)
-# PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other.
+# PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other. Processes sharing the card
+# add no throughput once one fills it: one implant of BasicSR's MSRResNet (64×16) at batch 16 does (29 ms a step
+# alone on the H200, 2026-11-27), and 12 processes at once (tpr with TPR_EXTRA=1 and 5 surrogates) finished none of
+# their keys or surrogates in 470 s. Size each call by the sum of its jobs' times alone.
 # Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, trigger_tpr.jsonl, eval_*.json,
 # basicsr_trigger_x4.json (_x2 with FLAG_SCALE=2), log.txt.
 set -u
@@ -81,9 +84,11 @@ tpr() {
     tpr_run "gpu_${n}_lr$lr" --part protected --keys "${TPR_KEYS:-3}" --deadline $((LIMIT - 30)) --lr "$lr" \
       --attacks finetune5k &
   done
-  tpr_run gpu_more --part protected --keys 1 --attacks finetune20k,lora5k,prune30,int8,chromanotch &
-  tpr_run gpu_lr1e-5 --part protected --keys 1 --attacks finetune5k --attack-lr 1e-5 &
-  tpr_run gpu_control --part control --keys 12 --attacks finetune5k,finetune20k,lora5k,prune30,int8 &
+  if [ "${TPR_EXTRA:-0}" = 1 ]; then
+    tpr_run gpu_more --part protected --keys 1 --attacks finetune20k,lora5k,prune30,int8,chromanotch &
+    tpr_run gpu_lr1e-5 --part protected --keys 1 --attacks finetune5k --attack-lr 1e-5 &
+    tpr_run gpu_control --part control --keys 12 --attacks finetune5k,finetune20k,lora5k,prune30,int8 &
+  fi
   wait
 }
 flag() {
