@@ -5,7 +5,7 @@
 #   finetune    trigger.py on the ×2 MSRResNet of basicsr_absorb.py (TRIG_STEPS implant steps, default 10000;
 #               fine-tuning 5k / 20k and LoRA 5k after, at attack lr 1e-4 and 1e-5), and wm eval's fine-tuning
 #               attacks on its absorb / barrier / plain twins (issue 6), in parallel
-#   tpr         trigger_tpr.py on .gpu/models/plain: TPR_PROCS processes (default 4) of up to TPR_KEYS keys each
+#   tpr         trigger_tpr.py on .gpu/models/plain: TPR_PROCS processes (default 1) of up to TPR_KEYS keys each
 #               (default 3; no key begun that would end past LIMIT - 30 s; implant lr from the list TPR_LRS, in turn,
 #               default 1e-3), each key's protected model fine-tuned 5k
 #               steps at lr 1e-4 (issue 6's bar: TPR@1e-6 >= 0.95); with TPR_EXTRA=1 also one key under 20k steps,
@@ -24,7 +24,10 @@
 # Needs .gpu/ (git-ignored), made on the CPU machine:
 #   pip wheel --no-deps --no-build-isolation -w .gpu .        # wm itself (entry points included)
 #   cp -r <site-packages>/basicsr .gpu/site/                  # pure Python; its imports are all on the GPU image
-#   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them)
+#   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them);
+#                                                              # since 2026-11-27 plain = BasicSR's MSRResNet 64×16 of
+#                                                              # basicsr_absorb.py --plain-only (BENCHMARKS, "On the GPU"),
+#                                                              # barrier = its spectral barrier, owner.key spectral
 #   .gpu/models/{plain,barrier}_deep.{yml,pth}, owner_deep.key # the learned-scheme twins (benchmarks/stage2.py names them)
 #   .gpu/data                                                  # benchmarks/datasets.py's photos (train/, test/)
 # PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other. Processes sharing the card
@@ -79,7 +82,7 @@ tpr_run() {  # label, trigger_tpr.py arguments
 }
 tpr() {
   local n lr lrs=(${TPR_LRS:-1e-3})
-  for n in $(seq "${TPR_PROCS:-4}"); do
+  for n in $(seq "${TPR_PROCS:-1}"); do
     lr=${lrs[$(((n - 1) % ${#lrs[@]}))]}
     tpr_run "gpu_${n}_lr$lr" --part protected --keys "${TPR_KEYS:-3}" --deadline $((LIMIT - 30)) --lr "$lr" \
       --attacks finetune5k &

@@ -12,7 +12,8 @@ beside the original's.
 Run: ``python benchmarks/trigger_tpr.py --keys 5 --attacks finetune5k`` (``--attack-data data/train``: the thief
 fine-tunes on photos instead of procedural images; ``--device cuda --batch 16`` on a GPU; ``--opt``/``--checkpoint``
 for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.jsonl`` (or ``--out``).
-``--part protected`` / ``--part control`` run one half (several processes sharing a GPU split the work this way);
+``--part protected`` / ``--part control`` run one half (to split the work between runs: the control does not
+depend on the keys);
 ``--deadline S`` starts a key only if the slowest key so far would still end within S seconds of the start, so a
 run under a hard time limit still writes its row.
 """
