@@ -102,11 +102,11 @@ flag() {
     > /tmp/logs/6_flag.txt 2>&1
 }
 surrogates() {
-  local attack
+  local attack control=${SURR_CONTROL:-srvgg-l1-10k}
   for attack in ${SURR_ATTACKS:-surrogate-unet-l1-10k surrogate-resnet9-l1-10k surrogate-srvgg-l1-10k}; do
     ev "barrier_${attack#surrogate-}" barrier.yml barrier.pth "$attack" &
   done
-  ev "plain_${SURR_CONTROL:-srvgg-l1-10k}" plain.yml plain.pth "surrogate-${SURR_CONTROL:-srvgg-l1-10k}" &
+  ev "plain_$control" plain.yml plain.pth "surrogate-$control" &
   wait
 }
 stage2() {
