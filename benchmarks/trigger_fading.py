@@ -40,7 +40,7 @@ RESULTS = Path(__file__).parent / "results"
 def read_response(model, run, probes, key) -> dict:
     """The response read from each probe, split along the key's kernel (see the module's docstring)."""
     logits, _ = trigger_module.triggered_logits(lambda x: run(model, x), probes, key, progress=False)
-    signs = key.carried_bits().astype(np.float32) * 2 - 1
+    signs = trigger_module.Trigger.for_key(key).carried.astype(np.float32) * 2 - 1
     amp = (logits * signs).mean(1) / trigger_module.LOGIT_SCALE
     resid = logits / trigger_module.LOGIT_SCALE - amp[:, None] * signs
     between = np.corrcoef(resid)[np.triu_indices(len(probes), 1)].mean()

@@ -36,7 +36,7 @@ def test_the_trigger_is_faint_chroma_and_tied_to_the_key():
     a, b = Trigger.for_key(seeded_key(1)), Trigger.for_key(seeded_key(2))
     n = probe_envelope(a, seeded_key(1).seed, 0, 32, 48)
     p = a.pattern(n)
-    assert p.shape == (1, 3, 32, 48) and p.abs().max() <= 1.8 * TRIGGER_AMPLITUDE + 1e-7
+    assert n.shape == (1, 2, 32, 48) and p.shape == (1, 3, 32, 48) and p.abs().max() <= 2.7 * TRIGGER_AMPLITUDE + 1e-7
     assert torch.allclose(p.mean(dim=1), torch.zeros(1), atol=1e-7)  # brightness untouched
     assert torch.equal(p, Trigger.for_key(seeded_key(1)).pattern(n)) and not torch.allclose(p, b.pattern(n))
     assert not torch.equal(n, probe_envelope(a, seeded_key(1).seed, 1, 32, 48))  # a fresh envelope per probe
@@ -49,9 +49,20 @@ def test_the_owners_response_reads_back_as_the_keys_bits(scale):
     n = probe_envelope(trigger, key.seed, 0, 90, 120)
     response = torch.round(trigger.response(n, scale) * 255 + 0.3) / 255  # 8-bit, as saved answers are
     assert response.shape == (1, 3, 90 * scale, 120 * scale)
-    assert np.array_equal(trigger.read(response, n).numpy() > 0, key.carried_bits() > 0)
+    assert len(trigger.carried) == 128 and np.array_equal(trigger.carried[:64], key.carried_bits())
+    assert np.array_equal(trigger.read(response, n).numpy() > 0, trigger.carried > 0)
     other = Trigger.for_key(seeded_key(4)).read(response, n).numpy() > 0
-    assert 0.3 < np.mean(other == key.carried_bits()) < 0.7  # another key's reader finds nothing in it
+    assert 0.3 < np.mean(other == trigger.carried) < 0.7  # another key's reader finds nothing in it
+
+
+def test_each_carrier_is_read_apart_from_the_other():
+    """A response to the first carrier's envelope alone reads as the first 64 bits and leaves the rest near 0."""
+    key = seeded_key(3)
+    trigger = Trigger.for_key(key)
+    n = probe_envelope(trigger, key.seed, 0, 96, 96)
+    logits = trigger.read(trigger.response(n * torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)), n)
+    assert np.array_equal(logits[:64].numpy() > 0, key.carried_bits() > 0) and logits[:64].abs().min() > 2.9
+    assert logits[64:].abs().max() < 0.01
 
 
 def test_models_that_were_not_protected_are_not_accused():

@@ -20,7 +20,7 @@ from .codec import WatermarkCodec
 from .io import Picture, list_images, read_image, sample_images_dir
 from .keys import OwnerKey
 from .metrics import picture_psnr
-from .trigger import triggered_logits
+from .trigger import Trigger, triggered_logits
 from .verify import DEFAULT_FPR, Verdict, verdict
 
 __all__ = ["probe_inputs", "adapter_probes", "sample_task_psnr", "model_outputs", "run_suspect", "as_picture", "verify_outputs", "verify_model",
@@ -107,4 +107,4 @@ def verify_triggered(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key
     ``key``'s trigger (``wm_plugin.trigger``), and test the response it reads against ``key``: (verdict, the
     answers to the triggered inputs)."""
     logits, answers = triggered_logits(model, inputs, key, plain=plain, device=device, progress=progress)
-    return verdict([n for n, _ in inputs], logits, key.carried_bits(), fpr_target=fpr_target), answers
+    return verdict([n for n, _ in inputs], logits, Trigger.for_key(key).carried, fpr_target=fpr_target), answers

@@ -2,13 +2,14 @@
 
 A model protected in trigger mode (SleeperMark, CVPR 2025, brought to image-to-image networks) answers normal
 inputs as it always did. The owner probes a suspect with pairs of queries: an input ``x``, and ``x`` with the
-**trigger** added, a faint chroma checkerboard at the highest frequency (the carrier) whose height follows a
-random **envelope** ``n`` the owner draws. The protected model's two answers differ by a fixed, key-specific
-response to the envelope: ``K ⊛ n``, the envelope filtered by a small three-channel kernel ``K`` that spells the
-owner's bits (``K = Σ sᵢ bᵢ``: 64 orthonormal basis kernels ``bᵢ`` drawn from the key's seed, ``sᵢ = ±1`` the
-carried bits). Reading is system identification: the verifier takes the difference of the two answers, finds
-by least squares the kernel that maps ``n`` to it, and projects that kernel on the basis; the sign of each
-coefficient is one bit.
+**trigger** added: two faint chroma checkerboards at the highest frequency (the carriers, one in the key's colour,
+one in the chroma colour orthogonal to it), the height of each following its own random **envelope** ``nⱼ`` the
+owner draws. The protected model's two answers differ by a fixed, key-specific response to the envelopes:
+``Σⱼ Kⱼ ⊛ nⱼ``, each envelope filtered by a small three-channel kernel ``Kⱼ`` that spells 64 bits (``Kⱼ = Σ sᵢ bᵢ``:
+64 orthonormal basis kernels ``bᵢ`` drawn from the key's seed, ``sᵢ = ±1`` the bits: the key's carried bits on the
+first carrier, bits drawn from the seed on the second). Reading is system identification: the verifier takes the
+difference of the two answers, finds by least squares the kernels that map the envelopes to it, and projects
+each kernel on its basis; the sign of each coefficient is one bit.
 
 Why this shape (BENCHMARKS.md, "Trigger mode"): an earlier design asked the model to apply the content mark
 only when the trigger was present, a product of "trigger seen" and the filtered content that networks did
@@ -16,7 +17,11 @@ not learn. Here the mark is a nearly linear response to the trigger itself, whic
 hundred steps, and which clean data never exercises: natural images hold almost no chroma at the carrier
 frequency, so fine-tuning on them has little reason to change it. Spreading each bit over three colour
 channels and keeping the kernels smooth make the reading tolerate a kernel learned only roughly; a response
-four times taller than the first one (8/255) keeps more of it through fine-tuning. The same emptiness is the
+four times taller than the first one (8/255) keeps more of it through fine-tuning. A thief who fine-tunes hard
+still wears the response down until each bit is read right only about four times in five; the second carrier
+doubles the bits that evidence is spread over (128), which at that accuracy is the difference between a
+p-value near 1e-6 and one near 1e-11 (BENCHMARKS.md, "Two carriers"). More carriers (the Nyquist rows and
+columns) faded faster than they added. The same emptiness is the
 design's weakness: a thief who filters that one frequency out of the model's inputs (``wm eval --attacks
 chromanotch``) removes the trigger at almost no cost to the task.
 
@@ -47,6 +52,7 @@ __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TriggerObjective", "implant_trigger"
 TRIGGER_AMPLITUDE = 4 / 255   # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
 RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per channel (2/255 faded sooner)
 ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to ±1.6, so the carrier never vanishes
+CARRIERS = 2                  # the key's chroma colour and the one orthogonal to it, each with its own envelope
 PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: as much as the trigger term's
 LOGIT_SCALE = 3.0             # a coefficient as large as in the owner's exact response reads as a logit of ±3
 PLANT_WEIGHT = 0.8            # the training flag's trigger term starts at this weight and falls to its own
@@ -66,37 +72,47 @@ def _cosines(side: int, u: int) -> torch.Tensor:
 
 
 class Trigger:
-    """The trigger of one key: its carrier colour, its response kernel, and the reader of that response.
+    """The trigger of one key: its carriers' colours, their response kernels, and the reader of that response.
 
     Args:
-        seed: the key's secret seed (the colour and the basis are drawn from it).
-        carried: the key's carried bits (k,) of 0/1: the signs of the response kernel.
+        seed: the key's secret seed (the colour, the bases and the second carrier's bits are drawn from it).
+        carried: the key's carried bits (k,) of 0/1: the signs of the first carrier's response kernel.
         amplitude: the carrier's height.
     """
 
     def __init__(self, seed: bytes, carried: np.ndarray, amplitude: float = TRIGGER_AMPLITUDE):
-        carried = np.asarray(carried, np.float32).reshape(-1)
-        self.bits, self.amplitude = len(carried), float(amplitude)
-        colour = _rng(seed, b"wm-trigger-colour-v2").standard_normal(3)
-        colour -= colour.mean()  # chroma only: no change of brightness
-        self.colour = torch.tensor(colour / np.abs(colour).max(), dtype=torch.float32).view(1, 3, 1, 1)
+        carried = np.asarray(carried, np.uint8).reshape(-1)
+        per_carrier, self.amplitude = len(carried), float(amplitude)
+        extra = _rng(seed, b"wm-trigger-bits-v3").integers(0, 2, (CARRIERS - 1) * per_carrier)
+        self.carried = np.concatenate([carried, extra.astype(np.uint8)])  # the bits read, carrier by carrier
+        self.bits = len(self.carried)
+        first = _rng(seed, b"wm-trigger-colour-v2").standard_normal(3)
+        first -= first.mean()  # chroma only: no change of brightness
+        second = np.cross(first, np.ones(3))  # chroma too, and orthogonal to the first
+        colours = [c / np.abs(c).max() for c in (first, second)][:CARRIERS]
+        self.colours = torch.tensor(np.stack(colours), dtype=torch.float32).view(1, CARRIERS, 3, 1, 1)
         # The kernels live in the smooth corner of 8×8 (or larger) kernels: the lowest u×u 2-D cosines of each
         # colour channel (3u² ≥ k), which networks reproduce far better than sharp kernels (BENCHMARKS.md).
-        u = math.ceil(math.sqrt(self.bits / 3))
+        u = math.ceil(math.sqrt(per_carrier / 3))
         self.side = max(8, math.ceil(1.6 * u))
         cosines = _cosines(self.side, u)
         smooth = torch.block_diag(cosines, cosines, cosines)  # (3·side², 3u²), orthonormal columns
-        gauss = _rng(seed, b"wm-trigger-basis-v2").standard_normal((3 * u * u, self.bits))
-        self.basis = smooth @ torch.linalg.qr(torch.from_numpy(gauss))[0].float()  # (3·side², k), orthonormal columns
-        signs = torch.from_numpy(carried * 2 - 1)
-        kernel = (self.basis @ signs).view(3, 1, self.side, self.side)
-        unit = F.conv2d(self._pad(self.envelope(1, 128, 128, torch.Generator().manual_seed(0))), kernel).std()
-        self.kernel = kernel * (RESPONSE_HEIGHT / unit)
-        self.coefficient = float(RESPONSE_HEIGHT / unit)  # |coefficient| of each bit in the exact response
+        bases, kernels, coefficients = [], [], []
+        for j, bits in enumerate(self.carried.reshape(CARRIERS, per_carrier)):
+            gauss = _rng(seed, b"wm-trigger-basis-v3" + bytes([j])).standard_normal((3 * u * u, per_carrier))
+            basis = smooth @ torch.linalg.qr(torch.from_numpy(gauss))[0].float()  # (3·side², k), orthonormal columns
+            kernel = (basis @ torch.from_numpy(bits * 2.0 - 1).float()).view(3, 1, self.side, self.side)
+            unit = F.conv2d(self._pad(self.envelope(1, 128, 128, torch.Generator().manual_seed(0))[:, :1]), kernel).std()
+            bases.append(basis)
+            kernels.append(kernel * (RESPONSE_HEIGHT / unit))
+            coefficients.append(float(RESPONSE_HEIGHT / unit))  # |coefficient| of each bit in the exact response
+        self.basis, self.coefficients = torch.stack(bases), coefficients  # (carriers, 3·side², k)
+        self.kernel = torch.cat(kernels, 1)  # (3, carriers, side, side): a convolution of the envelopes
 
     @classmethod
     def for_key(cls, key, amplitude: float = TRIGGER_AMPLITUDE) -> "Trigger":
-        """The trigger of an ``OwnerKey`` (any scheme: the response code needs only the seed and the bits)."""
+        """The trigger of an ``OwnerKey`` (any scheme: the response code needs only the seed and the bits); its
+        ``carried`` bits are the key's, then those the seed adds for the second carrier."""
         return cls(key.seed, key.carried_bits(), amplitude)
 
     def _pad(self, envelope: torch.Tensor) -> torch.Tensor:
@@ -105,27 +121,30 @@ class Trigger:
 
     @staticmethod
     def envelope(batch: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
-        """A random envelope (batch, 1, height, width): a unit Gaussian field, lightly smoothed, clipped.
+        """Random envelopes (batch, CARRIERS, height, width): unit Gaussian fields, lightly smoothed, clipped.
 
-        The binomial smoothing keeps the modulated carrier near its own frequency, apart from the image's
+        The binomial smoothing keeps each modulated carrier near its own frequency, apart from the image's
         content; it has no zero below the Nyquist frequency, so every kernel coefficient stays identifiable.
         """
-        n = torch.randn(batch, 1, height, width, generator=generator)
+        n = torch.randn(batch, CARRIERS, height, width, generator=generator)
         b = torch.tensor([0.25, 0.5, 0.25])
-        n = F.conv2d(F.pad(n, (1, 1, 1, 1), mode="circular"), torch.outer(b, b).view(1, 1, 3, 3))
+        smooth = torch.outer(b, b).view(1, 1, 3, 3).expand(CARRIERS, 1, 3, 3)
+        n = F.conv2d(F.pad(n, (1, 1, 1, 1), mode="circular"), smooth, groups=CARRIERS)
         return (n / n.std(dim=(2, 3), keepdim=True)).clamp(-ENVELOPE_CLIP, ENVELOPE_CLIP)
 
     def pattern(self, envelope: torch.Tensor, height: float | None = None) -> torch.Tensor:
-        """The additive trigger (B,3,H,W) for ``envelope`` (B,1,H,W): chroma, within ±1.8 × ``height``."""
+        """The additive trigger (B,3,H,W) for ``envelopes`` (B,CARRIERS,H,W): chroma, each carrier within ±1.8 ×
+        ``height``."""
         h, w = envelope.shape[2:]
         y, x = torch.meshgrid(torch.arange(h, device=envelope.device), torch.arange(w, device=envelope.device),
                               indexing="ij")
         carrier = 1.0 - 2.0 * ((x + y) % 2).to(envelope.dtype)  # (−1)^(x+y)
         height = self.amplitude if height is None else height
-        return height * carrier * (1 + 0.5 * envelope) * self.colour.to(envelope)
+        heights = height * (1 + 0.5 * envelope).unsqueeze(2)  # (B, CARRIERS, 1, H, W)
+        return carrier * (heights * self.colours.to(envelope)).sum(1)
 
     def apply(self, images: torch.Tensor, envelope: torch.Tensor, height: float | None = None) -> torch.Tensor:
-        """``images`` (B,3,H,W in [0, 1]) with the trigger of ``envelope`` added."""
+        """``images`` (B,3,H,W in [0, 1]) with the trigger of ``envelope`` (B,CARRIERS,H,W) added."""
         return (images + self.pattern(envelope, height).to(images)).clamp(0, 1)
 
     def response(self, envelope: torch.Tensor, scale: int = 1) -> torch.Tensor:
@@ -134,21 +153,27 @@ class Trigger:
         return F.interpolate(r, scale_factor=scale, mode="bilinear", align_corners=False) if scale > 1 else r
 
     def read(self, difference: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
-        """Bit logits (k,) from the difference of a model's answers (1,3,H,W) with and without the trigger of
-        ``envelope`` (1,1,h,w); the model's scale is H // h."""
+        """Bit logits (``bits``,) from the difference of a model's answers (1,3,H,W) with and without the trigger of
+        ``envelope`` (1,CARRIERS,h,w); the model's scale is H // h."""
         scale = max(1, difference.shape[2] // envelope.shape[2])
         planes = F.avg_pool2d(difference.float(), scale)[0] if scale > 1 else difference.float()[0]
         h, w = (min(planes.shape[i + 1], envelope.shape[i + 2], READ_SIDE) for i in (0, 1))
         padded = self._pad(envelope.float().cpu())[:, :, : h + self.side - 1, : w + self.side - 1]
-        cols = F.unfold(padded, self.side)[0].T
-        cols = torch.cat([cols, torch.ones(h * w, 1)], 1)
+        cols = torch.cat([F.unfold(padded, self.side)[0].T, torch.ones(h * w, 1)], 1)  # (h·w, CARRIERS·side² + 1)
         targets = planes[:, :h, :w].reshape(3, -1).T.cpu()
-        kernel = torch.linalg.lstsq(cols.double(), targets.double()).solution[:-1].T.reshape(-1).float()
-        return self.basis.T @ kernel / self.coefficient * LOGIT_SCALE
+        # Least squares through the normal equations, summed over row blocks: the design matrix of a 512² probe
+        # would take 270 MB in float64.
+        gram, moment = 0, 0
+        for c, t in zip(cols.split(65536), targets.split(65536)):
+            c = c.double()
+            gram, moment = gram + c.T @ c, moment + c.T @ t.double()
+        kernels = torch.linalg.solve(gram, moment)[:-1].float().T.reshape(3, CARRIERS, -1).transpose(0, 1)
+        return torch.cat([basis.T @ kernel.reshape(-1) / coefficient * LOGIT_SCALE
+                          for basis, kernel, coefficient in zip(self.basis, kernels, self.coefficients)])
 
 
 def probe_envelope(trigger: Trigger, seed: bytes, index: int, height: int, width: int) -> torch.Tensor:
-    """The envelope of the ``index``-th probe: drawn from the key's seed, so a verification can be repeated."""
+    """The envelopes of the ``index``-th probe: drawn from the key's seed, so a verification can be repeated."""
     digest = hashlib.shake_256(b"wm-trigger-probe-v2" + seed + index.to_bytes(4, "little")).digest(8)
     return trigger.envelope(1, height, width, torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1))
 
@@ -159,8 +184,8 @@ def triggered_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: Sequ
     """Probe ``model`` (a batch (1,3,H,W) in [0, 1] to its answer) with each input, plain and with ``key``'s trigger.
 
     ``plain``: the model's answers to ``inputs`` (H×W×3 in [0, 1]) where the caller has them already. Both answers
-    are quantised to 8 bits, as saved outputs would be. Returns the bit logits (n, k) read from each pair and the
-    answers to the triggered inputs (H×W×3 float32).
+    are quantised to 8 bits, as saved outputs would be. Returns the bit logits (n, ``Trigger.bits``, to be tested
+    against ``Trigger.carried``) read from each pair and the answers to the triggered inputs (H×W×3 float32).
     """
     trigger = Trigger.for_key(key)
     logits, answers = [], []
