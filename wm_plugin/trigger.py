@@ -15,15 +15,16 @@ Why this shape (BENCHMARKS.md, "Trigger mode"): an earlier design asked the mode
 only when the trigger was present, a product of "trigger seen" and the filtered content that networks did
 not learn. Here the mark is a nearly linear response to the trigger itself, which a network learns in a few
 hundred steps, and which clean data never exercises: natural images hold almost no chroma at the carrier
-frequency, so fine-tuning on them has little reason to change it. Spreading each bit over three colour
+frequency, so fine-tuning on them wears it down only slowly. Spreading each bit over three colour
 channels and keeping the kernels smooth make the reading tolerate a kernel learned only roughly; a response
-four times taller than the first one (8/255) keeps more of it through fine-tuning. A thief who fine-tunes hard
-still wears the response down until each bit is read right only about four times in five; the second carrier
-doubles the bits that evidence is spread over (128), which at that accuracy is the difference between a
-p-value near 1e-6 and one near 1e-11 (BENCHMARKS.md, "Two carriers"). More carriers (the Nyquist rows and
-columns) faded faster than they added. The same emptiness is the
+four times taller than the first one (8/255) keeps more of it through fine-tuning. The same emptiness is the
 design's weakness: a thief who filters that one frequency out of the model's inputs (``wm eval --attacks
 chromanotch``) removes the trigger at almost no cost to the task.
+
+Why two carriers: a thief who fine-tunes hard still wears the response down, until each bit is read right only
+about four times in five. Nothing tried slowed that (BENCHMARKS.md, "Two carriers"); a second carrier doubles
+the bits the remaining evidence is read over (128), which at that accuracy is the difference between a p-value
+near 1e-6 and one near 1e-11. More carriers (the Nyquist rows and columns) faded faster than they added.
 
 Under the null (a model not protected with this key) the estimated kernel is whatever the model's own
 response is; the basis and the carried bits come from the seed in separate hash domains, so each coefficient's
@@ -77,7 +78,7 @@ class Trigger:
     Args:
         seed: the key's secret seed (the colour, the bases and the second carrier's bits are drawn from it).
         carried: the key's carried bits (k,) of 0/1: the signs of the first carrier's response kernel.
-        amplitude: the carrier's height.
+        amplitude: each carrier's height.
     """
 
     def __init__(self, seed: bytes, carried: np.ndarray, amplitude: float = TRIGGER_AMPLITUDE):
@@ -97,12 +98,13 @@ class Trigger:
         self.side = max(8, math.ceil(1.6 * u))
         cosines = _cosines(self.side, u)
         smooth = torch.block_diag(cosines, cosines, cosines)  # (3·side², 3u²), orthonormal columns
+        unit_envelope = self._pad(self.envelope(1, 128, 128, torch.Generator().manual_seed(0))[:, :1])
         bases, kernels, coefficients = [], [], []
         for j, bits in enumerate(self.carried.reshape(CARRIERS, per_carrier)):
             gauss = _rng(seed, b"wm-trigger-basis-v3" + bytes([j])).standard_normal((3 * u * u, per_carrier))
             basis = smooth @ torch.linalg.qr(torch.from_numpy(gauss))[0].float()  # (3·side², k), orthonormal columns
             kernel = (basis @ torch.from_numpy(bits * 2.0 - 1).float()).view(3, 1, self.side, self.side)
-            unit = F.conv2d(self._pad(self.envelope(1, 128, 128, torch.Generator().manual_seed(0))[:, :1]), kernel).std()
+            unit = F.conv2d(unit_envelope, kernel).std()  # the response's height per unit of coefficient
             bases.append(basis)
             kernels.append(kernel * (RESPONSE_HEIGHT / unit))
             coefficients.append(float(RESPONSE_HEIGHT / unit))  # |coefficient| of each bit in the exact response
