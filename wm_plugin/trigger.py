@@ -135,7 +135,7 @@ class Trigger:
         return (n / n.std(dim=(2, 3), keepdim=True)).clamp(-ENVELOPE_CLIP, ENVELOPE_CLIP)
 
     def pattern(self, envelope: torch.Tensor, height: float | None = None) -> torch.Tensor:
-        """The additive trigger (B,3,H,W) for ``envelopes`` (B,CARRIERS,H,W): chroma, each carrier within ±1.8 ×
+        """The additive trigger (B,3,H,W) for ``envelope`` (B,CARRIERS,H,W): chroma, each carrier within ±1.8 ×
         ``height``."""
         h, w = envelope.shape[2:]
         y, x = torch.meshgrid(torch.arange(h, device=envelope.device), torch.arange(w, device=envelope.device),
