@@ -86,7 +86,6 @@ class Trigger:
         per_carrier, self.amplitude = len(carried), float(amplitude)
         extra = _rng(seed, b"wm-trigger-bits-v3").integers(0, 2, (CARRIERS - 1) * per_carrier)
         self.carried = np.concatenate([carried, extra.astype(np.uint8)])  # the bits read, carrier by carrier
-        self.bits = len(self.carried)
         first = _rng(seed, b"wm-trigger-colour-v2").standard_normal(3)
         first -= first.mean()  # chroma only: no change of brightness
         second = np.cross(first, np.ones(3))  # chroma too, and orthogonal to the first
@@ -155,8 +154,8 @@ class Trigger:
         return F.interpolate(r, scale_factor=scale, mode="bilinear", align_corners=False) if scale > 1 else r
 
     def read(self, difference: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
-        """Bit logits (``bits``,) from the difference of a model's answers (1,3,H,W) with and without the trigger of
-        ``envelope`` (1,CARRIERS,h,w); the model's scale is H // h."""
+        """Bit logits, one per ``carried`` bit, from the difference of a model's answers (1,3,H,W) with and without
+        the trigger of ``envelope`` (1,CARRIERS,h,w); the model's scale is H // h."""
         scale = max(1, difference.shape[2] // envelope.shape[2])
         planes = F.avg_pool2d(difference.float(), scale)[0] if scale > 1 else difference.float()[0]
         h, w = (min(planes.shape[i + 1], envelope.shape[i + 2], READ_SIDE) for i in (0, 1))
@@ -186,8 +185,8 @@ def triggered_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: Sequ
     """Probe ``model`` (a batch (1,3,H,W) in [0, 1] to its answer) with each input, plain and with ``key``'s trigger.
 
     ``plain``: the model's answers to ``inputs`` (H×W×3 in [0, 1]) where the caller has them already. Both answers
-    are quantised to 8 bits, as saved outputs would be. Returns the bit logits (n, ``Trigger.bits``, to be tested
-    against ``Trigger.carried``) read from each pair and the answers to the triggered inputs (H×W×3 float32).
+    are quantised to 8 bits, as saved outputs would be. Returns the bit logits read from each pair (n, one per bit
+    of ``Trigger.carried``, to be tested against them) and the answers to the triggered inputs (H×W×3 float32).
     """
     trigger = Trigger.for_key(key)
     logits, answers = [], []
