@@ -72,6 +72,7 @@ def test_models_that_were_not_protected_are_not_accused():
     for model in (lambda x: x, SmallRestorer().eval(), lambda x: torch.nn.functional.avg_pool2d(x, 3, 1, 1)):
         v, answers = verify_triggered(model, inputs, key, progress=False)
         assert not v.detected and v.p_value > 1e-3 and len(answers) == len(inputs)
+        assert "signed-rank" in v.method
 
 
 def test_the_carrier_and_the_weight_start_loud_and_settle_at_their_own_height():

@@ -1,16 +1,24 @@
-"""Scores and verdicts: exact binomial p-values per image, and a combined test over many images.
+"""Scores and verdicts: exact p-values per image, and a combined test over many images.
 
 Null hypothesis: the suspect's images were not marked with this key. The key's carried bits are a
 keystream drawn from a secret seed, independent of any image and of any extractor, so under the null each
 extracted bit agrees with the key's bit with probability exactly 1/2, independently across bits, whatever
-the image and whatever biases the extractor has.
+the image and whatever biases the extractor has; and independently of how large each bit's reading is.
 
-* Per image: ``m`` of ``k`` bits agree; p = P(Binomial(k, 1/2) ≥ m), computed exactly.
+* Per image, one of two exact tests (``TESTS``):
+  - ``sign``: ``m`` of ``k`` bits agree; p = P(Binomial(k, 1/2) ≥ m). The images' marks (deep, spectral, logo).
+  - ``signed-rank`` (Wilcoxon): the bits are ranked by the size of their reading, and the statistic is the sum
+    of the ranks of the bits that agree; p = P(W ≥ w) where W sums each rank 1..k with probability 1/2,
+    computed exactly. It weighs a confident bit above a faint one, which is right where a reading is an
+    estimate with roughly Gaussian error, as trigger mode's kernel coefficients are: there it needs about two
+    thirds of the bits the sign test needs for the same p-value (BENCHMARKS.md, "The signed-rank test"). The
+    null above covers it unchanged, since under it the key's bits are fair coins independent of the readings.
 * Over a folder: the images' soft bits are summed into one k-bit word (a soft majority vote), and that one
   word is tested the same way. The word is a function of the images only, so the null argument above holds
   for it unchanged: the p-value is exact however the images depend on each other (frames of one video,
   crops of one photo, outputs of one model). The price is a floor of 2^-k on the p-value, 5.4e-20 at 64
-  bits; multiplying per-image p-values instead would be overconfident for correlated images.
+  bits (for either test: every bit agreeing); multiplying per-image p-values instead would be overconfident
+  for correlated images. The signed-rank test ranks the voted word's bits by the size of their summed vote.
 
 Beside the test, the seed paper's measure for its logo mode: NC, the normalized correlation between the soft
 reading (tanh(logit / 2) per bit, in [-1, 1]) and the key's bits as ±1. 1: every bit read, confidently;
@@ -27,11 +35,12 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["DEFAULT_FPR", "NC_THRESHOLD", "ImageScore", "Verdict", "binomial_tail", "score_image", "combine",
-           "normalized_correlation", "soft_bits", "verdict"]
+__all__ = ["DEFAULT_FPR", "NC_THRESHOLD", "TESTS", "ImageScore", "Verdict", "binomial_tail", "score_image", "combine",
+           "normalized_correlation", "signed_rank_tail", "soft_bits", "verdict"]
 
 DEFAULT_FPR = 1e-6
 NC_THRESHOLD = 0.95  # the seed paper's success criterion for a recovered logo
+TESTS = {"sign": "exact binomial (sign) test", "signed-rank": "exact Wilcoxon signed-rank test"}
 
 
 def binomial_tail(matches: int, k: int) -> float:
@@ -41,6 +50,22 @@ def binomial_tail(matches: int, k: int) -> float:
     if matches > k:
         return 0.0
     return float(Fraction(sum(comb(k, i) for i in range(matches, k + 1)), 2**k))
+
+
+def signed_rank_tail(agree: np.ndarray, magnitude: np.ndarray) -> float:
+    """P(W ≥ w), exact: ``w`` the sum of the ranks of ``magnitude`` (k,) over the bits that ``agree`` (k,), W the
+    same sum when each bit agrees with probability 1/2 independently. Tied magnitudes share their mean rank."""
+    magnitude = np.abs(np.asarray(magnitude, np.float64))
+    _, group, count = np.unique(magnitude, return_inverse=True, return_counts=True)
+    below = np.concatenate([[0], np.cumsum(count)[:-1]])
+    ranks = (2 * below + count + 1)[group]  # twice the mean rank of each bit: an integer
+    w = int(ranks[np.asarray(agree, bool)].sum())  # twice the statistic
+    law = np.zeros(int(ranks.sum()) + 1)  # the law of 2W, built one bit at a time
+    law[0] = 1.0
+    for r in ranks:
+        law[r:] = 0.5 * (law[r:] + law[:-r])
+        law[:r] *= 0.5
+    return float(min(1.0, law[w:].sum()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +97,7 @@ class Verdict:
     bits: int
     fpr_target: float
     images: tuple[ImageScore, ...]
-    method: str = "soft majority vote over images, exact binomial test on k key-scrambled bits"
+    method: str = f"soft majority vote over images, {TESTS['sign']} on k key-scrambled bits"
     votes: tuple[float, ...] = ()  # the mean soft reading per bit, in [-1, 1] (``soft_bits``)
     nc: float = 0.0  # NC of ``votes`` with the key's bits
 
@@ -131,11 +156,18 @@ def normalized_correlation(soft: np.ndarray, carried: np.ndarray) -> float:
     return float(soft @ (2.0 * np.asarray(carried, np.float64) - 1) / norm) if norm > 0 else 0.0
 
 
-def score_image(name: str, logits: np.ndarray, carried: np.ndarray) -> ImageScore:
-    """Score one image's extractor logits (k,) against the key's carried bits (k,) of 0/1."""
-    matches = int(((np.asarray(logits) > 0) == np.asarray(carried, bool)).sum())
-    nc = normalized_correlation(soft_bits(logits), carried)
-    return ImageScore(name, matches, len(carried), binomial_tail(matches, len(carried)), nc)
+def _p_value(reading: np.ndarray, carried: np.ndarray, test: str) -> tuple[int, float]:
+    """(bits that agree, the p-value of ``test``) for a reading (k,) whose signs are the bits read."""
+    agree = (np.asarray(reading) > 0) == np.asarray(carried, bool)
+    if test == "sign":
+        return int(agree.sum()), binomial_tail(int(agree.sum()), len(agree))
+    return int(agree.sum()), signed_rank_tail(agree, reading)
+
+
+def score_image(name: str, logits: np.ndarray, carried: np.ndarray, test: str = "sign") -> ImageScore:
+    """Score one image's extractor logits (k,) against the key's carried bits (k,) of 0/1 with ``test``."""
+    matches, p = _p_value(logits, carried, test)
+    return ImageScore(name, matches, len(carried), p, normalized_correlation(soft_bits(logits), carried))
 
 
 def combine(logits: np.ndarray) -> np.ndarray:
@@ -147,21 +179,25 @@ def combine(logits: np.ndarray) -> np.ndarray:
     return (soft_bits(logits).sum(axis=0) > 0).astype(np.uint8)
 
 
-def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fpr_target: float = DEFAULT_FPR) -> Verdict:
-    """Per-image scores and the combined test for ``logits`` (n, k) against ``carried`` (k,).
+def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fpr_target: float = DEFAULT_FPR,
+            test: str = "sign") -> Verdict:
+    """Per-image scores and the combined test for ``logits`` (n, k) against ``carried`` (k,), both by ``test``
+    (one of ``TESTS``).
 
     Raises:
-        ValueError: no images, or logits and key of different lengths.
+        ValueError: no images, logits and key of different lengths, or an unknown test.
     """
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; known: {', '.join(TESTS)}")
     logits = np.asarray(logits, np.float64).reshape(len(names), -1)
     carried = np.asarray(carried, np.uint8)
     if not len(names):
         raise ValueError("nothing to verify: no images")
     if logits.shape[1] != len(carried):
         raise ValueError(f"extractor reads {logits.shape[1]} bits but the key has {len(carried)}")
-    scores = tuple(score_image(n, l, carried) for n, l in zip(names, logits))
-    matches = int((combine(logits) == carried).sum())
-    p = binomial_tail(matches, len(carried))
+    scores = tuple(score_image(n, l, carried, test) for n, l in zip(names, logits))
     votes = soft_bits(logits).mean(axis=0)
+    matches, p = _p_value(votes, carried, test)  # the signs of the votes are combine's word
     return Verdict(p <= fpr_target, p, matches, len(carried), fpr_target, scores,
+                   f"soft majority vote over images, {TESTS[test]} on k key-scrambled bits",
                    votes=tuple(votes.tolist()), nc=normalized_correlation(votes, carried))
