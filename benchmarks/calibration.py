@@ -8,12 +8,17 @@ of the held-out and training photos) and its outputs verified against the owner'
 at the default target (must be 0), the smallest p-value, and the share of models and of single images
 whose p-value falls under each level (a valid test stays at or below the diagonal).
 
+``--trigger`` does the same for ``wm verify --model --trigger`` (``wm_plugin.probe.verify_triggered``: each probe
+asked plain and with the key's trigger, the signed-rank test on the response read), against ``--keys`` fresh keys
+per model; it writes ``calibration_trigger.{json,md}``.
+
 Run: ``python benchmarks/calibration.py data --models 24 --probes 100 --runs runs`` (writes benchmarks/results/calibration.{json,md}).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -29,7 +34,7 @@ from PIL import Image
 from wm_plugin import WatermarkCodec
 from wm_plugin.adapters import load_adapter
 from wm_plugin.keys import generate_key
-from wm_plugin.probe import verify_model
+from wm_plugin.probe import verify_model, verify_triggered
 from wm_plugin.verify import DEFAULT_FPR
 
 RESULTS = Path(__file__).parent / "results"
@@ -73,9 +78,12 @@ def main() -> None:
     ap.add_argument("--probes", type=int, default=100)
     ap.add_argument("--size", type=int, default=96, help="probe input side (outputs are twice that)")
     ap.add_argument("--runs", default="runs", help="where basicsr_absorb.py and mmagic_edsr.py left their runs")
+    ap.add_argument("--trigger", action="store_true", help="verify as `wm verify --trigger` does")
+    ap.add_argument("--keys", type=int, default=1, help="fresh keys each model is verified against")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    codec, key, inputs = WatermarkCodec.from_pretrained(), generate_key(64), probes(args.data, args.probes, args.size)
+    codec, inputs = WatermarkCodec.from_pretrained(), probes(args.data, args.probes, args.size)
+    keys = [generate_key(64) for _ in range(args.keys)]
     where = {"repo": str(Path(__file__).parent.parent), "runs": args.runs}
     models = []
     for i in range(args.models):
@@ -91,31 +99,38 @@ def main() -> None:
             models.append((label, lambda x, adapter=adapter, net=net: adapter.run(net, x)))
     rows, image_p = [], []
     started = time.time()
-    for label, run in models:
+    for (label, run), (i, key) in itertools.product(models, enumerate(keys)):
         with torch.no_grad():
-            v = verify_model(run, inputs, key, codec=codec, progress=False)
+            if args.trigger:
+                v = verify_triggered(run, inputs, key, progress=False)[0]
+            else:
+                v = verify_model(run, inputs, key, codec=codec, progress=False)
         image_p += [img["p_value"] for img in v.to_dict()["images"]]
-        rows.append({"model": label, "detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy,
-                     "images_detected": v.n_images_detected})
+        rows.append({"model": label, "key": i, "detected": v.detected, "p_value": v.p_value,
+                     "bit_accuracy": v.bit_accuracy, "images_detected": v.n_images_detected, "method": v.method})
         print(json.dumps(rows[-1]))
     model_p = np.array([r["p_value"] for r in rows])
     image_p = np.array(image_p)
     doc = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+        "mode": "trigger" if args.trigger else "outputs", "keys_per_model": args.keys,
         "fpr_target": DEFAULT_FPR, "n_models": len(rows), "n_probes": args.probes, "seconds": round(time.time() - started),
         "models_detected": int(sum(r["detected"] for r in rows)), "images_detected": int(sum(r["images_detected"] for r in rows)),
         "min_model_p": float(model_p.min()), "share_models_p_below": {str(a): float(np.mean(model_p <= a)) for a in LEVELS},
         "share_images_p_below": {str(a): float(np.mean(image_p <= a)) for a in LEVELS}, "rows": rows,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "calibration.json").write_text(json.dumps(doc, indent=2))
-    md = [f"Calibration: {doc['n_models']} clean models × {args.probes} probes ({args.size}² inputs), one key, target {DEFAULT_FPR:g}",
-          "", f"models detected: {doc['models_detected']} / {doc['n_models']}; single images detected: "
-          f"{doc['images_detected']} / {doc['n_models'] * args.probes}; smallest model p-value: {doc['min_model_p']:.3g}", "",
+    name = "calibration_trigger" if args.trigger else "calibration"
+    (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2))
+    how = f"{len(models)} clean models × {args.keys} key(s), {args.probes} probes" + (", trigger" if args.trigger else "")
+    md = [f"Calibration: {how} ({args.size}² inputs), target {DEFAULT_FPR:g}",
+          "", f"model verdicts detected (one per model and key): {doc['models_detected']} / {doc['n_models']}; single "
+          f"images detected: {doc['images_detected']} / {doc['n_models'] * args.probes}; smallest model p-value: "
+          f"{doc['min_model_p']:.3g}", "",
           "| share with p ≤ | " + " | ".join(f"{a:g}" for a in LEVELS) + " |", "|---|" + "---|" * len(LEVELS),
-          "| models | " + " | ".join(f"{doc['share_models_p_below'][str(a)]:.3f}" for a in LEVELS) + " |",
+          "| model verdicts | " + " | ".join(f"{doc['share_models_p_below'][str(a)]:.3f}" for a in LEVELS) + " |",
           "| single images | " + " | ".join(f"{doc['share_images_p_below'][str(a)]:.4f}" for a in LEVELS) + " |"]
-    (RESULTS / "calibration.md").write_text("\n".join(md) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 

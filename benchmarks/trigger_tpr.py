@@ -6,6 +6,9 @@ For each of ``--keys`` fresh keys, ``implant_trigger`` on the model (default: th
 attacked copy is probed with the key's trigger. The control: the original model, attacked the same way, probed
 with every key's trigger (a model fine-tuned from the unprotected original must never be accused).
 
+Every verdict is ``verify_triggered``'s (the signed-rank test); each row also gives ``p_value_sign_test``, the sign
+test's p-value on the same voted word, for comparison with the figures measured before the signed-rank test.
+
 Task PSNR: the protected model's plain answers to the probes (the bundled photos ÷ scale) against the photos,
 beside the original's.
 
@@ -40,6 +43,7 @@ from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, sample_task_psnr, verify_triggered
 from wm_plugin.protect import absorb_inputs
 from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger
+from wm_plugin.verify import binomial_tail
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -80,7 +84,11 @@ def main() -> None:
         return adapter.run(net, x)
 
     def summary(v) -> dict:
-        return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy}
+        return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy, **sign_test(v.to_dict())}
+
+    def sign_test(result: dict) -> dict:
+        """The sign test's p-value on the same voted word, beside the signed-rank test's that decides."""
+        return {"matches": result["matches"], "p_value_sign_test": binomial_tail(result["matches"], result["bits"])}
 
     plain_original = model_outputs(lambda x: run(original, x), probes, device=args.device, progress=False)
     protected_rows, slowest = [], 0.0
@@ -101,7 +109,7 @@ def main() -> None:
                                                progress=False)[0])
         for r in evaluate_model_attacks(model, run, attacks, probes, key, codec=codec_for(key, device=args.device),
                                         setting=setting, unattacked=plain, trigger=True):
-            row[r.attack] = r.to_dict()
+            row[r.attack] = r.to_dict() | sign_test(r.to_dict())
         protected_rows.append(row)
         slowest = max(slowest, time.time() - start)
         print(json.dumps(row), flush=True)

@@ -88,7 +88,8 @@ class ModelAttackResult:
         return {"attack": self.attack, "detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy,
                 "success_rate": v.n_images_detected / max(v.n_images, 1),
                 "psnr_vs_model": self.psnr_vs_model if np.isfinite(self.psnr_vs_model) else None,  # None: unchanged
-                "seconds": self.seconds, "n_images": v.n_images, "nc_success_rate": v.n_images_nc / max(v.n_images, 1)}
+                "seconds": self.seconds, "n_images": v.n_images, "nc_success_rate": v.n_images_nc / max(v.n_images, 1),
+                "matches": v.matches, "bits": v.bits, "method": v.method}
 
 
 def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequence[str],
