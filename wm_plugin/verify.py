@@ -10,9 +10,10 @@ the image and whatever biases the extractor has; and independently of how large 
   - ``signed-rank`` (Wilcoxon): the bits are ranked by the size of their reading, and the statistic is the sum
     of the ranks of the bits that agree; p = P(W ≥ w) where W sums each rank 1..k with probability 1/2,
     computed exactly. It weighs a confident bit above a faint one, which is right where a reading is an
-    estimate with roughly Gaussian error, as trigger mode's kernel coefficients are: there it needs about two
-    thirds of the bits the sign test needs for the same p-value (BENCHMARKS.md, "The signed-rank test"). The
-    null above covers it unchanged, since under it the key's bits are fair coins independent of the readings.
+    estimate with roughly Gaussian error, as trigger mode's kernel coefficients are: under such error it needs
+    about two thirds of the bits the sign test needs for the same evidence (asymptotic efficiencies 3/π and
+    2/π; measured: BENCHMARKS.md, "The signed-rank test"). The null above covers it unchanged, since under it
+    the key's bits are fair coins independent of the readings.
 * Over a folder: the images' soft bits are summed into one k-bit word (a soft majority vote), and that one
   word is tested the same way. The word is a function of the images only, so the null argument above holds
   for it unchanged: the p-value is exact however the images depend on each other (frames of one video,
