@@ -32,6 +32,9 @@ from .verify import Verdict
 
 __all__ = ["write_report"]
 
+_STRONG = {"sign": "at least this many matches",  # what each test's p-value is the probability of
+           "signed-rank": "matches at least this strong (the sum of their ranks, bits ranked by how clearly each was read)"}
+
 _THUMB = 320  # longest side of the pictures on the page
 
 
@@ -136,7 +139,7 @@ code{{background:#f4f4f4;padding:2px 4px}}</style></head><body>
 <h1>Watermark verification</h1>
 <p class="verdict" id="verdict">{word}</p>
 <p>{verdict.matches} of {verdict.bits} bits of the message voted over {verdict.n_images} image(s) match the owner's key:
-p = {verdict.p_value:.3g}, the probability of at least this many matches for a model or images that do not carry this
+p = {verdict.p_value:.3g}, the probability of {_STRONG[verdict.test]} for a model or images that do not carry this
 key's mark. Decision threshold (false-positive target): {verdict.fpr_target:g}. Method: {html.escape(verdict.method)}.
 {verdict.n_images_detected} of {verdict.n_images} image(s) are detected on their own.</p>
 <h2>What was tested</h2>

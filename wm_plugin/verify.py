@@ -98,9 +98,14 @@ class Verdict:
     bits: int
     fpr_target: float
     images: tuple[ImageScore, ...]
-    method: str = f"soft majority vote over images, {TESTS['sign']} on k key-scrambled bits"
+    test: str = "sign"  # one of ``TESTS``
     votes: tuple[float, ...] = ()  # the mean soft reading per bit, in [-1, 1] (``soft_bits``)
     nc: float = 0.0  # NC of ``votes`` with the key's bits
+
+    @property
+    def method(self) -> str:
+        """How the p-value was computed, in words."""
+        return f"soft majority vote over images, {TESTS[self.test]} on k key-scrambled bits"
 
     @property
     def n_images_nc(self) -> int:
@@ -140,6 +145,7 @@ class Verdict:
             "n_images_detected": self.n_images_detected,
             "nc": self.nc,
             "n_images_nc_above_0.95": self.n_images_nc,
+            "test": self.test,
             "method": self.method,
             "images": [s.to_dict() for s in self.images],
         }
@@ -199,6 +205,5 @@ def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fp
     scores = tuple(score_image(n, l, carried, test) for n, l in zip(names, logits))
     votes = soft_bits(logits).mean(axis=0)
     matches, p = _p_value(votes, carried, test)  # the signs of the votes are combine's word
-    return Verdict(p <= fpr_target, p, matches, len(carried), fpr_target, scores,
-                   f"soft majority vote over images, {TESTS[test]} on k key-scrambled bits",
+    return Verdict(p <= fpr_target, p, matches, len(carried), fpr_target, scores, test,
                    votes=tuple(votes.tolist()), nc=normalized_correlation(votes, carried))
