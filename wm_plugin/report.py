@@ -33,7 +33,8 @@ from .verify import Verdict
 __all__ = ["write_report"]
 
 _STRONG = {"sign": "at least this many matches",  # what each test's p-value is the probability of
-           "signed-rank": "matches at least this strong (the sum of their ranks, bits ranked by how clearly each was read)"}
+           "signed-rank": "matches at least this strong (the sum of their ranks, the bits ranked by how clearly "
+                          "each was read)"}
 
 _THUMB = 320  # longest side of the pictures on the page
 

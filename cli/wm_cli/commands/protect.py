@@ -100,8 +100,8 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
         v = check.protected
         click.echo(f"wrote {', '.join(written)}")
         click.echo(f"on {v.n_images} probe image(s): outputs {check.to_dict()['psnr_vs_original']:.1f} dB from the "
-                   f"original model's; {'DETECTED' if v.detected else 'NOT DETECTED'} (p = {v.p_value:.3g} by the {v.test} test, "
-                   f"bit accuracy {v.bit_accuracy:.3f}); the original model: p = {check.original.p_value:.3g}")
+                   f"original model's; {'DETECTED' if v.detected else 'NOT DETECTED'} (p = {v.p_value:.3g} by the "
+                   f"{v.test} test, bit accuracy {v.bit_accuracy:.3f}); the original model: p = {check.original.p_value:.3g}")
         if check.untriggered is not None:
             click.echo(f"those verdicts read the response to the key's trigger (verify with --trigger); the plain "
                        f"answers read as ordinary outputs: p = {check.untriggered.p_value:.3g}")

@@ -118,8 +118,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     else:
         word = "DETECTED" if v.detected else "NOT DETECTED"
         click.echo(f"{word}: {v.matches}/{v.bits} bits of the voted message match the key "
-                   f"(p = {v.p_value:.3g} by the {v.test} test, target {v.fpr_target:g}); {v.n_images} image(s), mean bit accuracy "
-                   f"{v.bit_accuracy:.3f}, {v.n_images_detected} detected on their own")
+                   f"(p = {v.p_value:.3g} by the {v.test} test, target {v.fpr_target:g}); {v.n_images} image(s), "
+                   f"mean bit accuracy {v.bit_accuracy:.3f}, {v.n_images_detected} detected on their own")
         if logo_out:
             click.echo(f"logo read: NC {v.nc:.3f} with the key's logo, {v.n_images_nc} image(s) above 0.95 on their "
                        f"own; written to {logo_out}")
