@@ -83,12 +83,12 @@ def main() -> None:
     def run(net, x):
         return adapter.run(net, x)
 
-    def summary(v) -> dict:
-        return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy, **sign_test(v.to_dict())}
+    def sign_test(v) -> dict:
+        """The sign test's p-value on verdict ``v``'s voted word, beside the signed-rank test's that decides."""
+        return {"matches": v.matches, "p_value_sign_test": binomial_tail(v.matches, v.bits)}
 
-    def sign_test(result: dict) -> dict:
-        """The sign test's p-value on the same voted word, beside the signed-rank test's that decides."""
-        return {"matches": result["matches"], "p_value_sign_test": binomial_tail(result["matches"], result["bits"])}
+    def summary(v) -> dict:
+        return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy, **sign_test(v)}
 
     plain_original = model_outputs(lambda x: run(original, x), probes, device=args.device, progress=False)
     protected_rows, slowest = [], 0.0
@@ -109,7 +109,7 @@ def main() -> None:
                                                progress=False)[0])
         for r in evaluate_model_attacks(model, run, attacks, probes, key, codec=codec_for(key, device=args.device),
                                         setting=setting, unattacked=plain, trigger=True):
-            row[r.attack] = r.to_dict() | sign_test(r.to_dict())
+            row[r.attack] = r.to_dict() | sign_test(r.verdict)
         protected_rows.append(row)
         slowest = max(slowest, time.time() - start)
         print(json.dumps(row), flush=True)

@@ -163,18 +163,16 @@ def normalized_correlation(soft: np.ndarray, carried: np.ndarray) -> float:
     return float(soft @ (2.0 * np.asarray(carried, np.float64) - 1) / norm) if norm > 0 else 0.0
 
 
-def _p_value(reading: np.ndarray, carried: np.ndarray, test: str) -> tuple[int, float]:
-    """(bits that agree, the p-value of ``test``) for a reading (k,) whose signs are the bits read."""
-    agree = (np.asarray(reading) > 0) == np.asarray(carried, bool)
-    if test == "sign":
-        return int(agree.sum()), binomial_tail(int(agree.sum()), len(agree))
-    return int(agree.sum()), signed_rank_tail(agree, reading)
+def _p_value(agree: np.ndarray, magnitude: np.ndarray, test: str) -> float:
+    """``test``'s p-value for the bits that ``agree`` (k,) with the key, read with sizes ``magnitude`` (k,)."""
+    return binomial_tail(int(agree.sum()), len(agree)) if test == "sign" else signed_rank_tail(agree, magnitude)
 
 
 def score_image(name: str, logits: np.ndarray, carried: np.ndarray, test: str = "sign") -> ImageScore:
     """Score one image's extractor logits (k,) against the key's carried bits (k,) of 0/1 with ``test``."""
-    matches, p = _p_value(logits, carried, test)
-    return ImageScore(name, matches, len(carried), p, normalized_correlation(soft_bits(logits), carried))
+    agree = (np.asarray(logits) > 0) == np.asarray(carried, bool)
+    return ImageScore(name, int(agree.sum()), len(carried), _p_value(agree, logits, test),
+                      normalized_correlation(soft_bits(logits), carried))
 
 
 def combine(logits: np.ndarray) -> np.ndarray:
@@ -203,7 +201,8 @@ def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fp
     if logits.shape[1] != len(carried):
         raise ValueError(f"extractor reads {logits.shape[1]} bits but the key has {len(carried)}")
     scores = tuple(score_image(n, l, carried, test) for n, l in zip(names, logits))
+    agree = combine(logits) == carried
     votes = soft_bits(logits).mean(axis=0)
-    matches, p = _p_value(votes, carried, test)  # the signs of the votes are combine's word
-    return Verdict(p <= fpr_target, p, matches, len(carried), fpr_target, scores, test,
+    p = _p_value(agree, votes, test)
+    return Verdict(p <= fpr_target, p, int(agree.sum()), len(carried), fpr_target, scores, test,
                    votes=tuple(votes.tolist()), nc=normalized_correlation(votes, carried))
