@@ -55,6 +55,11 @@ TRAINED = [  # (label, framework, config, checkpoint); "{repo}" is this reposito
      "{runs}/basicsr_absorb/experiments/msrresnet_x2_plain/models/net_g_latest.pth"),
     ("MMagic EDSR x2, flag off (trained)", "mmagic", "{runs}/mmagic_edsr/edsr_x2_plain.py",
      "{runs}/mmagic_edsr/work_dirs/edsr_x2_plain/iter_400.pth"),
+    # the flag-off twins of the trigger-mode runs (basicsr_absorb.py / mmagic_edsr.py --mode trigger)
+    ("MSRResNet x2, trigger run's flag off (trained)", "basicsr", "{runs}/basicsr_absorb/msrresnet_x2_plain_trigger.yml",
+     "{runs}/basicsr_absorb/experiments/msrresnet_x2_plain_trigger/models/net_g_latest.pth"),
+    ("MMagic EDSR x2, trigger run's flag off (trained)", "mmagic", "{runs}/mmagic_edsr/edsr_x2_plain_trigger.py",
+     "{runs}/mmagic_edsr/work_dirs/edsr_x2_plain_trigger/iter_2000.pth"),
 ]
 
 
