@@ -157,7 +157,7 @@ def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_with_and_with
                 for flag in ((), ("--trigger",))]
     assert verdicts[0]["p_value"] == report["protected_untriggered"]["p_value"]
     assert verdicts[1]["p_value"] == report["protected"]["p_value"]  # the probes' envelopes come from the key
-    assert verdicts[0]["test"] == "sign" and verdicts[1]["test"] == "signed-rank"
+    assert verdicts[0]["test"] == verdicts[1]["test"] == "signed-rank"
     r = wm("verify", "--arch", arch, "--model", "sr_trig.pth", "--key", "d.key", "--trigger")
     assert "by the signed-rank test" in r.out, r.out
     r = wm("eval", "--arch", arch, "--model", "sr_trig.pth", "--key", "d.key", "--trigger", "--attacks", "none", "--json")

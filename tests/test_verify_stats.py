@@ -44,7 +44,7 @@ def test_signed_rank_weighs_confident_bits_higher_and_reads_the_same_word():
     gains = []
     for _ in range(20):
         logits = (2.0 * carried - 1) * 0.5 + rng.normal(size=(4, 128))
-        sign, ranked = verdict(list("abcd"), logits, carried), verdict(list("abcd"), logits, carried, test="signed-rank")
+        sign, ranked = verdict(list("abcd"), logits, carried, test="sign"), verdict(list("abcd"), logits, carried)
         assert sign.matches == ranked.matches
         gains.append(np.log10(sign.p_value / ranked.p_value))
     assert np.median(gains) > 2 and np.mean(np.array(gains) > 0) >= 0.9  # not every time: it is a different test

@@ -5,7 +5,7 @@ images and a blank image from clean ones, judged by NC (normalized correlation).
 √k × √k logo (8×8 for 64 bits): ``wm keygen --logo`` makes the message from any image, and the recovered
 logo is the soft reading of the bits, unscrambled with the key: white and black where the bits read
 confidently, mid-grey where the extractor reads nothing, as on a clean image. The verdict is still the
-exact binomial test; NC (``wm_plugin.verify.normalized_correlation``) is reported beside it.
+exact test of ``wm_plugin.verify``; NC (``wm_plugin.verify.normalized_correlation``) is reported beside it.
 """
 
 from __future__ import annotations

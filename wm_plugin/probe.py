@@ -105,8 +105,8 @@ def verify_triggered(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key
                      progress: bool = True) -> tuple[Verdict, list[np.ndarray]]:
     """Probe ``model`` with ``inputs`` plain (or take its answers ``plain``, where the caller has them) and with
     ``key``'s trigger (``wm_plugin.trigger``), and test the response it reads against ``key``: (verdict, the
-    answers to the triggered inputs). The test is the signed-rank one: each bit is a least-squares coefficient,
-    whose size says how far to trust its sign (``wm_plugin.verify``)."""
+    answers to the triggered inputs). Each bit is a least-squares coefficient, whose size says how far to trust
+    its sign, which the signed-rank test of ``wm_plugin.verify`` weighs."""
     logits, answers = triggered_logits(model, inputs, key, plain=plain, device=device, progress=progress)
     carried = Trigger.for_key(key).carried
-    return verdict([n for n, _ in inputs], logits, carried, fpr_target=fpr_target, test="signed-rank"), answers
+    return verdict([n for n, _ in inputs], logits, carried, fpr_target=fpr_target), answers

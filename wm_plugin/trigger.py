@@ -29,7 +29,7 @@ near 1e-6 and one near 1e-11. More carriers (the Nyquist rows and columns) faded
 Under the null (a model not protected with this key) the estimated kernel is whatever the model's own
 response is; the basis and the carried bits come from the seed in separate hash domains, so each coefficient's
 sign agrees with its carried bit with probability 1/2, independently of the coefficient's size, as
-``wm_plugin.verify`` requires for the signed-rank test a trigger verdict uses.
+``wm_plugin.verify``'s signed-rank test requires.
 """
 
 from __future__ import annotations

@@ -6,14 +6,16 @@ extracted bit agrees with the key's bit with probability exactly 1/2, independen
 the image and whatever biases the extractor has; and independently of how large each bit's reading is.
 
 * Per image, one of two exact tests (``TESTS``):
-  - ``sign``: ``m`` of ``k`` bits agree; p = P(Binomial(k, 1/2) ≥ m). The images' marks (deep, spectral, logo).
-  - ``signed-rank`` (Wilcoxon): the bits are ranked by the size of their reading, and the statistic is the sum
-    of the ranks of the bits that agree; p = P(W ≥ w) where W sums each rank 1..k with probability 1/2,
-    computed exactly. It weighs a confident bit above a faint one, which is right where a reading is an
-    estimate with roughly Gaussian error, as trigger mode's kernel coefficients are: under such error it needs
-    about two thirds of the bits the sign test needs for the same evidence (asymptotic efficiencies 3/π and
-    2/π; measured: BENCHMARKS.md, "The signed-rank test"). The null above covers it unchanged, since under it
-    the key's bits are fair coins independent of the readings.
+  - ``signed-rank`` (Wilcoxon, every verdict's): the bits are ranked by the size of their reading, and the
+    statistic is the sum of the ranks of the bits that agree; p = P(W ≥ w) where W sums each rank 1..k with
+    probability 1/2, computed exactly. It weighs a confident bit above a faint one, which is right where a
+    reading is an estimate with roughly Gaussian error (a worn trigger response, a spectral mark a surrogate
+    half-learned, a JPEG'd image): under such error it needs about two thirds of the bits the sign test needs
+    for the same evidence (asymptotic efficiencies 3/π and 2/π; measured: BENCHMARKS.md, "The signed-rank
+    test"). The null above covers it unchanged, since under it the key's bits are fair coins independent of
+    the readings.
+  - ``sign``: ``m`` of ``k`` bits agree; p = P(Binomial(k, 1/2) ≥ m). Sizes ignored. Kept for comparison: the
+    images' marks were tested by it until 2026-11-27, and older figures in BENCHMARKS.md are its.
 * Over a folder: the images' soft bits are summed into one k-bit word (a soft majority vote), and that one
   word is tested the same way. The word is a function of the images only, so the null argument above holds
   for it unchanged: the p-value is exact however the images depend on each other (frames of one video,
@@ -41,7 +43,7 @@ __all__ = ["DEFAULT_FPR", "NC_THRESHOLD", "TESTS", "ImageScore", "Verdict", "bin
 
 DEFAULT_FPR = 1e-6
 NC_THRESHOLD = 0.95  # the seed paper's success criterion for a recovered logo
-TESTS = {"sign": "exact binomial (sign) test", "signed-rank": "exact Wilcoxon signed-rank test"}
+TESTS = {"signed-rank": "exact Wilcoxon signed-rank test", "sign": "exact binomial (sign) test"}
 
 
 def binomial_tail(matches: int, k: int) -> float:
@@ -98,7 +100,7 @@ class Verdict:
     bits: int
     fpr_target: float
     images: tuple[ImageScore, ...]
-    test: str = "sign"  # one of ``TESTS``
+    test: str = "signed-rank"  # one of ``TESTS``
     votes: tuple[float, ...] = ()  # the mean soft reading per bit, in [-1, 1] (``soft_bits``)
     nc: float = 0.0  # NC of ``votes`` with the key's bits
 
@@ -168,7 +170,7 @@ def _p_value(agree: np.ndarray, magnitude: np.ndarray, test: str) -> float:
     return binomial_tail(int(agree.sum()), len(agree)) if test == "sign" else signed_rank_tail(agree, magnitude)
 
 
-def score_image(name: str, logits: np.ndarray, carried: np.ndarray, test: str = "sign") -> ImageScore:
+def score_image(name: str, logits: np.ndarray, carried: np.ndarray, test: str = "signed-rank") -> ImageScore:
     """Score one image's extractor logits (k,) against the key's carried bits (k,) of 0/1 with ``test``."""
     agree = (np.asarray(logits) > 0) == np.asarray(carried, bool)
     return ImageScore(name, int(agree.sum()), len(carried), _p_value(agree, logits, test),
@@ -185,7 +187,7 @@ def combine(logits: np.ndarray) -> np.ndarray:
 
 
 def verdict(names: Sequence[str], logits: np.ndarray, carried: np.ndarray, *, fpr_target: float = DEFAULT_FPR,
-            test: str = "sign") -> Verdict:
+            test: str = "signed-rank") -> Verdict:
     """Per-image scores and the combined test for ``logits`` (n, k) against ``carried`` (k,), both by ``test``
     (one of ``TESTS``).
 
