@@ -96,8 +96,10 @@ class KeyedPValues:
 
     def __call__(self, carried: np.ndarray, test: str) -> np.ndarray:
         agree = (self.logits > 0) == np.asarray(carried, bool)
-        ps = self.sign_tail[agree.sum(axis=1)] if test == "sign" else self.rank_tail[(self.ranks * agree).sum(axis=1)]
-        for i in self.tied if test != "sign" else ():
+        if test == "sign":
+            return self.sign_tail[agree.sum(axis=1)]
+        ps = self.rank_tail[(self.ranks * agree).sum(axis=1)]
+        for i in self.tied:
             ps[i] = score_image("", self.logits[i], carried, test).p_value
         return ps
 

@@ -28,6 +28,7 @@ from wm_plugin.spectral import SpectralCodec
 from wm_plugin.verify import verdict
 
 RESULTS = Path(__file__).parent / "results"
+RUNS = ("control", "surrogate", "absorb")  # the trainings, in the order they run by default
 
 
 def load(folder: Path) -> list[torch.Tensor]:
@@ -98,9 +99,12 @@ def main() -> None:
     parser.add_argument("--reader-weight", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all)")
-    parser.add_argument("--runs", default="control,surrogate,absorb", help="which trainings, comma-separated")
+    parser.add_argument("--runs", default=",".join(RUNS), help="which trainings, comma-separated")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    unknown = set(args.runs.split(",")) - set(RUNS)
+    if unknown:
+        parser.error(f"--runs: unknown {', '.join(sorted(unknown))}; known: {', '.join(RUNS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -108,13 +112,12 @@ def main() -> None:
     codec, bits = SpectralCodec.for_key(key), key.carried_bits()
     images, tests = load(args.data / "train"), load(args.data / "test")
     marked = [codec.mark_batch(x[None], bits)[0] for x in images]
-    runs = {"clean targets (control)": (images, 0.0), "marked targets, L1 (surrogate)": (marked, 0.0),
-            "marked targets, L1 + reader loss (absorb)": (marked, args.reader_weight)}
-    chosen = args.runs.split(",")
-    runs = {name: run for name, run in runs.items() if any(f"({c})" in name for c in chosen)}
+    runs = {"control": ("clean targets (control)", images, 0.0),
+            "surrogate": ("marked targets, L1 (surrogate)", marked, 0.0),
+            "absorb": ("marked targets, L1 + reader loss (absorb)", marked, args.reader_weight)}
     upper = [codec.mark_batch(t[None], bits)[0] for t in tests]
     rows = {"marked held-out images (the targets' own reading)": {**evaluate(upper, tests, codec, bits), "seconds": 0}}
-    for name, (targets, weight) in runs.items():
+    for name, targets, weight in (runs[r] for r in args.runs.split(",")):
         started = time.time()
         net = train(targets, images, codec, bits, steps=args.steps, reader_weight=weight, seed=args.seed)
         with torch.no_grad():

@@ -1,12 +1,11 @@
 """The shipped extractor never accuses clean images: a small seeded version of benchmarks/false_positives.py."""
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import natural_like, seeded_key
 from wm_plugin.io import read_image
-import pytest
-
 from wm_plugin.verify import TESTS, score_image, verdict
 
 
