@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU measurements, in one call on a machine with python3 + torch (CUDA) and no network (the device tool's).
-# PARTS (default: all) picks among:
+# PARTS (default: speed finetune surrogates) picks among:
+#   victim      benchmarks/victims.sh on the GPU: whichever of .gpu/models is missing (plain.* trained first, as
+#               gpu_prep.sh MODELS=gpu leaves it); the models come back in $OUT/models.tgz. Put it first.
 #   speed       speed_gpu.py (issue 8)
 #   finetune    trigger.py on the ×2 MSRResNet of basicsr_absorb.py (TRIG_STEPS implant steps, default 10000;
 #               fine-tuning 5k / 20k and LoRA 5k after, at attack lr 1e-4 and 1e-5), and wm eval's fine-tuning
@@ -21,15 +23,9 @@
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
 #               barrier and its plain twin (issue 3)
-# Needs .gpu/ (git-ignored), made on the CPU machine:
-#   pip wheel --no-deps --no-build-isolation -w .gpu .        # wm itself (entry points included)
-#   cp -r <site-packages>/basicsr .gpu/site/                  # pure Python; its imports are all on the GPU image
-#   .gpu/models/{plain,wm,barrier}.{yml,pth}, owner.key       # from runs/basicsr_absorb (model_attacks.sh names them);
-#                                                              # since 2026-11-27 plain = BasicSR's MSRResNet 64×16 of
-#                                                              # basicsr_absorb.py --plain-only (BENCHMARKS, "On the GPU"),
-#                                                              # barrier = its spectral barrier, owner.key spectral
-#   .gpu/models/{plain,barrier}_deep.{yml,pth}, owner_deep.key # the learned-scheme twins (benchmarks/stage2.py names them)
-#   .gpu/data                                                  # benchmarks/datasets.py's photos (train/, test/)
+# Needs .gpu/ (git-ignored): made on the CPU machine by benchmarks/gpu_prep.sh (wm's wheel, BasicSR, the photos,
+# BasicSR's MSRResNet ×2 64×16 as plain.*, its spectral barrier.* with owner.key, its learned barrier_deep.* with
+# owner_deep.key; or MODELS=gpu and the victim part). A fresh checkout has none: run gpu_prep.sh first.
 # PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other. Processes sharing the card
 # add no throughput once one fills it: one implant of BasicSR's MSRResNet (64×16) at batch 16 does (29 ms a step
 # alone on the H200, 2026-11-27), and 12 processes at once (tpr with TPR_EXTRA=1 and 5 surrogates) finished none of
@@ -63,6 +59,11 @@ timed() {  # name, command...
   local name=$1 start=$SECONDS; shift
   "$@"
   echo "$name: $((SECONDS - start)) s" >> /tmp/logs/0_gpu.txt
+}
+victim() {
+  WORK=/tmp/plain64 timeout "$LIMIT" bash benchmarks/victims.sh .gpu/data cuda > /tmp/logs/0_victim.txt 2>&1
+  cp /tmp/plain64/plain.json "$OUT/msrresnet64_x2_plain.json" 2>/dev/null
+  tar -czf "$OUT/models.tgz" -C .gpu models
 }
 speed() {
   timeout "${SPEED_LIMIT:-170}" python3 benchmarks/speed_gpu.py --out "$OUT/speed_gpu.json" > /tmp/logs/1_speed.txt 2>&1
@@ -114,7 +115,7 @@ stage2() {
     --surrogate-steps "${S2_STEPS:-5000}" --steps 600 --device cuda --out /tmp/stage2 > /tmp/logs/4_stage2_train.txt 2>&1
   cp /tmp/stage2/log.jsonl "$OUT/stage2_log.jsonl"
   timeout "$LIMIT" python3 benchmarks/stage2.py --stage2 /tmp/stage2 --key $M/owner_deep.key \
-    --protected $M/barrier_deep.yml $M/barrier_deep.pth --plain $M/plain_deep.yml $M/plain_deep.pth \
+    --protected $M/barrier_deep.yml $M/barrier_deep.pth --plain $M/plain.yml $M/plain.pth \
     --attacks "surrogate-unet-l1-${S2_STEPS:-5000},surrogate-srvgg-l1-${S2_STEPS:-5000}" --device cuda --out "$OUT" \
     > /tmp/logs/4_stage2_bench.txt 2>&1
 }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds .gpu/ (git-ignored): what benchmarks/gpu_run.sh needs, made on the CPU machine, since the GPU machine has
+# torch but neither wm, BasicSR nor data, and reaches no network. A fresh checkout has no .gpu/: run this first,
+# then carry it: run(command="... bash benchmarks/gpu_run.sh", carry=[".gpu"]).
+#   .gpu/*.whl          wm itself (entry points included); always rebuilt, so the GPU runs today's code
+#   .gpu/site/basicsr   BasicSR's package: pure Python, its imports are all on the GPU image
+#   .gpu/data           benchmarks/datasets.py's photos: train/, test/, probes_x2/ (100 probe inputs for ×2)
+#   .gpu/models         the victims (benchmarks/victims.sh): trained here with MODELS=cpu (the default, 65 min),
+#                       or left to gpu_run.sh's `victim` part with MODELS=gpu (minutes of device time)
+# Environment: DATA (default data: benchmarks/datasets.py's folder, made if missing), MODELS (cpu or gpu).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-data}
+mkdir -p .gpu/site
+
+rm -f .gpu/wm_plugin-*.whl
+pip wheel -q --no-deps --no-build-isolation -w .gpu .
+[ -d .gpu/site/basicsr ] || cp -r "$(python3 -c 'import basicsr, os; print(os.path.dirname(basicsr.__file__))')" .gpu/site/
+[ -d "$DATA/probes_x2" ] || python3 benchmarks/datasets.py "$DATA" --probes 100 --scale 2
+[ -d .gpu/data ] || cp -r "$DATA" .gpu/data
+[ "${MODELS:-cpu}" = gpu ] || bash benchmarks/victims.sh .gpu/data cpu
+du -sh .gpu
