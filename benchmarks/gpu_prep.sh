@@ -15,7 +15,8 @@ mkdir -p .gpu/site
 
 rm -f .gpu/wm_plugin-*.whl
 pip wheel -q --no-deps --no-build-isolation -w .gpu .
-[ -d .gpu/site/basicsr ] || cp -r "$(python3 -c 'import basicsr, os; print(os.path.dirname(basicsr.__file__))')" .gpu/site/
+# found, not imported: basicsr's import needs wm_basicsr's fixes first (FRAMEWORKS.md)
+[ -d .gpu/site/basicsr ] || cp -r "$(python3 -c 'import importlib.util as u; print(u.find_spec("basicsr").submodule_search_locations[0])')" .gpu/site/
 [ -d "$DATA/probes_x2" ] || python3 benchmarks/datasets.py "$DATA" --probes 100 --scale 2
 [ -d .gpu/data ] || cp -r "$DATA" .gpu/data
 [ "${MODELS:-cpu}" = gpu ] || bash benchmarks/victims.sh .gpu/data cpu
