@@ -5,8 +5,9 @@
 #   .gpu/*.whl          wm itself (entry points included); always rebuilt, so the GPU runs today's code
 #   .gpu/site/basicsr   BasicSR's package: pure Python, its imports are all on the GPU image
 #   .gpu/data           benchmarks/datasets.py's photos: train/, test/, probes_x2/ (100 probe inputs for ×2)
-#   .gpu/models         the victims (benchmarks/victims.sh): trained here with MODELS=cpu (the default, 65 min),
-#                       or left to gpu_run.sh's `victim` part with MODELS=gpu (minutes of device time)
+#   .gpu/models         the victims (benchmarks/victims.sh: the kept MSRResNet 64×16 and its protected twins), made
+#                       here with MODELS=cpu (the default; 5 min, absorb's fine-tuning) or by gpu_run.sh's `victim`
+#                       part with MODELS=gpu
 # Environment: DATA (default data: benchmarks/datasets.py's folder, made if missing), MODELS (cpu or gpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU measurements, in one call on a machine with python3 + torch (CUDA) and no network (the device tool's).
 # PARTS (default: speed finetune surrogates) picks among:
-#   victim      benchmarks/victims.sh on the GPU: whichever of .gpu/models is missing (plain.* trained first, as
-#               gpu_prep.sh MODELS=gpu leaves it); the models come back in $OUT/models.tgz. Put it first.
+#   victim      benchmarks/victims.sh on the GPU: whichever of .gpu/models is missing (as gpu_prep.sh MODELS=gpu
+#               leaves them); the models come back in $OUT/models.tgz. Put it first.
 #   speed       speed_gpu.py (issue 8)
 #   finetune    trigger.py on the ×2 MSRResNet of basicsr_absorb.py (TRIG_STEPS implant steps, default 10000;
 #               fine-tuning 5k / 20k and LoRA 5k after, at attack lr 1e-4 and 1e-5), and wm eval's fine-tuning
@@ -24,8 +24,8 @@
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
 #               barrier and its plain twin (issue 3)
 # Needs .gpu/ (git-ignored): made on the CPU machine by benchmarks/gpu_prep.sh (wm's wheel, BasicSR, the photos,
-# BasicSR's MSRResNet ×2 64×16 as plain.*, its spectral barrier.* with owner.key, its learned barrier_deep.* with
-# owner_deep.key; or MODELS=gpu and the victim part). A fresh checkout has none: run gpu_prep.sh first.
+# and benchmarks/victims.sh's models: BasicSR's MSRResNet ×2 64×16 as plain.*, its spectral barrier.* and absorbed
+# wm.* with owner.key, its learned barrier_deep.* with owner_deep.key). A fresh checkout has none: run it first.
 # PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other. Processes sharing the card
 # add no throughput once one fills it: one implant of BasicSR's MSRResNet (64×16) at batch 16 does (29 ms a step
 # alone on the H200, 2026-11-27), and 12 processes at once (tpr with TPR_EXTRA=1 and 5 surrogates) finished none of
