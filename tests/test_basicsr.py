@@ -215,9 +215,10 @@ def test_protect_barrier_with_a_spectral_key(workdir, tmp_path):
     assert opt["network_g"]["embedder"] == {"net": "spectral_filter", "bits": 64, "strength": 0.4}
 
 
-def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, tmp_path):
+def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, tmp_path, wm, monkeypatch):
     """``--mode absorb`` fine-tunes the checkpoint itself (a few steps here: the mechanics, not the strength;
-    BENCHMARKS.md has the figures) and writes BasicSR's own format, which the original options file loads."""
+    BENCHMARKS.md has the figures) and writes BasicSR's own format, which the original options file loads. Five
+    steps plant no mark: the command says so on stderr and exits 1, the checkpoint written all the same."""
     from conftest import seeded_key
     from wm_basicsr.adapter import BasicSRAdapter
 
@@ -225,9 +226,11 @@ def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, 
 
     checkpoint, options = BasicSRAdapter().demo_model()
     save_key(seeded_key(13, scheme="spectral"), tmp_path / "s.key")
-    out = run_wm_in(workdir, "protect", "--framework", "basicsr", "-opt", options, "--checkpoint", checkpoint, "--key",
-                    tmp_path / "s.key", "--mode", "absorb", "--steps", "5", "-o", tmp_path / "absorbed.pth", "--json")
-    report = json.loads(out)
+    monkeypatch.chdir(workdir)
+    r = wm("protect", "--framework", "basicsr", "-opt", options, "--checkpoint", checkpoint, "--key",
+           tmp_path / "s.key", "--mode", "absorb", "--steps", "5", "-o", tmp_path / "absorbed.pth", "--json")
+    report = json.loads(r.out)
+    assert r.code == 1 and not report["ok"] and "not detected on its probes" in r.err, r.err
     assert report["written"] == [str(tmp_path / "absorbed.pth")] and report["mode"] == "absorb"
     assert not (tmp_path / "absorbed.yml").exists()  # no wrapper arch: the original options file runs it
     before = torch.load(checkpoint, weights_only=True)

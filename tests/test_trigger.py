@@ -147,8 +147,8 @@ def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_with_and_with
     arch = "toy_nets:TinySR(scale=2, width=8)"
     r = wm("protect", "--arch", arch, "--checkpoint", "sr.pth", "--key", "d.key", "--mode", "trigger", "--steps", "3",
            "--trainable", "body\\.2\\.", "-o", "sr_trig.pth", "--json")
-    assert r.code == 0, r.err
     report = json.loads(r.out)
+    assert r.code == (0 if report["ok"] else 1), r.err  # three steps: the mechanics; the exit code says which
     assert report["mode"] == "trigger" and {"protected", "original", "protected_untriggered"} <= set(report)
     before, after = torch.load("sr.pth"), torch.load("sr_trig.pth", weights_only=True)["state_dict"]
     assert set(before) == set(after) and torch.equal(before["body.0.weight"], after["body.0.weight"])

@@ -21,7 +21,9 @@ from ..options import (
 )
 
 
-@click.command("protect", help="Protect a framework checkpoint: its outputs will carry the owner's watermark.")
+@click.command("protect", help="Protect a framework checkpoint: its outputs will carry the owner's watermark. "
+                                "Exit 0: the protected model is detected on the probes and the original is not; "
+                                "1: that check failed (the checkpoint is written, but do not rely on it); 2: an error.")
 @framework_option
 @config_option
 @arch_option
@@ -47,8 +49,9 @@ from ..options import (
 @device_option
 @weights_option
 @json_option
-def command(framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, trainable, psnr, force,
-            data, device, weights, as_json) -> None:
+@click.pass_context
+def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, trainable,
+            psnr, force, data, device, weights, as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
@@ -105,3 +108,10 @@ def command(framework, config, arch, checkpoint, key_path, output, mode, steps, 
         if check.untriggered is not None:
             click.echo(f"those verdicts read the response to the key's trigger (verify with --trigger); the plain "
                        f"answers read as ordinary outputs: p = {check.untriggered.p_value:.3g}")
+    if not check.protected.detected:
+        click.echo(f"wm protect: the protected model is not detected on its probes: do not rely on {output} "
+                   f"({'more --steps, or --mode barrier' if mode != 'barrier' else 'more or larger --data probes'})", err=True)
+    elif check.original.detected:
+        click.echo("wm protect: the original model is detected too: on these probes the key cannot tell the two apart",
+                   err=True)
+    ctx.exit(0 if check.ok else 1)
