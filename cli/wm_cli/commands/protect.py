@@ -109,9 +109,10 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
             click.echo(f"those verdicts read the response to the key's trigger (verify with --trigger); the plain "
                        f"answers read as ordinary outputs: p = {check.untriggered.p_value:.3g}")
     if not check.protected.detected:
-        click.echo(f"wm protect: the protected model is not detected on its probes: do not rely on {output} "
-                   f"({'more --steps, or --mode barrier' if mode != 'barrier' else 'more or larger --data probes'})", err=True)
+        hint = "more or larger --data probes" if mode == "barrier" else "more --steps, or --mode barrier"
+        click.echo(f"Warning: the protected model is not detected on its probes: do not rely on {output} ({hint})",
+                   err=True)
     elif check.original.detected:
-        click.echo("wm protect: the original model is detected too: on these probes the key cannot tell the two apart",
+        click.echo("Warning: the original model is detected too: on these probes the key cannot tell the two apart",
                    err=True)
     ctx.exit(0 if check.ok else 1)
