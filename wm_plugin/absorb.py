@@ -84,7 +84,7 @@ class ExtractorLoss(nn.Module):
         return self.extractor(resize(pixels, (self.extractor.size, self.extractor.size)))
 
 
-def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkFlag, *, steps: int = 300,
+def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkFlag, *, steps: int = 600,
                 lr: float = 1e-4, output_crop: int = 128, scale: int = 1, batch: int = 4, seed: int = 0,
                 progress: bool = True) -> nn.Module:
     """Fine-tune ``model`` in place so that it emits ``flag``'s mark itself (``wm protect --mode absorb``).
@@ -92,7 +92,7 @@ def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkF
     Self-distillation: no ground truth is needed. A frozen copy of the model answers each crop of
     ``inputs`` (H×W×3 float images in [0, 1]); the model is trained towards that answer, marked
     (``TargetMarker``), with the reader's term on its own output (``ExtractorLoss`` around an L1 loss), so it
-    keeps what it did and adds the mark. Crops are ``output_crop`` on the output side (the reader needs
+    keeps what it did and adds the mark. Adam's rate ``lr`` falls to 0 on a cosine. Crops are ``output_crop`` on the output side (the reader needs
     about 128² to read well), ``output_crop // scale`` on the input side.
     """
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
@@ -101,6 +101,8 @@ def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkF
     loss_fn = ExtractorLoss(nn.L1Loss(), flag).to(device)
     crops = RandomCrops(inputs, max(8, output_crop // scale), batch, seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr)
+    # Annealed to 0: the last steps settle the model instead of leaving it wherever the last batches pushed it.
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     model.train()
     for _ in tqdm(range(steps), desc="absorbing", unit="step", disable=not progress, leave=False):
         x = crops.next().to(device)
@@ -110,4 +112,5 @@ def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkF
         opt.zero_grad()
         loss.backward()
         opt.step()
+        schedule.step()
     return model.eval()

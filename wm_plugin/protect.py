@@ -46,7 +46,7 @@ def absorb_inputs(scale: int, data: Sequence[str] | None = None, *, n: int = 24,
 
 
 def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: str, *, inputs: Sequence[np.ndarray],
-                   scale: int = 1, config: str | None = None, steps: int = 300, lr: float = 5e-4, device: str = "cpu",
+                   scale: int = 1, config: str | None = None, steps: int = 600, lr: float = 1e-4, device: str = "cpu",
                    progress: bool = True) -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, fine-tune it to emit the mark itself (``absorb_into``), save it as a plain checkpoint
     of the original arch at ``output``.

@@ -36,9 +36,9 @@ from ..options import (
                    "fine-tuned to answer the key's secret trigger with a response that spells the key's bits, "
                    "other inputs as before (verify with --trigger); any key.")
 @click.option("--steps", type=click.IntRange(1), default=None,
-              help="absorb/trigger: fine-tuning steps (batches of 4 crops; default 300 for absorb, 1500 for trigger).")
+              help="absorb/trigger: fine-tuning steps (batches of 4 crops; default 600 for absorb, 1500 for trigger).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
-              help="absorb/trigger: Adam's learning rate (default 5e-4 for absorb, 1e-3 for trigger).")
+              help="absorb/trigger: Adam's learning rate (default 1e-4 for absorb, falling to 0 on a cosine; 1e-3 for trigger).")
 @click.option("--extractor-weight", type=click.FloatRange(0), default=0.01, show_default=True,
               help="absorb: weight of the reader's term beside the L1 loss (as in the training flag).")
 @click.option("--trainable", default=None, metavar="REGEX",
