@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .absorb import absorb_into
+from .absorb import ABSORB_LR, ABSORB_STEPS, absorb_into
 from .barrier import WatermarkBarrier
 from .flag import WatermarkFlag
 from .codec import DEFAULT_PSNR, WatermarkCodec
@@ -18,7 +18,7 @@ from .keys import OwnerKey
 from .metrics import picture_psnr
 from .probe import as_picture, model_outputs, probe_inputs, verify_outputs, verify_triggered
 from .train.procedural import procedural_image
-from .trigger import Trigger, implant_trigger
+from .trigger import TRIGGER_LR, TRIGGER_STEPS, Trigger, implant_trigger
 from .verify import DEFAULT_FPR, Verdict
 
 __all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck", "check_protection"]
@@ -46,8 +46,8 @@ def absorb_inputs(scale: int, data: Sequence[str] | None = None, *, n: int = 24,
 
 
 def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: str, *, inputs: Sequence[np.ndarray],
-                   scale: int = 1, config: str | None = None, steps: int = 600, lr: float = 1e-4, device: str = "cpu",
-                   progress: bool = True) -> tuple[Any, Any, list[str]]:
+                   scale: int = 1, config: str | None = None, steps: int = ABSORB_STEPS, lr: float = ABSORB_LR,
+                   device: str = "cpu", progress: bool = True) -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, fine-tune it to emit the mark itself (``absorb_into``), save it as a plain checkpoint
     of the original arch at ``output``.
 
@@ -61,7 +61,7 @@ def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: s
 
 
 def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, inputs: Sequence[np.ndarray],
-                    scale: int = 1, config: str | None = None, steps: int = 1500, lr: float = 1e-3,
+                    scale: int = 1, config: str | None = None, steps: int = TRIGGER_STEPS, lr: float = TRIGGER_LR,
                     trainable: str | None = None, device: str = "cpu", progress: bool = True) -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, fine-tune it to answer ``key``'s trigger with the owner's response and other inputs as
     before (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``.

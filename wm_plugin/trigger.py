@@ -49,12 +49,14 @@ from tqdm import tqdm
 from .crops import RandomCrops
 from .errors import ConfigError
 
-__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TriggerObjective", "implant_trigger", "probe_envelope", "triggered_logits"]
+__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective", "implant_trigger",
+           "probe_envelope", "triggered_logits"]
 
 TRIGGER_AMPLITUDE = 4 / 255   # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
 RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per channel (2/255 faded sooner)
 ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to ±1.6, so the carrier never vanishes
 CARRIERS = 2                  # the key's chroma colour and the one orthogonal to it, each with its own envelope
+TRIGGER_STEPS, TRIGGER_LR = 1500, 1e-3  # implant_trigger's defaults (wm protect --mode trigger)
 PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: as much as the trigger term's
 LOGIT_SCALE = 3.0             # a coefficient as large as in the owner's exact response reads as a logit of ±3
 PLANT_WEIGHT = 0.8            # the training flag's trigger term starts at this weight and falls to its own
@@ -265,8 +267,8 @@ class TriggerObjective:
         return weight * F.l1_loss(answer - reference, self.trigger.response(envelope, scale))
 
 
-def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = 1500,
-                    lr: float = 1e-3, output_crop: int = 128, scale: int = 1, batch: int = 4, weight: float = 10.0,
+def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = TRIGGER_STEPS,
+                    lr: float = TRIGGER_LR, output_crop: int = 128, scale: int = 1, batch: int = 4, weight: float = 10.0,
                     plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0, trainable: str | None = None, seed: int = 0,
                     progress: bool = True) -> nn.Module:
     """Fine-tune ``model`` in place so that it answers ``trigger``'s probes with the owner's response and every
