@@ -4,10 +4,11 @@
 # then carry it: run(command="... bash benchmarks/gpu_run.sh", carry=[".gpu"]).
 #   .gpu/*.whl          wm itself (entry points included); always rebuilt, so the GPU runs today's code
 #   .gpu/site/basicsr   BasicSR's package: pure Python, its imports are all on the GPU image
-#   .gpu/data           benchmarks/datasets.py's photos: train/, test/, probes_x2/ (100 probe inputs for ×2)
-#   .gpu/models         the victims (benchmarks/victims.sh: the kept MSRResNet 64×16 and its protected twins), made
-#                       here with MODELS=cpu (the default; 5 min, absorb's fine-tuning) or by gpu_run.sh's `victim`
-#                       part with MODELS=gpu
+#   .gpu/data           benchmarks/datasets.py's photos: train/, test/, probes_x2/ (100 probe inputs for ×2),
+#                       probes_x1_noise25/ (100 for the denoiser)
+#   .gpu/models         the victims (benchmarks/victims.sh: the kept MSRResNet 64×16 ×2 and SRVGGNetCompact
+#                       denoiser, and their protected twins), made here with MODELS=cpu (the default; 5 min,
+#                       absorb's fine-tuning) or by gpu_run.sh's `victim` part with MODELS=gpu
 # Environment: DATA (default data: benchmarks/datasets.py's folder, made if missing), MODELS (cpu or gpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ pip wheel -q --no-deps --no-build-isolation -w .gpu .
 # found, not imported: basicsr's import needs wm_basicsr's fixes first (FRAMEWORKS.md)
 [ -d .gpu/site/basicsr ] || cp -r "$(python3 -c 'import importlib.util as u; print(u.find_spec("basicsr").submodule_search_locations[0])')" .gpu/site/
 [ -d "$DATA/probes_x2" ] || python3 benchmarks/datasets.py "$DATA" --probes 100 --scale 2
+[ -d "$DATA/probes_x1_noise25" ] || python3 benchmarks/datasets.py "$DATA" --probes 100 --scale 1 --noise 25
 [ -d .gpu/data ] || cp -r "$DATA" .gpu/data
 [ "${MODELS:-cpu}" = gpu ] || bash benchmarks/victims.sh .gpu/data cpu
 du -sh .gpu

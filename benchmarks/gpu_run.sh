@@ -20,18 +20,21 @@
 #   surrogates  wm eval's surrogate attacks SURR_ATTACKS (default: U-Net, ResNet-9, SRVGGNetCompact, L1, 10k steps)
 #               on the barrier twin, and SURR_CONTROL (default srvgg-l1-10k) on the plain control (issue 3);
 #               PROBES: a folder of probe inputs (default: the bundled photos)
+#   denoise     benchmarks/denoise_surrogates.sh: surrogates DN_ATTACKS (default: U-Net, ResNet-9, SRVGGNetCompact,
+#               L1, 10k steps) of the SRVGGNetCompact denoiser behind the spectral barrier, the first on the plain
+#               denoiser too (issue 3; surrogates_denoise/)
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
 #               barrier and its plain twin (issue 3)
 # Needs .gpu/ (git-ignored): made on the CPU machine by benchmarks/gpu_prep.sh (wm's wheel, BasicSR, the photos,
 # and benchmarks/victims.sh's models: BasicSR's MSRResNet ×2 64×16 as plain.*, its spectral barrier.* and absorbed
-# wm.* with owner.key, its learned barrier_deep.* with owner_deep.key). A fresh checkout has none: run it first.
+# wm.* with owner.key, its learned barrier_deep.* with owner_deep.key; the denoiser denoise_{plain,barrier}.*). A fresh checkout has none: run it first.
 # PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other. Processes sharing the card
 # add no throughput once one fills it: one implant of BasicSR's MSRResNet (64×16) at batch 16 does (29 ms a step
 # alone on the H200, 2026-11-27), and 12 processes at once (tpr with TPR_EXTRA=1 and 5 surrogates) finished none of
 # their keys or surrogates in 470 s. Size each call by the sum of its jobs' times alone.
 # Writes under $OUT (default benchmarks/results/gpu): speed_gpu.json, trigger.jsonl, trigger_tpr.jsonl, eval_*.json,
-# basicsr_trigger_x4.json (_x2 with FLAG_SCALE=2), log.txt.
+# basicsr_trigger_x4.json (_x2 with FLAG_SCALE=2), surrogates_denoise/, log.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}
@@ -108,6 +111,11 @@ surrogates() {
   done
   ev "plain_$control" plain.yml plain.pth "surrogate-$control" &
   wait
+}
+denoise() {
+  ATTACKS=${DN_ATTACKS:-surrogate-unet-l1-10k surrogate-resnet9-l1-10k surrogate-srvgg-l1-10k} THREADS=3 \
+    OUT=$OUT/surrogates_denoise timeout "$LIMIT" bash benchmarks/denoise_surrogates.sh .gpu/data cuda \
+    > /tmp/logs/7_denoise.txt 2>&1
 }
 stage2() {
   timeout "$LIMIT" python3 -m wm_cli train --stage 2 --task sr --scale 2 --archs unet,srvgg \

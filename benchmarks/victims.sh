@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The victims of the GPU benchmarks, in .gpu/models/ (git-ignored), on either machine:
+# The victims of the attack benchmarks, in .gpu/models/ (git-ignored), on either machine. Two sets:
+# sr (×2 super-resolution):
 #   plain.{yml,pth}   BasicSR's own MSRResNet ×2 (64 features, 16 blocks) trained with BasicSR's pipeline, 2,500
 #                     iterations at batch 16 on 96² crops of the training photos: the training of 2026-11-27 (3,930 s
 #                     on the 2-core CPU machine, validation 31.54 dB), kept in benchmarks/victims/ so that every
@@ -7,9 +8,14 @@
 #   owner.key         the benchmarks' spectral owner (benchmarks/victims/); barrier.{yml,pth}: plain behind its
 #                     barrier; wm.{yml,pth}: plain fine-tuned to emit the mark itself (`wm protect --mode absorb`)
 #   owner_deep.key    the benchmarks' learned-scheme owner; barrier_deep.{yml,pth}: plain behind its barrier
+# denoise (Gaussian noise, σ = 25):
+#   denoise_plain.{yml,pth}    BasicSR's SRVGGNetCompact ×1 (32 features, 8 convolutions) trained by
+#                     benchmarks/denoiser.py, kept in benchmarks/victims/
+#   denoise_barrier.{yml,pth}  denoise_plain behind owner.key's barrier
 # What exists is kept (delete a file to redo its step).
 # Usage: benchmarks/victims.sh DATA DEVICE   (DATA: benchmarks/datasets.py's folder; DEVICE: cpu or cuda)
-# Environment: WORK, the folder of a new training (default runs/plain64; a finished one there is reused).
+# Environment: SETS (default "sr denoise"); WORK, the folder of a new sr training (default runs/plain64; a finished
+# one there is reused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=$1 DEVICE=$2
@@ -18,27 +24,42 @@ V=benchmarks/victims
 M=.gpu/models
 WM="python3 -m wm_cli"
 mkdir -p $M
-
-KEPT=$V/msrresnet64_x2_plain.safetensors
-TRAINED=$WORK/experiments/msrresnet_x2_plain/models/net_g_2500.pth
-if [ ! -f $M/plain.pth ]; then
-  cp $V/msrresnet64_x2_plain.yml $M/plain.yml
-  if [ -f $KEPT ]; then  # as BasicSR saves it, so BasicSR's own loaders take it too
-    python3 -c "import sys, torch; from safetensors.torch import load_file
-torch.save({'params': load_file(sys.argv[1])}, sys.argv[2])" $KEPT $M/plain.pth
-  else
-    [ -f "$TRAINED" ] || python3 benchmarks/basicsr_absorb.py "$DATA" --plain-only --iters 2500 --batch 16 \
-      --num-feat 64 --num-block 16 --num-gpu "$([ "$DEVICE" = cuda ] && echo 1 || echo 0)" --work "$WORK" \
-      --out "$WORK/plain.json"
-    cp "$TRAINED" $M/plain.pth
-  fi
-fi
-protect() {  # key, output, mode; exit 1 (written, but not detected: absorb here) is measured as it is
-  [ -f "$M/$2.pth" ] || $WM protect --framework basicsr -opt $M/plain.yml --checkpoint $M/plain.pth --key "$M/$1" \
-    --mode "$3" -o "$M/$2.pth" --device "$DEVICE" || [ $? = 1 ]
-}
 cp -n $V/owner.key $V/owner_deep.key $M/
-protect owner.key barrier barrier
-protect owner_deep.key barrier_deep barrier
-protect owner.key wm absorb
-[ -f $M/wm.yml ] || cp $M/plain.yml $M/wm.yml  # absorb writes a checkpoint of plain's own arch
+
+kept() {  # safetensors, output .pth: as BasicSR saves a network, so BasicSR's own loaders take it too
+  python3 -c "import sys, torch; from safetensors.torch import load_file
+torch.save({'params': load_file(sys.argv[1])}, sys.argv[2])" "$1" "$2"
+}
+protect() {  # victim, key, output, mode[, wm protect options]; exit 1 (written, but not detected: absorb here) is
+             # measured as it is
+  local victim=$1 key=$2 out=$3 mode=$4; shift 4
+  [ -f "$M/$out.pth" ] || $WM protect --framework basicsr -opt "$M/$victim.yml" --checkpoint "$M/$victim.pth" \
+    --key "$M/$key" --mode "$mode" -o "$M/$out.pth" --device "$DEVICE" "$@" || [ $? = 1 ]
+}
+sr() {
+  local kept_weights=$V/msrresnet64_x2_plain.safetensors
+  local trained=$WORK/experiments/msrresnet_x2_plain/models/net_g_2500.pth
+  if [ ! -f $M/plain.pth ]; then
+    cp $V/msrresnet64_x2_plain.yml $M/plain.yml
+    if [ -f "$kept_weights" ]; then
+      kept "$kept_weights" $M/plain.pth
+    else
+      [ -f "$trained" ] || python3 benchmarks/basicsr_absorb.py "$DATA" --plain-only --iters 2500 --batch 16 \
+        --num-feat 64 --num-block 16 --num-gpu "$([ "$DEVICE" = cuda ] && echo 1 || echo 0)" --work "$WORK" \
+        --out "$WORK/plain.json"
+      cp "$trained" $M/plain.pth
+    fi
+  fi
+  protect plain owner.key barrier barrier
+  protect plain owner_deep.key barrier_deep barrier
+  protect plain owner.key wm absorb
+  [ -f $M/wm.yml ] || cp $M/plain.yml $M/wm.yml  # absorb writes a checkpoint of plain's own arch
+}
+denoise() {
+  if [ ! -f $M/denoise_plain.pth ]; then
+    cp $V/srvgg_denoise_plain.yml $M/denoise_plain.yml
+    kept $V/srvgg_denoise_plain.safetensors $M/denoise_plain.pth
+  fi
+  protect denoise_plain owner.key denoise_barrier barrier --data "$DATA/probes_x1_noise25"
+}
+for set in ${SETS:-sr denoise}; do "$set"; done
