@@ -69,26 +69,25 @@ def options(train: Path, test: Path, *, iters: int, batch: int, gt_size: int) ->
 
 def heldout_psnr(params: dict, folder: Path) -> tuple[float, float]:
     """The network ``params``' mean PSNR on the noisy images of ``folder`` (the noise BasicSR's validation draws,
-    seeded by index; 8-bit answers, as BasicSR scores them), and the noisy inputs' own: what doing nothing scores."""
+    seeded by index; scored by BasicSR's own tensor2img and calculate_psnr, as its validation does), and the noisy
+    inputs' own: what doing nothing scores."""
     import wm_basicsr  # noqa: F401  (registers the dataset; BasicSR's fixes before its import)
     from basicsr.archs import build_network
     from basicsr.data import build_dataset
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
 
     net = build_network(dict(NETWORK)).eval()
     net.load_state_dict(params)
     data = build_dataset({"name": "v", "phase": "val", "dataroot_gt": str(folder), "type": "GaussianNoiseDataset",
                           "sigma": SIGMA, "io_backend": {"type": "disk"}})
-
-    def psnr(img: torch.Tensor, gt: torch.Tensor) -> float:
-        mse = ((img.clamp(0, 1) * 255).round() - gt * 255).pow(2).mean().item()
-        return 10 * np.log10(255**2 / mse)
-
     model, noisy = [], []
     with torch.no_grad():
         for i in range(len(data)):
             pair = data[i]
-            model.append(psnr(net(pair["lq"][None])[0], pair["gt"]))
-            noisy.append(psnr(pair["lq"], pair["gt"]))
+            gt = tensor2img(pair["gt"])
+            model.append(calculate_psnr(tensor2img(net(pair["lq"][None])), gt, crop_border=0))
+            noisy.append(calculate_psnr(tensor2img(pair["lq"]), gt, crop_border=0))
     return float(np.mean(model)), float(np.mean(noisy))
 
 

@@ -28,7 +28,8 @@
 #               barrier and its plain twin (issue 3)
 # Needs .gpu/ (git-ignored): made on the CPU machine by benchmarks/gpu_prep.sh (wm's wheel, BasicSR, the photos,
 # and benchmarks/victims.sh's models: BasicSR's MSRResNet ×2 64×16 as plain.*, its spectral barrier.* and absorbed
-# wm.* with owner.key, its learned barrier_deep.* with owner_deep.key; the denoiser denoise_{plain,barrier}.*). A fresh checkout has none: run it first.
+# wm.* with owner.key, its learned barrier_deep.* with owner_deep.key; the denoiser denoise_{plain,barrier}.*).
+# A fresh checkout has none: run it first.
 # PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other. Processes sharing the card
 # add no throughput once one fills it: one implant of BasicSR's MSRResNet (64×16) at batch 16 does (29 ms a step
 # alone on the H200, 2026-11-27), and 12 processes at once (tpr with TPR_EXTRA=1 and 5 surrogates) finished none of
