@@ -107,7 +107,8 @@ def test_degradations_fit_their_task():
 
 def test_attack_names():
     for name in ("none", "int8", "prune30", "prune12.5%", "weightnoise1%", "finetune1k", "lora20k", "finetune300",
-                 "chromanotch", "chromablur", "surrogate-unet-l1-2k", "surrogate-srvgg-adv-500"):
+                 "chromanotch", "chromablur", "surrogate-unet-l1-2k", "surrogate-srvgg-adv-500",
+                 "surrogate-resnet9-perceptual-1k"):
         check_model_attack(name)
     for name in ("prune", "lora1m", "finetune", "quantize", "surrogate-vgg-l1-1k", "surrogate-unet-l1"):
         with pytest.raises(KeyError, match="known forms"):
@@ -202,8 +203,45 @@ def test_surrogates_answer_at_the_victims_scale(arch):
     assert net(torch.rand(1, 3, 21, 30)).shape == (1, 3, 42, 60)  # odd sizes too
 
 
-@pytest.mark.parametrize("loss", ["l1", "l2", "ssim", "adv"])
-def test_a_surrogate_learns_to_imitate_its_victim(loss):
+@pytest.fixture(scope="module")
+def vgg_weights(tmp_path_factory) -> Path:
+    """torchvision's VGG19 state dict as users hold it (``features.N.*`` and the classifier), random weights."""
+    from wm_plugin.torchvision_ops import declare_torchvision_ops
+
+    declare_torchvision_ops()
+    from torchvision.models.vgg import cfgs, make_layers
+
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in make_layers(cfgs["E"]).state_dict().items()}
+    state["classifier.6.bias"] = torch.zeros(1000)
+    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
+    torch.save(state, path)
+    return path
+
+
+def test_the_perceptual_loss_compares_vgg_features_before_their_relus(vgg_weights):
+    from wm_plugin.attacks.perceptual import LAYER_WEIGHTS, PerceptualLoss, load_vgg19_features
+    from wm_plugin.errors import WeightsError
+
+    features = load_vgg19_features(vgg_weights)
+    state = torch.load(vgg_weights, weights_only=True)
+    assert torch.equal(features[34].weight, state["features.34.weight"]) and len(features) == 35
+    loss = PerceptualLoss(features)
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 32, 32, generator=g)
+    near, far = target + 0.01 * torch.randn(target.shape, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+    assert loss(target, target) == 0 < loss(near, target) < loss(far, target)
+    assert all(loss._maps(target)[i].min() < 0 for i in range(len(LAYER_WEIGHTS)))  # before the ReLUs
+    out = near.clone().requires_grad_()
+    loss(out, target).backward()
+    assert out.grad.abs().sum() > 0 and not any(p.requires_grad for p in features.parameters())
+    torch.save({"features.0.weight": state["features.0.weight"]}, vgg_weights.with_name("cut.pth"))
+    with pytest.raises(WeightsError, match="not torchvision's VGG19 weights"):
+        load_vgg19_features(vgg_weights.with_name("cut.pth"))
+
+
+@pytest.mark.parametrize("loss", ["l1", "l2", "ssim", "adv", "perceptual"])
+def test_a_surrogate_learns_to_imitate_its_victim(loss, request):
     """A few dozen steps bring a U-Net surrogate closer to a (fixed, random) victim's answers than bicubic is."""
     from wm_plugin.attacks.surrogate import train_surrogate
     from wm_plugin.train.procedural import procedural_image
@@ -212,8 +250,9 @@ def test_a_surrogate_learns_to_imitate_its_victim(loss):
     victim = nn.Sequential(nn.Upsample(scale_factor=2, mode="bicubic"), nn.Conv2d(3, 3, 5, padding=2))
     rng = np.random.default_rng(2)
     clean = [procedural_image(rng, 64).astype(np.float32) for _ in range(4)]
+    vgg = request.getfixturevalue("vgg_weights") if loss == "perceptual" else None
     surrogate = train_surrogate(victim, clean, arch="unet", loss=loss, task="sr", scale=2, steps=40, lr=2e-3, crop=48,
-                                batch=4, progress=False)
+                                batch=4, vgg_weights=vgg, progress=False)
     x = degrade(torch.from_numpy(clean[0]).permute(2, 0, 1)[None], "sr", scale=2)
     with torch.no_grad():
         target = victim(x).clamp(0, 1)
@@ -233,3 +272,23 @@ def test_eval_runs_a_surrogate_attack(marked_samples, wm, monkeypatch):
     assert r.code == 0, r.err
     (row,) = json.loads(r.out)["model_attacks"]
     assert row["attack"] == "surrogate-unet-l1-3" and not row["detected"] and 5 < row["psnr_vs_model"] < 60
+
+
+def test_eval_perceptual_surrogates_need_vgg_weights(marked_samples, wm, monkeypatch, vgg_weights):
+    """Without --vgg-weights, or with a file that is not VGG19's, one line before anything trains; with them, a row."""
+    marked_samples(1, seed=9)
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    from toy_nets import TinySR
+
+    torch.manual_seed(0)
+    torch.save(TinySR().state_dict(), "sr.pth")
+    run = ["eval", "--key", "k.key", "--arch", "toy_nets:TinySR(scale=2, width=8)", "--model", "sr.pth",
+           "--attacks", "surrogate-unet-perceptual-2", "--json"]
+    r = wm(*run)
+    assert r.code == 2 and "needs --vgg-weights" in r.err and r.err.count("\n") == 1
+    r = wm(*run, "--vgg-weights", "sr.pth")
+    assert r.code != 0 and "not torchvision's VGG19 weights" in r.err and "Traceback" not in r.err
+    r = wm(*run, "--vgg-weights", str(vgg_weights))
+    assert r.code == 0, r.err
+    (row,) = json.loads(r.out)["model_attacks"]
+    assert row["attack"] == "surrogate-unet-perceptual-2" and not row["detected"]

@@ -3,8 +3,9 @@
 The thief degrades clean images of the model's task (``wm_plugin.attacks.tasks``), has the protected model
 answer them (8-bit, as a served model's answers are), and trains a surrogate network from scratch on
 (input, answer) pairs. The surrogates are the seed paper's (Zhang et al., AAAI 2020): a U-Net and a
-ResNet with 9 blocks, plus one of BasicSR's, SRVGGNetCompact; the losses L1, L2, SSIM and adversarial
-(L1 plus an LSGAN term from a PatchGAN discriminator). U-Net and ResNet work at the output size: a
+ResNet with 9 blocks, plus one of BasicSR's, SRVGGNetCompact; the losses L1, L2, SSIM, adversarial
+(L1 plus an LSGAN term from a PatchGAN discriminator) and perceptual (L1 plus VGG19 feature distances,
+``wm_plugin.attacks.perceptual``; only with VGG weights the user supplies). U-Net and ResNet work at the output size: a
 super-resolution surrogate gets its input bicubically enlarged first.
 """
 
@@ -27,7 +28,7 @@ from .tasks import degrade
 __all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate", "train_surrogate"]
 
 SURROGATE_ARCHS = ("unet", "resnet9", "srvgg")
-SURROGATE_LOSSES = ("l1", "l2", "ssim", "adv")
+SURROGATE_LOSSES = ("l1", "l2", "ssim", "adv", "perceptual")
 
 
 class UNet(nn.Module):
@@ -120,12 +121,13 @@ def build_surrogate(arch: str, scale: int = 1) -> nn.Module:
 
 def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str, loss: str, task: str,
                     scale: int = 1, steps: int = 2000, lr: float = 5e-4, crop: int = 96, batch: int = 8,
-                    seed: int = 0, progress: bool = True) -> nn.Module:
+                    seed: int = 0, vgg_weights: str | None = None, progress: bool = True) -> nn.Module:
     """A surrogate trained from scratch on the ``victim``'s 8-bit answers to degraded crops of ``clean`` (H×W×3
     floats in [0, 1], at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
 
     Raises:
         KeyError: an unknown arch or loss.
+        ConfigError: the perceptual loss without ``vgg_weights`` (torchvision's VGG19 state dict).
     """
     device = next(victim.parameters()).device
     crops = RandomCrops(clean, crop, batch, seed)
@@ -138,20 +140,22 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
         return inputs, answers
 
     return fit_surrogate(pairs, arch=arch, loss=loss, scale=scale, steps=steps, lr=lr, seed=seed, device=device,
-                         progress=progress)
+                         vgg_weights=vgg_weights, progress=progress)
 
 
 def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arch: str, loss: str, scale: int = 1,
                   steps: int = 2000, lr: float = 5e-4, seed: int = 0, device: str | torch.device = "cpu",
-                  progress: bool = True) -> nn.Module:
+                  vgg_weights: str | None = None, progress: bool = True) -> nn.Module:
     """A fresh ``arch`` surrogate trained for ``steps`` on the batches ``pairs()`` returns: (inputs, targets)
     on ``device``, targets ``scale`` times larger. Adam, cosine decay from ``lr``.
 
     Raises:
         KeyError: an unknown arch or loss.
+        ConfigError: the perceptual loss without ``vgg_weights``.
     """
     if loss not in SURROGATE_LOSSES:
         raise KeyError(f"unknown surrogate loss {loss!r}; known: {', '.join(SURROGATE_LOSSES)}")
+    perceptual = _perceptual_loss(vgg_weights, device) if loss == "perceptual" else None
     torch.manual_seed(seed)
     net = build_surrogate(arch, scale).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr, betas=(0.9, 0.99))
@@ -165,6 +169,8 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
             objective = F.mse_loss(out, answers)
         elif loss == "ssim":
             objective = 1 - ssim(out.clamp(0, 1), answers).mean()
+        elif perceptual is not None:
+            objective = perceptual(out, answers)
         else:
             objective = F.l1_loss(out, answers)
         if disc is not None:
@@ -179,3 +185,12 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
             d_loss.backward()
             opt_d.step()
     return net.eval()
+
+
+def _perceptual_loss(vgg_weights: str | None, device: str | torch.device) -> nn.Module:
+    from .perceptual import PerceptualLoss, load_vgg19_features
+
+    if vgg_weights is None:
+        raise ConfigError("the perceptual surrogate loss needs VGG19 weights (--vgg-weights FILE, torchvision's "
+                          "vgg19 state dict); nothing is downloaded")
+    return PerceptualLoss(load_vgg19_features(vgg_weights)).to(device)

@@ -48,6 +48,8 @@ from .data import TrainingImages
 
 __all__ = ["Stage2Config", "train_stage2"]
 
+_STAGE2_LOSSES = tuple(loss for loss in SURROGATE_LOSSES if loss != "perceptual")  # that one needs VGG weights
+
 
 @dataclasses.dataclass(frozen=True)
 class Stage2Config:
@@ -89,8 +91,8 @@ class Stage2Config:
             raise ConfigError(f"stage 2 needs at least 8 clean images, got {self.images}")
         if not self.archs:
             raise ConfigError("stage 2 needs at least one surrogate architecture")
-        if self.loss not in SURROGATE_LOSSES:
-            raise ConfigError(f"unknown surrogate loss {self.loss!r}; known: {', '.join(SURROGATE_LOSSES)}")
+        if self.loss not in _STAGE2_LOSSES:
+            raise ConfigError(f"unknown surrogate loss {self.loss!r} for stage 2; known: {', '.join(_STAGE2_LOSSES)}")
         for arch in self.archs:  # an unknown arch fails here, before hours of training
             if arch not in SURROGATE_ARCHS:
                 raise ConfigError(f"unknown surrogate arch {arch!r}; known: {', '.join(SURROGATE_ARCHS)}")

@@ -43,13 +43,16 @@ from ..options import (
               help="Comma-separated attacks on the --model: on its weights none, prune30, weightnoise1%, int8, "
                    "finetune1k, lora1k (any step count: finetune5k, lora300); on its inputs chromanotch, chromablur "
                    "(a chroma filter in front of it); on its answers "
-                   "surrogate-ARCH-LOSS-STEPS, ARCH unet|resnet9|srvgg, LOSS l1|l2|ssim|adv (e.g. surrogate-unet-l1-2k). "
+                   "surrogate-ARCH-LOSS-STEPS, ARCH unet|resnet9|srvgg, LOSS l1|l2|ssim|adv|perceptual (e.g. surrogate-unet-l1-2k; "
+                   "perceptual needs --vgg-weights). "
                    "Given alone, no edits run.")
 @click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
               help="The task the fine-tuning and surrogate attacks train on (default: sr for models that upscale, "
                    "else denoise).")
 @click.option("--attack-data", "attack_data", multiple=True, type=click.Path(), default=(),
               help="The thief's clean images (files or folders) for the training attacks (default: procedural images).")
+@click.option("--vgg-weights", "vgg_weights", type=click.Path(dir_okay=False), default=None,
+              help="torchvision's VGG19 weights (e.g. BasicSR's vgg19-dcbb9e9d.pth) for the perceptual surrogate loss.")
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate of the fine-tuning attacks.")
 @click.option("--lora-rank", "lora_rank", type=click.IntRange(1), default=4, show_default=True,
               help="Rank of the LoRA attacks' adapters.")
@@ -58,8 +61,8 @@ from ..options import (
 @device_option
 @weights_option
 @json_option
-def command(key_path, outputs, model, framework, config, arch, data, trigger, edits, attacks, task, attack_data, lr, lora_rank,
-            output, force, device, weights, as_json) -> None:
+def command(key_path, outputs, model, framework, config, arch, data, trigger, edits, attacks, task, attack_data,
+            vgg_weights, lr, lora_rank, output, force, device, weights, as_json) -> None:
     import numpy as np
 
     from wm_plugin.attacks import list_edits
@@ -91,6 +94,13 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
             check_model_attack(name)
         except KeyError as e:
             raise WatermarkError(f"--attacks: {e.args[0]}") from None
+    if any("-perceptual-" in name for name in attack_names):
+        if vgg_weights is None:
+            raise click.UsageError("the perceptual surrogate loss needs --vgg-weights FILE (torchvision's VGG19 "
+                                   "weights); nothing is downloaded")
+        from wm_plugin.attacks.perceptual import load_vgg19_features
+
+        load_vgg19_features(vgg_weights)  # a wrong file fails now, not after the other attacks
     files = [Path(output) / "eval.md", Path(output) / "eval.json"] if output else []
     for path in files:
         check_writable(path, force=force)
@@ -110,7 +120,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         images = [as_picture(o).pixels for o in answers]
         if attack_names:
             scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))  # as the model answers, whatever the config says
-            setting = _attack_setting(scale, task, attack_data, lr, lora_rank, progress=not as_json)
+            setting = _attack_setting(scale, task, attack_data, lr, lora_rank, vgg_weights, progress=not as_json)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
                                                     setting=setting, unattacked=answers, trigger=trigger)
     else:
@@ -128,8 +138,9 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
     click.echo(json.dumps(doc) if as_json else "\n".join(t.rstrip() for t in tables))
 
 
-def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
-    """What the fine-tuning attacks train with: the thief's clean images (or procedural ones), the task."""
+def _attack_setting(scale, task, attack_data, lr, lora_rank, vgg_weights, *, progress):
+    """What the training attacks train with: the thief's clean images (or procedural ones), the task, the
+    surrogates' VGG19 weights."""
     from wm_plugin.attacks.models import AttackSetting
     from wm_plugin.attacks.tasks import check_task, default_task
     from wm_plugin.errors import WatermarkError
@@ -141,7 +152,8 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, *, progress):
     except ValueError as e:
         raise WatermarkError(f"--task: {e}") from None
     clean = [read_image(p).rgb_float() for p in list_images(attack_data)] if attack_data else None
-    setting = AttackSetting.for_model(scale, task=task, clean=clean, lr=lr, lora_rank=lora_rank, progress=progress)
+    setting = AttackSetting.for_model(scale, task=task, clean=clean, lr=lr, lora_rank=lora_rank,
+                                      vgg_weights=vgg_weights, progress=progress)
     if clean and any(min(x.shape[:2]) < setting.crop for x in clean):
         raise WatermarkError(f"--attack-data: images must be at least {setting.crop} px a side")
     return setting
