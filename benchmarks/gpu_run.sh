@@ -22,7 +22,7 @@
 #               PROBES: a folder of probe inputs (default: the bundled photos)
 #   denoise     benchmarks/denoise_surrogates.sh: surrogates DN_ATTACKS (default: U-Net, ResNet-9, SRVGGNetCompact,
 #               L1, 10k steps) of the SRVGGNetCompact denoiser behind the spectral barrier, the first on the plain
-#               denoiser too (issue 3; surrogates_denoise/)
+#               denoiser too (issue 3; surrogates_denoise/); ATTACK_DATA=.gpu/data/train trains them on the photos
 #   stage2      wm train --stage 2 at GPU scale (S2_STEPS surrogate steps, default 5000): do surrogates keep any of
 #               the learned mark there (mark_kept in stage2_log.jsonl)? Then benchmarks/stage2.py on the learned
 #               barrier and its plain twin (issue 3)

@@ -5,8 +5,8 @@ answer them (8-bit, as a served model's answers are), and trains a surrogate net
 (input, answer) pairs. The surrogates are the seed paper's (Zhang et al., AAAI 2020): a U-Net and a
 ResNet with 9 blocks, plus one of BasicSR's, SRVGGNetCompact; the losses L1, L2, SSIM, adversarial
 (L1 plus an LSGAN term from a PatchGAN discriminator) and perceptual (L1 plus VGG19 feature distances,
-``wm_plugin.attacks.perceptual``; only with VGG weights the user supplies). U-Net and ResNet work at the output size: a
-super-resolution surrogate gets its input bicubically enlarged first.
+``wm_plugin.attacks.perceptual``; only with VGG weights the user supplies). U-Net and ResNet work at the
+output size: a super-resolution surrogate gets its input bicubically enlarged first.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ from ..options import (
               help="Comma-separated attacks on the --model: on its weights none, prune30, weightnoise1%, int8, "
                    "finetune1k, lora1k (any step count: finetune5k, lora300); on its inputs chromanotch, chromablur "
                    "(a chroma filter in front of it); on its answers "
-                   "surrogate-ARCH-LOSS-STEPS, ARCH unet|resnet9|srvgg, LOSS l1|l2|ssim|adv|perceptual (e.g. surrogate-unet-l1-2k; "
-                   "perceptual needs --vgg-weights). "
+                   "surrogate-ARCH-LOSS-STEPS, ARCH unet|resnet9|srvgg, LOSS l1|l2|ssim|adv|perceptual "
+                   "(e.g. surrogate-unet-l1-2k; perceptual needs --vgg-weights). "
                    "Given alone, no edits run.")
 @click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
               help="The task the fine-tuning and surrogate attacks train on (default: sr for models that upscale, "
