@@ -4,9 +4,9 @@
 # then carry it: run(command="... bash benchmarks/gpu_run.sh", carry=[".gpu"]).
 #   .gpu/*.whl          wm itself (entry points included); always rebuilt, so the GPU runs today's code
 #   .gpu/site/basicsr   BasicSR's package: pure Python, its imports are all on the GPU image
-#   .gpu/data           benchmarks/datasets.py's photos: train/, test/, probes_x2/ (100 probe inputs for ×2),
-#                       probes_x1_noise25/ (100 for the denoiser)
-#   .gpu/models         the victims (benchmarks/victims.sh: the kept MSRResNet 64×16 ×2 and SRVGGNetCompact
+#   .gpu/data           benchmarks/datasets.py's photos: train/, test/, probes_x2/ and probes_x4/ (100 probe inputs
+#                       for ×2 and ×4), probes_x1_noise25/ (100 for the denoiser)
+#   .gpu/models         the victims (benchmarks/victims.sh: the kept MSRResNet 64×16 ×2 and ×4, SRVGGNetCompact
 #                       denoiser, and their protected twins), made here with MODELS=cpu (the default; 5 min,
 #                       absorb's fine-tuning) or by gpu_run.sh's `victim` part with MODELS=gpu
 # Environment: DATA (default data: benchmarks/datasets.py's folder, made if missing), MODELS (cpu or gpu).
@@ -21,6 +21,7 @@ pip wheel -q --no-deps --no-build-isolation -w .gpu .
 [ -d .gpu/site/basicsr ] || cp -r "$(python3 -c 'import importlib.util as u; print(u.find_spec("basicsr").submodule_search_locations[0])')" .gpu/site/
 [ -d "$DATA/probes_x2" ] || python3 benchmarks/datasets.py "$DATA" --probes 100 --scale 2
 [ -d "$DATA/probes_x1_noise25" ] || python3 benchmarks/datasets.py "$DATA" --probes 100 --scale 1 --noise 25
+[ -d "$DATA/probes_x4" ] || python3 benchmarks/datasets.py "$DATA" --probes 100 --scale 4
 [ -d .gpu/data ] || cp -r "$DATA" .gpu/data
 [ "${MODELS:-cpu}" = gpu ] || bash benchmarks/victims.sh .gpu/data cpu
 du -sh .gpu

@@ -19,7 +19,8 @@
 #               verdict (issues 4, 6)
 #   surrogates  wm eval's surrogate attacks SURR_ATTACKS (default: U-Net, ResNet-9, SRVGGNetCompact, L1, 10k steps)
 #               on the barrier twin, and SURR_CONTROL (default srvgg-l1-10k) on the plain control (issue 3);
-#               PROBES: a folder of probe inputs (default: the bundled photos)
+#               PROBES: a folder of probe inputs (default: the bundled photos); SURR_SET=x4: the ×4 twins instead
+#               (barrier_x4, plain_x4; PROBES=.gpu/data/probes_x4)
 #   denoise     benchmarks/denoise_surrogates.sh: surrogates DN_ATTACKS (default: U-Net, ResNet-9, SRVGGNetCompact,
 #               L1, 10k steps) of the SRVGGNetCompact denoiser behind the spectral barrier, the first on the plain
 #               denoiser too (issue 3; surrogates_denoise/); ATTACK_DATA=.gpu/data/train trains them on the photos
@@ -28,7 +29,8 @@
 #               barrier and its plain twin (issue 3)
 # Needs .gpu/ (git-ignored): made on the CPU machine by benchmarks/gpu_prep.sh (wm's wheel, BasicSR, the photos,
 # and benchmarks/victims.sh's models: BasicSR's MSRResNet ×2 64×16 as plain.*, its spectral barrier.* and absorbed
-# wm.* with owner.key, its learned barrier_deep.* with owner_deep.key; the denoiser denoise_{plain,barrier}.*).
+# wm.* with owner.key, its learned barrier_deep.* with owner_deep.key; the ×4 plain_x4.*, barrier_x4.*; the denoiser
+# denoise_{plain,barrier}.*).
 # A fresh checkout has none: run it first.
 # PARALLEL=1 runs the PARTS at once (they share the card) instead of one after the other. Processes sharing the card
 # add no throughput once one fills it: one implant of BasicSR's MSRResNet (64×16) at batch 16 does (29 ms a step
@@ -106,11 +108,11 @@ flag() {
     > /tmp/logs/6_flag.txt 2>&1
 }
 surrogates() {
-  local attack control=${SURR_CONTROL:-srvgg-l1-10k}
+  local attack control=${SURR_CONTROL:-srvgg-l1-10k} x=${SURR_SET:+_$SURR_SET}
   for attack in ${SURR_ATTACKS:-surrogate-unet-l1-10k surrogate-resnet9-l1-10k surrogate-srvgg-l1-10k}; do
-    ev "barrier_${attack#surrogate-}" barrier.yml barrier.pth "$attack" &
+    ev "barrier${x}_${attack#surrogate-}" "barrier$x.yml" "barrier$x.pth" "$attack" &
   done
-  ev "plain_$control" plain.yml plain.pth "surrogate-$control" &
+  ev "plain${x}_$control" "plain$x.yml" "plain$x.pth" "surrogate-$control" &
   wait
 }
 denoise() {
