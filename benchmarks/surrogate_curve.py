@@ -25,10 +25,7 @@ from wm_plugin.attacks.surrogate import build_surrogate
 from wm_plugin.attacks.tasks import degrade
 from wm_plugin.crops import RandomCrops
 from wm_plugin.io import list_images, read_image
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
+from wm_plugin.metrics import psnr
 
 
 def main() -> None:
@@ -51,7 +48,7 @@ def main() -> None:
     with torch.no_grad():
         answers = [victim(x).clamp(0, 1) for x in probes]
     doc = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "task": args.task,
-           "victim_vs_input_db": float(np.mean([psnr(a, x) for a, x in zip(answers, probes)])), "curves": {}}
+           "victim_vs_input_db": float(np.mean([psnr(a, x).item() for a, x in zip(answers, probes)])), "curves": {}}
     clean = [read_image(p).rgb_float() for p in list_images([args.data])]
     for arch in args.archs.split(","):
         crops = RandomCrops(clean, 96, 8, 0)
@@ -62,8 +59,9 @@ def main() -> None:
         for step in range(args.steps + 1):
             if step % args.every == 0:
                 with torch.no_grad():
-                    db = np.mean([psnr(net.eval()(x).clamp(0, 1), a) for x, a in zip(probes, answers)])
-                curve.append({"step": step, "seconds": round(time.time() - started), "vs_victim_db": round(float(db), 2)})
+                    db = np.mean([psnr(net.eval()(x).clamp(0, 1), a).item() for x, a in zip(probes, answers)])
+                curve.append({"step": step, "seconds": round(time.time() - started),
+                              "vs_victim_db": round(float(db), 2)})
                 print(arch, curve[-1], flush=True)
             if step == args.steps:
                 break

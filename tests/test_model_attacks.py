@@ -250,9 +250,13 @@ def test_a_surrogate_learns_to_imitate_its_victim(loss, request):
     victim = nn.Sequential(nn.Upsample(scale_factor=2, mode="bicubic"), nn.Conv2d(3, 3, 5, padding=2))
     rng = np.random.default_rng(2)
     clean = [procedural_image(rng, 64).astype(np.float32) for _ in range(4)]
-    vgg = request.getfixturevalue("vgg_weights") if loss == "perceptual" else None
+    perceptual = None
+    if loss == "perceptual":
+        from wm_plugin.attacks.perceptual import PerceptualLoss, load_vgg19_features
+
+        perceptual = PerceptualLoss(load_vgg19_features(request.getfixturevalue("vgg_weights")))
     surrogate = train_surrogate(victim, clean, arch="unet", loss=loss, task="sr", scale=2, steps=40, lr=2e-3, crop=48,
-                                batch=4, vgg_weights=vgg, progress=False)
+                                batch=4, perceptual_loss=perceptual, progress=False)
     x = degrade(torch.from_numpy(clean[0]).permute(2, 0, 1)[None], "sr", scale=2)
     with torch.no_grad():
         target = victim(x).clamp(0, 1)

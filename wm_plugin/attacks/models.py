@@ -35,8 +35,8 @@ _PATTERNS = {
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AttackSetting:
     """What the thief trains with: clean images (H×W×3 floats in [0, 1]), the model's task and scale, the
-    learning rates (fine-tuning, surrogate from scratch), the LoRA rank, crop and batch sizes, and the VGG19
-    weights of the perceptual surrogate loss."""
+    learning rates (fine-tuning, surrogate from scratch), the LoRA rank, crop and batch sizes, and the perceptual
+    surrogate loss (``wm_plugin.attacks.perceptual.PerceptualLoss``, on the user's VGG19 weights)."""
 
     clean: Sequence[np.ndarray] = ()
     task: str = "sr"
@@ -47,7 +47,7 @@ class AttackSetting:
     crop: int = 96
     batch: int = 8
     seed: int = 0
-    vgg_weights: str | None = None
+    perceptual_loss: nn.Module | None = None
     progress: bool = True
 
     @classmethod
@@ -84,7 +84,7 @@ def apply_model_attack(name: str, model: nn.Module, setting: AttackSetting) -> n
     if m := _PATTERNS["surrogate"].fullmatch(name):
         return train_surrogate(model, setting.clean, arch=m[1], loss=m[2], task=setting.task, scale=setting.scale,
                                steps=int(m[3]) * (1000 if m[4] else 1), lr=setting.surrogate_lr, crop=setting.crop,
-                               batch=setting.batch, seed=setting.seed, vgg_weights=setting.vgg_weights,
+                               batch=setting.batch, seed=setting.seed, perceptual_loss=setting.perceptual_loss,
                                progress=setting.progress)
     m = _PATTERNS["finetune"].fullmatch(name)
     steps = int(m[2]) * (1000 if m[3] else 1)

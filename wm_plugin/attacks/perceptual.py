@@ -10,6 +10,7 @@ torchvision's ``vgg19`` state dict (BasicSR keeps it as ``experiments/pretrained
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +45,8 @@ def load_vgg19_features(path: str | os.PathLike) -> nn.Sequential:
     state, _ = read_state_dict(path, ("state_dict", "params"))
     last = max(LAYER_WEIGHTS)
     features = make_layers(cfgs["E"], batch_norm=False)[: last + 1]
-    wanted = {k.removeprefix("features."): v for k, v in state.items()
-              if k.split(".")[0] == "features" and k.split(".")[1].isdigit() and int(k.split(".")[1]) <= last}
+    layer_of = (re.fullmatch(r"features\.(\d+)\.\w+", k) for k in state)
+    wanted = {m[0].removeprefix("features."): state[m[0]] for m in layer_of if m and int(m[1]) <= last}
     try:
         features.load_state_dict(wanted)
     except RuntimeError:

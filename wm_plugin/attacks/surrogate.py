@@ -121,13 +121,13 @@ def build_surrogate(arch: str, scale: int = 1) -> nn.Module:
 
 def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str, loss: str, task: str,
                     scale: int = 1, steps: int = 2000, lr: float = 5e-4, crop: int = 96, batch: int = 8,
-                    seed: int = 0, vgg_weights: str | None = None, progress: bool = True) -> nn.Module:
+                    seed: int = 0, perceptual_loss: nn.Module | None = None, progress: bool = True) -> nn.Module:
     """A surrogate trained from scratch on the ``victim``'s 8-bit answers to degraded crops of ``clean`` (H×W×3
     floats in [0, 1], at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
 
     Raises:
         KeyError: an unknown arch or loss.
-        ConfigError: the perceptual loss without ``vgg_weights`` (torchvision's VGG19 state dict).
+        ConfigError: the perceptual loss without ``perceptual_loss`` (``wm_plugin.attacks.perceptual``).
     """
     device = next(victim.parameters()).device
     crops = RandomCrops(clean, crop, batch, seed)
@@ -140,22 +140,26 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
         return inputs, answers
 
     return fit_surrogate(pairs, arch=arch, loss=loss, scale=scale, steps=steps, lr=lr, seed=seed, device=device,
-                         vgg_weights=vgg_weights, progress=progress)
+                         perceptual_loss=perceptual_loss, progress=progress)
 
 
 def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arch: str, loss: str, scale: int = 1,
                   steps: int = 2000, lr: float = 5e-4, seed: int = 0, device: str | torch.device = "cpu",
-                  vgg_weights: str | None = None, progress: bool = True) -> nn.Module:
+                  perceptual_loss: nn.Module | None = None, progress: bool = True) -> nn.Module:
     """A fresh ``arch`` surrogate trained for ``steps`` on the batches ``pairs()`` returns: (inputs, targets)
-    on ``device``, targets ``scale`` times larger. Adam, cosine decay from ``lr``.
+    on ``device``, targets ``scale`` times larger. Adam, cosine decay from ``lr``. The ``perceptual`` loss is
+    ``perceptual_loss`` (a ``wm_plugin.attacks.perceptual.PerceptualLoss``: its VGG19 weights are the user's).
 
     Raises:
         KeyError: an unknown arch or loss.
-        ConfigError: the perceptual loss without ``vgg_weights``.
+        ConfigError: the perceptual loss without ``perceptual_loss``.
     """
     if loss not in SURROGATE_LOSSES:
         raise KeyError(f"unknown surrogate loss {loss!r}; known: {', '.join(SURROGATE_LOSSES)}")
-    perceptual = _perceptual_loss(vgg_weights, device) if loss == "perceptual" else None
+    if loss == "perceptual" and perceptual_loss is None:
+        raise ConfigError("the perceptual surrogate loss needs VGG19 weights (--vgg-weights FILE, torchvision's "
+                          "vgg19 state dict); nothing is downloaded")
+    perceptual = perceptual_loss.to(device) if loss == "perceptual" else None
     torch.manual_seed(seed)
     net = build_surrogate(arch, scale).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr, betas=(0.9, 0.99))
@@ -185,12 +189,3 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
             d_loss.backward()
             opt_d.step()
     return net.eval()
-
-
-def _perceptual_loss(vgg_weights: str | None, device: str | torch.device) -> nn.Module:
-    from .perceptual import PerceptualLoss, load_vgg19_features
-
-    if vgg_weights is None:
-        raise ConfigError("the perceptual surrogate loss needs VGG19 weights (--vgg-weights FILE, torchvision's "
-                          "vgg19 state dict); nothing is downloaded")
-    return PerceptualLoss(load_vgg19_features(vgg_weights)).to(device)

@@ -94,13 +94,14 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
             check_model_attack(name)
         except KeyError as e:
             raise WatermarkError(f"--attacks: {e.args[0]}") from None
+    perceptual_loss = None
     if any("-perceptual-" in name for name in attack_names):
         if vgg_weights is None:
             raise click.UsageError("the perceptual surrogate loss needs --vgg-weights FILE (torchvision's VGG19 "
                                    "weights); nothing is downloaded")
-        from wm_plugin.attacks.perceptual import load_vgg19_features
+        from wm_plugin.attacks.perceptual import PerceptualLoss, load_vgg19_features
 
-        load_vgg19_features(vgg_weights)  # a wrong file fails now, not after the other attacks
+        perceptual_loss = PerceptualLoss(load_vgg19_features(vgg_weights))  # a wrong file fails now, before any attack
     files = [Path(output) / "eval.md", Path(output) / "eval.json"] if output else []
     for path in files:
         check_writable(path, force=force)
@@ -120,7 +121,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         images = [as_picture(o).pixels for o in answers]
         if attack_names:
             scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))  # as the model answers, whatever the config says
-            setting = _attack_setting(scale, task, attack_data, lr, lora_rank, vgg_weights, progress=not as_json)
+            setting = _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, progress=not as_json)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
                                                     setting=setting, unattacked=answers, trigger=trigger)
     else:
@@ -138,9 +139,9 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
     click.echo(json.dumps(doc) if as_json else "\n".join(t.rstrip() for t in tables))
 
 
-def _attack_setting(scale, task, attack_data, lr, lora_rank, vgg_weights, *, progress):
+def _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, *, progress):
     """What the training attacks train with: the thief's clean images (or procedural ones), the task, the
-    surrogates' VGG19 weights."""
+    surrogates' perceptual loss."""
     from wm_plugin.attacks.models import AttackSetting
     from wm_plugin.attacks.tasks import check_task, default_task
     from wm_plugin.errors import WatermarkError
@@ -153,7 +154,7 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, vgg_weights, *, pro
         raise WatermarkError(f"--task: {e}") from None
     clean = [read_image(p).rgb_float() for p in list_images(attack_data)] if attack_data else None
     setting = AttackSetting.for_model(scale, task=task, clean=clean, lr=lr, lora_rank=lora_rank,
-                                      vgg_weights=vgg_weights, progress=progress)
+                                      perceptual_loss=perceptual_loss, progress=progress)
     if clean and any(min(x.shape[:2]) < setting.crop for x in clean):
         raise WatermarkError(f"--attack-data: images must be at least {setting.crop} px a side")
     return setting
