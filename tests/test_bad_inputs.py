@@ -197,6 +197,7 @@ CASES = {
     "mmagic-train missing config": (["mmagic-train", "nope.py"], "config not found"),
     # wm eval
     "eval unknown edit": (["eval", *K, *I, "--edits", "jpeg90,sharpen"], "unknown edit 'sharpen'"),
+    "eval edit out of range": (["eval", *K, *I, "--edits", "jpeg101"], "unknown edit 'jpeg101'"),
     "eval outputs and model": (["eval", *K, *I, "--model", "rrdb.pth", "--arch", "x:Y"], "either --outputs"),
     "eval model without framework": (["eval", *K, "--model", "rrdb.pth"], "--model needs --framework"),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,3 +46,19 @@ def test_eval_a_protected_model(marked, wm, monkeypatch):
     assert all(row["set_detected"] for row in json.loads(r.out)["edits"])
     plain = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr.pth", "--edits", "none", "--json")
     assert not json.loads(plain.out)["edits"][0]["set_detected"]
+
+
+def test_edits_take_any_strength_of_their_form():
+    from wm_plugin.attacks import apply_edit, check_edit, list_edits
+    from wm_plugin.attacks.edits import jpeg
+
+    img = np.random.default_rng(0).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    assert np.array_equal(apply_edit("jpeg60", img), jpeg(img, 60)) and not np.array_equal(jpeg(img, 60), jpeg(img, 90))
+    assert apply_edit("crop25%", img).shape == (32, 24, 3) and apply_edit("resize0.75", img).shape == (48, 36, 3)
+    assert abs(np.std(apply_edit("noise8/255", img).astype(float) - img) - 8) < 1  # clipping trims a little
+    assert np.array_equal(apply_edit("none", img), img)
+    for name in list_edits():
+        check_edit(name)
+    for bad in ("jpeg0", "jpeg101", "crop150%", "crop0%", "resize0", "noise8", "sharpen"):
+        with pytest.raises(KeyError, match="known forms"):
+            check_edit(bad)

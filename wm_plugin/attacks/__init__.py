@@ -1,5 +1,5 @@
 """What the evaluation suite does to protected models and their outputs."""
 
-from .edits import EDITS, apply_edit, list_edits
+from .edits import DEFAULT_EDITS, apply_edit, check_edit, list_edits
 
-__all__ = ["EDITS", "apply_edit", "list_edits"]
+__all__ = ["DEFAULT_EDITS", "apply_edit", "check_edit", "list_edits"]

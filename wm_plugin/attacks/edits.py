@@ -1,18 +1,20 @@
 """Edits a marked image meets after it leaves the model: compression, rescaling, cropping, noise, blur.
 
-Each edit maps an H×W×3 uint8 image to another uint8 image (possibly of another size). They are named
-like ``jpeg90`` or ``resize0.5`` so a benchmark table can list them; ``apply_edit`` builds one by name.
+Each edit maps an H×W×3 uint8 image to another uint8 image (possibly of another size). They are named by
+form and strength, like ``jpeg90``, ``resize0.5`` or ``noise5/255``, so a benchmark table can list them;
+``apply_edit`` builds one by name, ``list_edits`` names the default table.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["EDITS", "apply_edit", "list_edits", "jpeg", "resize", "crop", "gaussian_noise", "blur"]
+__all__ = ["DEFAULT_EDITS", "apply_edit", "check_edit", "list_edits", "jpeg", "resize", "crop", "gaussian_noise", "blur"]
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -49,30 +51,43 @@ def blur(img: np.ndarray, radius: float) -> np.ndarray:
     return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius)))
 
 
-EDITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "none": lambda img: img,
-    "jpeg90": lambda img: jpeg(img, 90),
-    "jpeg75": lambda img: jpeg(img, 75),
-    "jpeg50": lambda img: jpeg(img, 50),
-    "resize0.5": lambda img: resize(img, 0.5),
-    "resize2": lambda img: resize(img, 2.0),
-    "crop50%": lambda img: crop(img, 0.5),
-    "noise2/255": lambda img: gaussian_noise(img, 2 / 255),
-    "blur1": lambda img: blur(img, 1.0),
+# form → (its name pattern, whether the number is a valid strength, the edit at that strength)
+_FORMS: dict[str, tuple[re.Pattern, Callable[[float], bool], Callable[[float], Callable[[np.ndarray], np.ndarray]]]] = {
+    "jpegQ": (re.compile(r"jpeg(\d+)"), lambda q: 1 <= q <= 100, lambda q: lambda img: jpeg(img, int(q))),
+    "resizeS": (re.compile(r"resize(\d+(?:\.\d+)?)"), lambda s: s > 0, lambda s: lambda img: resize(img, s)),
+    "cropA%": (re.compile(r"crop(\d+(?:\.\d+)?)%"), lambda a: 0 < a <= 100, lambda a: lambda img: crop(img, a / 100)),
+    "noiseS/255": (re.compile(r"noise(\d+(?:\.\d+)?)/255"), lambda s: True,
+                   lambda s: lambda img: gaussian_noise(img, s / 255)),
+    "blurR": (re.compile(r"blur(\d+(?:\.\d+)?)"), lambda r: True, lambda r: lambda img: blur(img, r)),
 }
+DEFAULT_EDITS = ("none", "jpeg90", "jpeg75", "jpeg50", "resize0.5", "resize2", "crop50%", "noise2/255", "blur1")
 
 
 def list_edits() -> list[str]:
-    """Names of the edits, in table order."""
-    return list(EDITS)
+    """Names of the default edits, in table order (``apply_edit`` takes any strength of each form)."""
+    return list(DEFAULT_EDITS)
+
+
+def _build(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    if name == "none":
+        return lambda img: img
+    for pattern, valid, make in _FORMS.values():
+        if (m := pattern.fullmatch(name)) and valid(float(m[1])):
+            return make(float(m[1]))
+    raise KeyError(f"unknown edit {name!r}; known forms: none, {', '.join(_FORMS)} (e.g. {', '.join(DEFAULT_EDITS[1:])}; "
+                   "JPEG quality 1-100, crop area up to 100%)")
+
+
+def check_edit(name: str) -> None:
+    """Raise ``KeyError`` (listing the forms) if ``name`` is not an edit ``apply_edit`` knows."""
+    _build(name)
 
 
 def apply_edit(name: str, img: np.ndarray) -> np.ndarray:
-    """Apply the edit called ``name`` to an H×W×3 uint8 image.
+    """Apply the edit called ``name`` (``jpeg60``, ``resize0.75``, ``crop25%``, ``noise5/255``, ``blur2``, …) to
+    an H×W×3 uint8 image.
 
     Raises:
-        KeyError: unknown edit name (the message lists the known ones).
+        KeyError: an unknown edit name (the message lists the forms).
     """
-    if name not in EDITS:
-        raise KeyError(f"unknown edit {name!r}; known: {', '.join(EDITS)}")
-    return EDITS[name](img)
+    return _build(name)(img)

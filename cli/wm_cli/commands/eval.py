@@ -37,8 +37,8 @@ from ..options import (
 @data_option
 @trigger_option
 @click.option("--edits", default=None, metavar="LIST",
-              help="Comma-separated edits (default: all): none, jpeg90, jpeg75, jpeg50, resize0.5, resize2, crop50%, "
-                   "noise2/255, blur1.")
+              help="Comma-separated edits (default: none, jpeg90, jpeg75, jpeg50, resize0.5, resize2, crop50%, "
+                   "noise2/255, blur1); any strength of each form: jpeg60, resize0.75, crop25%, noise8/255, blur2.")
 @click.option("--attacks", default=None, metavar="LIST",
               help="Comma-separated attacks on the --model: on its weights none, prune30, weightnoise1%, int8, "
                    "finetune1k, lora1k (any step count: finetune5k, lora300); on its inputs chromanotch, chromablur "
@@ -65,7 +65,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
             vgg_weights, lr, lora_rank, output, force, device, weights, as_json) -> None:
     import numpy as np
 
-    from wm_plugin.attacks import list_edits
+    from wm_plugin.attacks import check_edit, list_edits
     from wm_plugin.attacks.models import check_model_attack
     from wm_plugin.errors import WatermarkError
     from wm_plugin.evaluate import edits_markdown, evaluate_edits, evaluate_model_attacks, model_attacks_markdown
@@ -85,9 +85,11 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         raise click.UsageError("--trigger reads a model's response to its trigger under --attacks (none for the model "
                                "as it is); edits of its answers are not read that way")
     names = [e.strip() for e in edits.split(",")] if edits else ([] if attacks else list_edits())
-    unknown = [e for e in names if e not in list_edits()]
-    if unknown:
-        raise WatermarkError(f"--edits: unknown edit {unknown[0]!r}; known: {', '.join(list_edits())}")
+    for name in names:
+        try:
+            check_edit(name)
+        except KeyError as e:
+            raise WatermarkError(f"--edits: {e.args[0]}") from None
     attack_names = [a.strip() for a in attacks.split(",")] if attacks else []
     for name in attack_names:
         try:
