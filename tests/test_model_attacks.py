@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 from wm_plugin.attacks.finetune import LoRAConv2d, add_lora, finetune
-from wm_plugin.attacks.models import AttackSetting, apply_model_attack, check_model_attack
+from wm_plugin.attacks.models import AttackSetting, apply_model_attack, check_model_attack, surrogate_loss
 from wm_plugin.attacks.tasks import NOISE_SIGMA, degrade
 from wm_plugin.attacks.weights import prune, quantize_int8, weight_noise
 
@@ -113,6 +113,7 @@ def test_attack_names():
     for name in ("prune", "lora1m", "finetune", "quantize", "surrogate-vgg-l1-1k", "surrogate-unet-l1"):
         with pytest.raises(KeyError, match="known forms"):
             check_model_attack(name)
+    assert surrogate_loss("surrogate-resnet9-perceptual-1k") == "perceptual" and surrogate_loss("finetune1k") is None
     net = small_net()
     assert apply_model_attack("none", net, AttackSetting()) is net
 

@@ -22,7 +22,7 @@ from .surrogate import SURROGATE_ARCHS, SURROGATE_LOSSES, train_surrogate
 from .tasks import default_task, procedural_clean
 from .weights import prune, quantize_int8, weight_noise
 
-__all__ = ["AttackSetting", "apply_model_attack", "check_model_attack"]
+__all__ = ["AttackSetting", "apply_model_attack", "check_model_attack", "surrogate_loss"]
 
 _PATTERNS = {
     "prune": re.compile(r"prune(\d+(?:\.\d+)?)%?"),
@@ -66,6 +66,12 @@ def check_model_attack(name: str) -> None:
                        f"{', '.join(INPUT_FILTERS)}, "
                        "finetune1k, lora1k (any step count: finetune500, lora20k), surrogate-ARCH-LOSS-STEPS "
                        f"(ARCH: {', '.join(SURROGATE_ARCHS)}; LOSS: {', '.join(SURROGATE_LOSSES)}; e.g. surrogate-unet-l1-2k)")
+
+
+def surrogate_loss(name: str) -> str | None:
+    """The loss a surrogate attack trains with (``surrogate-unet-l1-2k``: ``l1``); None for the other attacks."""
+    m = _PATTERNS["surrogate"].fullmatch(name)
+    return m[2] if m else None
 
 
 def apply_model_attack(name: str, model: nn.Module, setting: AttackSetting) -> nn.Module:

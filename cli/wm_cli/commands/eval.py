@@ -66,7 +66,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
     import numpy as np
 
     from wm_plugin.attacks import check_edit, list_edits
-    from wm_plugin.attacks.models import check_model_attack
+    from wm_plugin.attacks.models import check_model_attack, surrogate_loss
     from wm_plugin.errors import WatermarkError
     from wm_plugin.evaluate import edits_markdown, evaluate_edits, evaluate_model_attacks, model_attacks_markdown
     from wm_plugin.fileio import atomic_path, check_writable
@@ -97,7 +97,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         except KeyError as e:
             raise WatermarkError(f"--attacks: {e.args[0]}") from None
     perceptual_loss = None
-    if any("-perceptual-" in name for name in attack_names):
+    if any(surrogate_loss(name) == "perceptual" for name in attack_names):
         if vgg_weights is None:
             raise click.UsageError("the perceptual surrogate loss needs --vgg-weights FILE (torchvision's VGG19 "
                                    "weights); nothing is downloaded")
