@@ -12,8 +12,8 @@ import numpy as np
 
 from .absorb import ABSORB_LR, ABSORB_STEPS, absorb_into
 from .barrier import WatermarkBarrier
-from .flag import WatermarkFlag
 from .codec import DEFAULT_PSNR, WatermarkCodec
+from .flag import WatermarkFlag
 from .keys import OwnerKey
 from .metrics import picture_psnr
 from .probe import as_picture, model_outputs, probe_inputs, verify_outputs, verify_triggered

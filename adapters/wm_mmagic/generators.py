@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from mmagic.registry import MODELS
 import torch.nn.functional as F
+from mmagic.registry import MODELS
 from torch import nn
 
 from wm_plugin.barrier import WatermarkBarrier, build_embedder

@@ -30,8 +30,8 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from ..codec import resize, rms
-from ..metrics import psnr, ssim
 from ..errors import ConfigError
+from ..metrics import psnr, ssim
 from ..nets import create_net, load_net, save_net
 from ..nets.weights import read_net_metadata
 from . import distributed as ddp

@@ -14,7 +14,7 @@ from ..options import json_option
 @click.option("--check", is_flag=True, help="Also import each adapter and check it against the contract.")
 @json_option
 def command(check: bool, as_json: bool) -> None:
-    from wm_plugin.adapters import load_adapter, list_adapters
+    from wm_plugin.adapters import list_adapters, load_adapter
     from wm_plugin.errors import AdapterError
 
     rows = []

@@ -17,8 +17,8 @@ from ..options import (
     json_option,
     key_option,
     open_codec,
-    trigger_option,
     resolve_arch,
+    trigger_option,
     weights_option,
 )
 

@@ -10,7 +10,6 @@ import click
 
 from ..options import device_option
 
-
 STAGE1_ONLY = ("bits", "workers", "ssim_weight", "detail_floor", "chroma_smoothing", "private", "extractor_backbone",
                "discriminator_backbone", "until")
 STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")

@@ -17,8 +17,8 @@ from ..options import (
     framework_option,
     json_option,
     key_option,
-    resolve_arch,
     open_codec,
+    resolve_arch,
     trigger_option,
     weights_option,
 )
