@@ -1,6 +1,6 @@
 """How fast does each surrogate architecture copy a victim? PSNR between the surrogate's and the victim's answers
-on held-out probes, every ``--every`` steps of wm eval's surrogate training (its crops, degradation, 8-bit
-answers, Adam 5e-4, L1; no schedule, so the curve is of training itself, not of a budget).
+on held-out probes, every ``--every`` steps of wm eval's surrogate training (``train_surrogate``: its crops,
+degradation, 8-bit answers, Adam 5e-4, L1; no schedule, so the curve is of training itself, not of a budget).
 
 The denoising surrogates of BENCHMARKS.md read chance after 3k CPU steps while their answers stayed 25 dB from the
 victim's: this says whether the surrogate or the mark is what fails.
@@ -21,11 +21,26 @@ import numpy as np
 import torch
 
 from wm_plugin.adapters import load_adapter
-from wm_plugin.attacks.surrogate import build_surrogate
-from wm_plugin.attacks.tasks import degrade
-from wm_plugin.crops import RandomCrops
+from wm_plugin.attacks.surrogate import train_surrogate
 from wm_plugin.io import list_images, read_image
 from wm_plugin.metrics import psnr
+
+
+def learning_curve(victim: torch.nn.Module, clean: list[np.ndarray], probes: list[torch.Tensor],
+                   answers: list[torch.Tensor], arch: str, args: argparse.Namespace) -> list[dict]:
+    """The PSNR between an ``arch`` surrogate's and the victim's ``answers`` on ``probes``, every ``args.every``
+    steps of its training on ``clean``."""
+    curve, started = [], time.time()
+
+    def record(step: int, net: torch.nn.Module) -> None:
+        if step % args.every == 0:
+            db = np.mean([psnr(net(x).clamp(0, 1), a).item() for x, a in zip(probes, answers)])
+            curve.append({"step": step, "seconds": round(time.time() - started), "vs_victim_db": round(float(db), 2)})
+            print(arch, curve[-1], flush=True)
+
+    train_surrogate(victim, clean, arch=arch, loss="l1", task=args.task, steps=args.steps, cosine=False,
+                    on_step=record, progress=False)
+    return curve
 
 
 def main() -> None:
@@ -51,28 +66,7 @@ def main() -> None:
            "victim_vs_input_db": float(np.mean([psnr(a, x).item() for a, x in zip(answers, probes)])), "curves": {}}
     clean = [read_image(p).rgb_float() for p in list_images([args.data])]
     for arch in args.archs.split(","):
-        crops = RandomCrops(clean, 96, 8, 0)
-        torch.manual_seed(0)
-        net = build_surrogate(arch, 1)
-        opt = torch.optim.Adam(net.parameters(), 5e-4, betas=(0.9, 0.99))
-        curve, started = [], time.time()
-        for step in range(args.steps + 1):
-            if step % args.every == 0:
-                with torch.no_grad():
-                    db = np.mean([psnr(net.eval()(x).clamp(0, 1), a).item() for x, a in zip(probes, answers)])
-                curve.append({"step": step, "seconds": round(time.time() - started),
-                              "vs_victim_db": round(float(db), 2)})
-                print(arch, curve[-1], flush=True)
-            if step == args.steps:
-                break
-            inputs = degrade(crops.next(), args.task, generator=crops.generator)
-            with torch.no_grad():
-                targets = (victim(inputs).clamp(0, 1) * 255).round() / 255
-            loss = (net.train()(inputs) - targets).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        doc["curves"][arch] = curve
+        doc["curves"][arch] = learning_curve(victim, clean, probes, answers, arch, args)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
 
 

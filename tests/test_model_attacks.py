@@ -265,6 +265,24 @@ def test_a_surrogate_learns_to_imitate_its_victim(loss, request):
         assert (surrogate(x) - target).abs().mean() < 0.6 * (bicubic - target).abs().mean()
 
 
+def test_a_surrogate_can_be_watched_while_it_learns():
+    """on_step sees the network before each step and after the last, in eval mode, its weights moving; the cosine
+    schedule shrinks the last step (a quarter of the rate at step 3 of 3), and without it the steps stay alike."""
+    from wm_plugin.attacks.surrogate import fit_surrogate
+
+    torch.manual_seed(3)
+    x = torch.rand(2, 3, 16, 16)
+    for cosine in (True, False):
+        seen = []
+        net = fit_surrogate(lambda: (x, x.flip(-1)), arch="unet", loss="l1", steps=3, lr=1e-3, cosine=cosine,
+                            progress=False, on_step=lambda step, n: seen.append((step, n.training, n.out.weight.clone())))
+        assert [s for s, _, _ in seen] == [0, 1, 2, 3] and not any(training for _, training, _ in seen)
+        assert torch.equal(seen[-1][2], net.out.weight) and not net.training
+        moves = [(b[2] - a[2]).abs().mean().item() for a, b in zip(seen, seen[1:])]
+        assert min(moves) > 0
+        assert (moves[-1] / moves[0] < 0.5) if cosine else (moves[-1] / moves[0] > 0.7)
+
+
 def test_eval_runs_a_surrogate_attack(marked_samples, wm, monkeypatch):
     marked_samples(1, seed=9)
     monkeypatch.syspath_prepend(str(FIXTURES))

@@ -121,9 +121,11 @@ def build_surrogate(arch: str, scale: int = 1) -> nn.Module:
 
 def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str, loss: str, task: str,
                     scale: int = 1, steps: int = 2000, lr: float = 5e-4, crop: int = 96, batch: int = 8,
-                    seed: int = 0, perceptual_loss: nn.Module | None = None, progress: bool = True) -> nn.Module:
+                    seed: int = 0, perceptual_loss: nn.Module | None = None, progress: bool = True,
+                    cosine: bool = True, on_step: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
     """A surrogate trained from scratch on the ``victim``'s 8-bit answers to degraded crops of ``clean`` (H×W×3
     floats in [0, 1], at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
+    ``cosine`` and ``on_step`` as in ``fit_surrogate``.
 
     Raises:
         KeyError: an unknown arch or loss.
@@ -140,15 +142,18 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
         return inputs, answers
 
     return fit_surrogate(pairs, arch=arch, loss=loss, scale=scale, steps=steps, lr=lr, seed=seed, device=device,
-                         perceptual_loss=perceptual_loss, progress=progress)
+                         perceptual_loss=perceptual_loss, progress=progress, cosine=cosine, on_step=on_step)
 
 
 def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arch: str, loss: str, scale: int = 1,
                   steps: int = 2000, lr: float = 5e-4, seed: int = 0, device: str | torch.device = "cpu",
-                  perceptual_loss: nn.Module | None = None, progress: bool = True) -> nn.Module:
+                  perceptual_loss: nn.Module | None = None, progress: bool = True, cosine: bool = True,
+                  on_step: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
     """A fresh ``arch`` surrogate trained for ``steps`` on the batches ``pairs()`` returns: (inputs, targets)
-    on ``device``, targets ``scale`` times larger. Adam, cosine decay from ``lr``. The ``perceptual`` loss is
-    ``perceptual_loss`` (a ``wm_plugin.attacks.perceptual.PerceptualLoss``: its VGG19 weights are the user's).
+    on ``device``, targets ``scale`` times larger. Adam at ``lr``, decayed on a cosine to 0 unless ``cosine`` is
+    off. The ``perceptual`` loss is ``perceptual_loss`` (a ``wm_plugin.attacks.perceptual.PerceptualLoss``: its
+    VGG19 weights are the user's). ``on_step(step, net)`` is called, without gradients and with the network in
+    eval mode, before each step and after the last (step = ``steps``): to watch the surrogate learn.
 
     Raises:
         KeyError: an unknown arch or loss.
@@ -163,10 +168,12 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
     torch.manual_seed(seed)
     net = build_surrogate(arch, scale).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
     disc = PatchDiscriminator().to(device) if loss == "adv" else None
     opt_d = torch.optim.Adam(disc.parameters(), lr, betas=(0.5, 0.99)) if disc else None
-    for _ in tqdm(range(steps), desc=f"training a {arch} surrogate ({loss})", unit="step", disable=not progress, leave=False):
+    for step in tqdm(range(steps), desc=f"training a {arch} surrogate ({loss})", unit="step", disable=not progress,
+                     leave=False):
+        _watch(on_step, step, net)
         inputs, answers = pairs()
         out = net(inputs)
         if loss == "l2":
@@ -182,10 +189,19 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
         opt.zero_grad()
         objective.backward()
         opt.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         if disc is not None:  # LSGAN: the answers are real, the surrogate's outputs fake
             d_loss = ((disc(answers) - 1) ** 2).mean() + (disc(out.detach().clamp(0, 1)) ** 2).mean()
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
+    _watch(on_step, steps, net)
     return net.eval()
+
+
+def _watch(on_step: Callable[[int, nn.Module], None] | None, step: int, net: nn.Module) -> None:
+    if on_step is not None:
+        with torch.no_grad():
+            on_step(step, net.eval())
+        net.train()
