@@ -27,18 +27,18 @@ from wm_plugin.metrics import psnr
 
 
 def learning_curve(victim: torch.nn.Module, clean: list[np.ndarray], probes: list[torch.Tensor],
-                   answers: list[torch.Tensor], arch: str, args: argparse.Namespace) -> list[dict]:
-    """The PSNR between an ``arch`` surrogate's and the victim's ``answers`` on ``probes``, every ``args.every``
-    steps of its training on ``clean``."""
+                   answers: list[torch.Tensor], arch: str, *, task: str, steps: int, every: int) -> list[dict]:
+    """The PSNR between an ``arch`` surrogate's and the victim's ``answers`` on ``probes``, every ``every`` of the
+    ``steps`` of its training for ``task`` on ``clean``."""
     curve, started = [], time.time()
 
     def record(step: int, net: torch.nn.Module) -> None:
-        if step % args.every == 0:
+        if step % every == 0:
             db = np.mean([psnr(net(x).clamp(0, 1), a).item() for x, a in zip(probes, answers)])
             curve.append({"step": step, "seconds": round(time.time() - started), "vs_victim_db": round(float(db), 2)})
             print(arch, curve[-1], flush=True)
 
-    train_surrogate(victim, clean, arch=arch, loss="l1", task=args.task, steps=args.steps, cosine=False,
+    train_surrogate(victim, clean, arch=arch, loss="l1", task=task, steps=steps, cosine=False,
                     on_step=record, progress=False)
     return curve
 
@@ -66,7 +66,8 @@ def main() -> None:
            "victim_vs_input_db": float(np.mean([psnr(a, x).item() for a, x in zip(answers, probes)])), "curves": {}}
     clean = [read_image(p).rgb_float() for p in list_images([args.data])]
     for arch in args.archs.split(","):
-        doc["curves"][arch] = learning_curve(victim, clean, probes, answers, arch, args)
+        doc["curves"][arch] = learning_curve(victim, clean, probes, answers, arch, task=args.task, steps=args.steps,
+                                             every=args.every)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
 
 

@@ -275,7 +275,8 @@ def test_a_surrogate_can_be_watched_while_it_learns():
     for cosine in (True, False):
         seen = []
         net = fit_surrogate(lambda: (x, x.flip(-1)), arch="unet", loss="l1", steps=3, lr=1e-3, cosine=cosine,
-                            progress=False, on_step=lambda step, n: seen.append((step, n.training, n.out.weight.clone())))
+                            progress=False,
+                            on_step=lambda step, n: seen.append((step, n.training, n.out.weight.clone())))
         assert [s for s, _, _ in seen] == [0, 1, 2, 3] and not any(training for _, training, _ in seen)
         assert torch.equal(seen[-1][2], net.out.weight) and not net.training
         moves = [(b[2] - a[2]).abs().mean().item() for a, b in zip(seen, seen[1:])]
