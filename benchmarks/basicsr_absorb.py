@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from basicsr_runs import prepare, scale_suffix, scheme_key, sr_options, train_all, wm
+from results_files import write_json
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -83,8 +84,7 @@ def main() -> None:
            "mode": args.mode, "seed": args.seed, "rows": rows}
     stem = f"basicsr_trigger{x}" if args.mode == "trigger" else f"basicsr_absorb{suffix}{x}"
     out = args.out or RESULTS / f"{stem}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2))
+    write_json(out, doc)
 
 
 if __name__ == "__main__":

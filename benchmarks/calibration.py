@@ -37,6 +37,8 @@ from wm_plugin.keys import generate_key
 from wm_plugin.probe import verify_model, verify_triggered
 from wm_plugin.verify import DEFAULT_FPR
 
+from results_files import write_results
+
 RESULTS = Path(__file__).parent / "results"
 LEVELS = (1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.25, 0.5)
 ARCHS = [
@@ -124,9 +126,7 @@ def main() -> None:
         "min_model_p": float(model_p.min()), "share_models_p_below": {str(a): float(np.mean(model_p <= a)) for a in LEVELS},
         "share_images_p_below": {str(a): float(np.mean(image_p <= a)) for a in LEVELS}, "rows": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
     name = "calibration_trigger" if args.trigger else "calibration"
-    (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2))
     how = f"{len(models)} clean models × {args.keys} key(s), {args.probes} probes" + (", trigger" if args.trigger else "")
     md = [f"Calibration: {how} ({args.size}² inputs), target {DEFAULT_FPR:g}",
           "", f"model verdicts detected (one per model and key): {doc['models_detected']} / {doc['n_models']}; single "
@@ -135,8 +135,7 @@ def main() -> None:
           "| share with p ≤ | " + " | ".join(f"{a:g}" for a in LEVELS) + " |", "|---|" + "---|" * len(LEVELS),
           "| model verdicts | " + " | ".join(f"{doc['share_models_p_below'][str(a)]:.3f}" for a in LEVELS) + " |",
           "| single images | " + " | ".join(f"{doc['share_images_p_below'][str(a)]:.4f}" for a in LEVELS) + " |"]
-    (RESULTS / f"{name}.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results(RESULTS, name, doc, md)
 
 
 if __name__ == "__main__":

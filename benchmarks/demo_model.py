@@ -20,6 +20,7 @@ import torch
 import yaml
 from basicsr_runs import prepare, sr_options, train
 from PIL import Image
+from results_files import write_json
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "adapters" / "wm_basicsr" / "demo"
@@ -59,7 +60,7 @@ def main() -> None:
     figures = {"iters": args.iters, "seconds": round(time.time() - started), "val_psnr": psnr,
                "bicubic_psnr": _bicubic_psnr(work / "test"),
                "parameters": sum(v.numel() for v in doc["params_ema"].values())}
-    (ROOT / "benchmarks" / "results" / "demo_model.json").write_text(json.dumps(figures, indent=2))
+    write_json(ROOT / "benchmarks" / "results" / "demo_model.json", figures)
     print(json.dumps(figures))
 
 

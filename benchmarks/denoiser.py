@@ -26,6 +26,8 @@ from basicsr_runs import train
 from PIL import Image
 from safetensors.torch import save_file
 
+from results_files import write_json
+
 ROOT = Path(__file__).parent.parent
 VICTIMS = ROOT / "benchmarks" / "victims"
 NAME = "srvgg_denoise_plain"
@@ -118,7 +120,7 @@ def main() -> None:
     figures = {"train_images": len(list(photos.iterdir())), "iters": args.iters, "batch": args.batch, "gt_size": args.gt_size,
                "seconds": None if args.trained else round(time.time() - started), "val_psnr": psnr, "noisy_psnr": noisy, "sigma": SIGMA,
                "parameters": sum(v.numel() for v in params.values())}
-    (ROOT / "benchmarks" / "results" / "denoiser.json").write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(ROOT / "benchmarks" / "results" / "denoiser.json", figures)
     print(json.dumps(figures))
 
 

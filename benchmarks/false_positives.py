@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import platform
 import time
 from datetime import date
@@ -37,6 +36,8 @@ from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralCodec
 from wm_plugin.train.procedural import procedural_image
 from wm_plugin.verify import DEFAULT_FPR, TESTS, binomial_tail, score_image, signed_rank_tail
+
+from results_files import write_results
 
 LEVELS = (1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
 
@@ -191,12 +192,8 @@ def main() -> None:
         "extractor_bit_bias": {"mean_share_of_ones": float(bias.mean()), "most_biased_bit_share": float(np.abs(bias - 0.5).max() + 0.5)},
         "clean_mean_abs_logit": float(np.abs(logits).mean()),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = "false_positives" + ("_spectral" if spectral else "")
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1))
-    text = markdown(result)
-    (args.out / f"{stem}.md").write_text(text)
-    print(text, end="")
+    write_results(args.out, stem, result, markdown(result))
 
 
 if __name__ == "__main__":

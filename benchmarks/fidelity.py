@@ -12,7 +12,6 @@ Run: ``python benchmarks/datasets.py data && python benchmarks/fidelity.py data/
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from datetime import date
@@ -28,6 +27,8 @@ from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralCodec
 from wm_plugin.verify import DEFAULT_FPR, score_image
+
+from results_files import write_results
 
 SIZES = {"256x256": (256, 256), "512x512": (512, 512), "native": None, "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
 
@@ -107,10 +108,7 @@ def main() -> None:
     }
     meta = {"date": str(date.today()), "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
             "scheme": args.scheme, "weights": args.weights or "shipped", "keys": args.keys, "strength_psnr": codecs[0].psnr, "seconds": round(time.time() - started, 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = "fidelity_spectral" if args.scheme == "spectral" else f"fidelity_{codecs[0].psnr:g}dB"
-    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1))
-
     lines = [f"Fidelity ({len(rows)} marked images: {len(rows) // len(SIZES) // args.keys} photos × {len(SIZES)} sizes × {args.keys} keys)", "",
              "| size | PSNR dB (min) | SSIM (min) | bit acc | bit acc JPEG 90 |", "|---|---|---|---|---|"]
     for s, v in summary["by_size"].items():
@@ -119,8 +117,7 @@ def main() -> None:
               "|---|---|---|---|"]
     for e, v in summary["by_edit"].items():
         lines.append(f"| {e} | {v['bit_accuracy']:.4f} | {v['detected']:.3f} | {v['detected_signed_rank']:.3f} |")
-    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, stem, {"meta": meta, "summary": summary, "rows": rows}, lines)
 
 
 if __name__ == "__main__":

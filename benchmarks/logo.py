@@ -11,7 +11,6 @@ Run: ``python benchmarks/logo.py data/train data/test --n 2000``
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -28,6 +27,7 @@ from wm_plugin.metrics import picture_psnr
 from wm_plugin.verify import NC_THRESHOLD, score_image
 
 from false_positives import clean_images
+from results_files import write_results
 
 LETTER_H = ["........", ".##..##.", ".##..##.", ".######.", ".######.", ".##..##.", ".##..##.", "........"]
 
@@ -67,8 +67,6 @@ def main() -> None:
         "clean": {"n": len(clean_nc), "max_nc": float(clean_nc.max()), "mean_nc": float(clean_nc.mean()),
                   "above_0.5": int((clean_nc > 0.5).sum()), f"above_{NC_THRESHOLD}": int((clean_nc > NC_THRESHOLD).sum())},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "logo.json").write_text(json.dumps(result, indent=1))
     lines = ["| images | n | NC: min / mean / max | NC > 0.5 | NC > 0.95 | PSNR (min) |", "|---|---|---|---|---|---|"]
     m = np.array([r["nc"] for r in marked_rows])
     lines.append(f"| held-out photos, marked | {len(m)} | {m.min():.3f} / {m.mean():.3f} / {m.max():.3f} | "
@@ -76,8 +74,7 @@ def main() -> None:
     c = result["clean"]
     lines.append(f"| clean images | {c['n']} | {clean_nc.min():.3f} / {c['mean_nc']:.3f} / {c['max_nc']:.3f} | "
                  f"{c['above_0.5']} | {c[f'above_{NC_THRESHOLD}']} | |")
-    (args.out / "logo.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "logo", result, lines)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from pathlib import Path
 from PIL import Image
 from skimage import data
 
+from results_files import write_results
+
 RESULTS = Path(__file__).parent / "results"
 SIZES = {"4K": (3840, 2160), "8K": (7680, 4320)}
 
@@ -52,12 +54,10 @@ def main() -> None:
                          "verify_seconds": round(verify[1], 1)})
             print(json.dumps(rows[-1]))
     doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "memory_cpu.json").write_text(json.dumps(doc, indent=2))
     md = ["| image | `wm embed` peak | time | `wm verify` peak | time |", "|---|---|---|---|---|"]
     md += [f"| {r['image']} | {r['embed_peak_mib']} MiB | {r['embed_seconds']} s | {r['verify_peak_mib']} MiB | "
            f"{r['verify_seconds']} s |" for r in rows]
-    (RESULTS / "memory_cpu.md").write_text("\n".join(md) + "\n")
+    write_results(RESULTS, "memory_cpu", doc, md)
 
 
 if __name__ == "__main__":

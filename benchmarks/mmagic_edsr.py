@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from basicsr_runs import prepare, scale_suffix, scheme_key, wm
+from results_files import write_json
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -102,10 +103,9 @@ def main() -> None:
             rows.append({"run": f"{name} + wm protect --mode barrier", "psnr_vs_original": check["psnr_vs_original"],
                          **verify(f"{name}_barrier.py", f"{name}_barrier.pth", work, key)})
             print(json.dumps(rows[-1]))
-    RESULTS.mkdir(exist_ok=True)
     doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
            "scale": args.scale, "scheme": args.scheme, "mode": args.mode, "rows": rows}
-    (RESULTS / f"mmagic_edsr{x}{suffix}.json").write_text(json.dumps(doc, indent=2))
+    write_json(RESULTS / f"mmagic_edsr{x}{suffix}.json", doc)
 
 
 if __name__ == "__main__":

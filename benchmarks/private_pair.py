@@ -12,7 +12,6 @@ Run: ``wm train --private --out runs/private --data data/train --ssim-weight 100
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from wm_plugin.keys import generate_key
 from wm_plugin.verify import DEFAULT_FPR, binomial_tail
 
 from fidelity import fit
+from results_files import write_results
 
 EDITS = ("none", "jpeg90", "jpeg50")
 SIZES = {"native": None, "512x512": (512, 512)}
@@ -72,9 +72,6 @@ def main() -> None:
                 "ssim_min": float(np.min([r["ssim"] for r in own]))}
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, CPU", "private": args.private,
             "keys": args.keys, "n_per_pair": len(own), "seconds": round(time.time() - started, 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "private_pair.json").write_text(json.dumps({"meta": meta, "fidelity": fidelity, "summary": summary,
-                                                            "rows": rows}, indent=1))
     lines = [f"{len(own)} marked images per pair; private marks: PSNR {fidelity['psnr']:.2f} dB, SSIM "
              f"{fidelity['ssim']:.4f} (min {fidelity['ssim_min']:.4f})", "",
              "| marks, reader | bit acc | detected at 1e-6 | JPEG 90 | JPEG 50 |", "|---|---|---|---|---|"]
@@ -82,8 +79,8 @@ def main() -> None:
         lines.append(f"| {pair} | {v['none']['bit_accuracy']:.3f} | {v['none']['detected']:.2f} | "
                      f"{v['jpeg90']['bit_accuracy']:.3f} ({v['jpeg90']['detected']:.2f}) | "
                      f"{v['jpeg50']['bit_accuracy']:.3f} ({v['jpeg50']['detected']:.2f}) |")
-    (args.out / "private_pair.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "private_pair", {"meta": meta, "fidelity": fidelity, "summary": summary, "rows": rows},
+                  lines)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Run: ``python benchmarks/shift_equivariance.py data/test [--weights DIR ...]``
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ import numpy as np
 from wm_plugin.api import codec_for
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
+
+from results_files import write_results
 
 SHIFTS = (1, 2, 4, 8, 16, 32)
 
@@ -61,14 +62,11 @@ def main() -> None:
         bits = key.carried_bits()
         rows[name] = {s: round(_cos(_marks(codec, images, bits, s)), 3) for s in SHIFTS}
         print(name, rows[name], flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     doc = {"machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d"),
            "images": len(images), "shifts": SHIFTS, "cosine": rows}
-    (args.out / "shift_equivariance.json").write_text(json.dumps(doc, indent=2))
     lines = ["| scheme | " + " | ".join(f"shift {s} px" for s in SHIFTS) + " |", "|---|" + "---|" * len(SHIFTS)]
     lines += [f"| {name} | " + " | ".join(f"{c:.3f}" for c in row.values()) + " |" for name, row in rows.items()]
-    (args.out / "shift_equivariance.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "shift_equivariance", doc, lines)
 
 
 if __name__ == "__main__":

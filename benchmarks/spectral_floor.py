@@ -13,7 +13,6 @@ Run: ``python benchmarks/spectral_floor.py --opt .gpu/models/denoise_plain.yml -
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from wm_plugin.keys import load_key
 from wm_plugin.probe import as_picture, run_suspect
 from wm_plugin.spectral import DEFAULT_STRENGTH, SpectralCodec
 from wm_plugin.verify import verdict
+
+from results_files import write_json
 
 
 def main() -> None:
@@ -58,7 +59,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     doc = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "model": args.model,
            "probes": args.probes, "n_probes": len(names), "rows": rows}
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(args.out, doc)
 
 
 if __name__ == "__main__":

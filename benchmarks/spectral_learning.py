@@ -14,7 +14,6 @@ Every verdict is given by both tests of ``wm_plugin.verify`` (sign, signed-rank)
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -26,6 +25,8 @@ from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralCodec
 from wm_plugin.verify import verdict
+
+from results_files import write_results
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = ("control", "surrogate", "absorb")  # the trainings, in the order they run by default
@@ -125,18 +126,15 @@ def main() -> None:
         rows[name] = {**evaluate(outputs, tests, codec, bits), "seconds": round(time.time() - started)}
         print(name, rows[name], flush=True)
 
-    args.out.mkdir(parents=True, exist_ok=True)
     doc = {"command": f"python benchmarks/spectral_learning.py {args.data} --steps {args.steps} --reader-weight {args.reader_weight} --runs {args.runs}",
            "steps": args.steps, "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    (args.out / "spectral_learning.json").write_text(json.dumps(doc, indent=2) + "\n")
     lines = ["| training | train time | PSNR (held-out) | bit accuracy | p-value: sign test | signed-rank test | "
              "single outputs detected: sign | signed-rank |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         psnr = f"{r['psnr']:.2f} dB"
         lines.append(f"| {name} | {r['seconds']} s | {psnr} | {r['bit_accuracy']:.3f} | {r['p_value']:.2g} | {r['p_value_signed_rank']:.2g} | "
                      f"{r['single_detected']}/{r['n']} | {r['single_detected_signed_rank']}/{r['n']} |")
-    (args.out / "spectral_learning.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "spectral_learning", doc, lines)
 
 
 if __name__ == "__main__":

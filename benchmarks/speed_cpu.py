@@ -27,6 +27,8 @@ from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import Picture, list_images, read_image, sample_images_dir
 from wm_plugin.keys import generate_key
 
+from results_files import write_results
+
 SIZES = {"512x512": (512, 512), "1920x1080": (1920, 1080), "3840x2160": (3840, 2160)}
 
 
@@ -72,15 +74,12 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     meta = {"date": str(date.today()), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
             "torch": torch.__version__, "repeat": args.repeat}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed_cpu.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = ["| size | wm embed s | dwtDct embed s | dwtDctSvd embed s | wm/dwtDct | wm extract s | dwtDct extract s |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['size']} | {r['wm_embed']:.3f} | {r['dwtDct_embed']:.3f} | {r['dwtDctSvd_embed']:.3f} | "
                      f"{r['embed_ratio_vs_dwtDct']:.2f} | {r['wm_extract']:.3f} | {r['dwtDct_extract']:.3f} |")
-    (args.out / "speed_cpu.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "speed_cpu", {"meta": meta, "rows": rows}, lines)
 
 
 if __name__ == "__main__":

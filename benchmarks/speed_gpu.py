@@ -37,6 +37,8 @@ from wm_plugin.io import list_images, read_image, sample_images_dir
 from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralFilter
 
+from results_files import write_json
+
 SIZES = {"512x512": (512, 512, 32), "1920x1080": (1080, 1920, 4), "3840x2160": (2160, 3840, 1)}  # h, w, batch
 RESULTS = Path(__file__).parent / "results"
 
@@ -216,8 +218,7 @@ def main() -> None:
             doc[name] = part()
         except Exception:
             doc[name] = {"error": traceback.format_exc()[-1500:]}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(doc, indent=2))  # after each part: a cut-off run keeps what it measured
+        write_json(args.out, doc)  # after each part: a cut-off run keeps what it measured
     print(json.dumps(doc, indent=2))
 
 

@@ -29,6 +29,8 @@ from wm_plugin.codec import WatermarkCodec
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes, model_outputs, verify_outputs
 
+from results_files import write_results
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,18 +71,15 @@ def main() -> None:
                              "images_detected": v.n_images_detected, "n_images": v.n_images, "train_seconds": seconds})
                 print(json.dumps(rows[-1]), flush=True)
 
-    args.out.mkdir(parents=True, exist_ok=True)
     doc = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
            "date": time.strftime("%Y-%m-%d"), "stage2": args.stage2, "key_fingerprint": key.fingerprint,
            "protected": args.protected, "plain": args.plain, "results": rows}
-    (args.out / "stage2.json").write_text(json.dumps(doc, indent=2))
     lines = ["| victim → surrogate | reader | bit accuracy | p-value | verdict at 1e-6 | probes detected alone |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['victim']} → {r['attack']} | {r['reader']} | {r['bit_accuracy']:.3f} | {r['p_value']:.2g} | "
                      f"{'detected' if r['detected'] else 'not detected'} | {r['images_detected']}/{r['n_images']} |")
-    (args.out / "stage2.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "stage2", doc, lines)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Run: ``python benchmarks/surrogate_curve.py --opt .gpu/models/denoise_plain.yml 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.surrogate import train_surrogate
 from wm_plugin.io import list_images, read_image
 from wm_plugin.metrics import psnr
+
+from results_files import write_json
 
 
 def learning_curve(victim: torch.nn.Module, clean: list[np.ndarray], probes: list[torch.Tensor],
@@ -68,7 +69,7 @@ def main() -> None:
     for arch in args.archs.split(","):
         doc["curves"][arch] = learning_curve(victim, clean, probes, answers, arch, task=args.task, steps=args.steps,
                                              every=args.every)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(args.out, doc)
 
 
 if __name__ == "__main__":
