@@ -32,6 +32,7 @@ logo (``wm keygen --logo``) the reading, unscrambled, is the owner's logo (``wm_
 from __future__ import annotations
 
 import dataclasses
+import functools
 from fractions import Fraction
 from math import comb
 from typing import Sequence
@@ -63,12 +64,30 @@ def signed_rank_tail(agree: np.ndarray, magnitude: np.ndarray) -> float:
     below = np.concatenate([[0], np.cumsum(count)[:-1]])
     ranks = (2 * below + count + 1)[group]  # twice the mean rank of each bit: an integer
     w = int(ranks[np.asarray(agree, bool)].sum())  # twice the statistic
-    law = np.zeros(int(ranks.sum()) + 1)  # the law of 2W, built one bit at a time
+    tail = _untied_tail(len(ranks)) if len(count) == len(ranks) else _tail(tuple(ranks.tolist()))
+    return float(min(1.0, tail[w]))
+
+
+def _tail(ranks: tuple[int, ...]) -> np.ndarray:
+    """P(2W ≥ v) for every v, where 2W sums each of ``ranks`` with probability 1/2."""
+    law = np.zeros(sum(ranks) + 1)  # the law of 2W, built one bit at a time
     law[0] = 1.0
     for r in ranks:
         law[r:] = 0.5 * (law[r:] + law[:-r])
         law[:r] *= 0.5
-    return float(min(1.0, law[w:].sum()))
+    # Each tail summed from its small end: P(2W ≥ v) directly in the upper half and, since 2W and sum(ranks) − 2W
+    # have the same law, as 1 − P(2W ≥ sum(ranks) + 1 − v) in the lower half.
+    upper = np.append(np.cumsum(law[::-1])[::-1], 0.0)
+    v = np.arange(len(law))
+    return np.where(2 * v <= len(law) - 1, 1 - upper[len(law) - v], upper[:-1])
+
+
+@functools.lru_cache(maxsize=None)
+def _untied_tail(k: int) -> np.ndarray:
+    """``_tail`` for k bits without ties (ranks 1..k, doubled), the usual case: computed once per k."""
+    tail = _tail(tuple(range(2, 2 * k + 1, 2)))
+    tail.flags.writeable = False
+    return tail
 
 
 @dataclasses.dataclass(frozen=True)
