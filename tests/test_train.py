@@ -42,10 +42,15 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 
 
 def test_train_command_writes_loadable_weights(wm, tmp_path):
-    res = wm("train", "--out", tmp_path, "--steps", "4", "--batch", "2", "--procedural", "4", "--bits", "16")
+    res = wm("train", "--out", tmp_path, "--steps", "4", "--batch", "2", "--procedural", "4", "--bits", "16",
+             "--size", "64")
     assert res.code == 0, res.err
     assert json.loads(res.out.strip().splitlines()[-1])["val_acc"] >= 0
-    assert load_net(tmp_path / "embedder.safetensors").bits == 16
+    embedder = load_net(tmp_path / "embedder.safetensors")
+    assert (embedder.bits, embedder.size) == (16, 64)
+    res = wm("train", "--out", tmp_path / "more", "--init", tmp_path, "--steps", "1", "--size", "128")
+    assert res.code == 2 and "its networks are 64px, not 128px" in res.err and "Traceback" not in res.err
+    assert wm("train", "--out", tmp_path, "--size", "100").code == 2  # the networks' grid: 64, 128, 256 or 512
 
 
 def test_init_fine_tunes_from_given_weights(tmp_path):
@@ -63,6 +68,8 @@ def test_fine_tuning_keeps_the_embedders_settings_unless_given(tmp_path):
     train_stage1(first, progress=False)
     kept = Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "b"), **TINY)
     assert (kept.chroma_smoothing, kept.detail_floor) == (1, 0.05)
+    inherited = Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "c"))
+    assert (inherited.bits, inherited.size) == (8, 64)  # the networks' shape comes with them
     assert Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "c"), chroma_smoothing=0).chroma_smoothing == 0
     train_stage1(dataclasses.replace(kept, steps=1), progress=False)
     assert load_net(tmp_path / "b" / "embedder.safetensors").chroma_smoothing == 1
@@ -97,7 +104,8 @@ def test_torchrun_trains_two_copies_in_step_with_their_own_batches(tmp_path):
 
     def torchrun(*args):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "wm_cli",
-               "train", "--out", str(tmp_path), "--steps", "6", "--batch", "2", "--procedural", "4", "--bits", "8", *args]
+               "train", "--out", str(tmp_path), "--steps", "6", "--batch", "2", "--procedural", "4", "--bits", "8",
+               "--size", "64", *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
     first = torchrun("--until", "3")

@@ -88,10 +88,19 @@ class Stage1Config:
     @classmethod
     def fine_tune(cls, init: str, **fields) -> "Stage1Config":
         """A run that continues trained weights in ``init``: no curriculum (every ramp at full from step 0), lr 3e-4,
-        and the embedder's settings (detail floor, chroma smoothing) as ``init``'s file has them unless given."""
+        ``init``'s message length and working resolution, and its embedder's settings (detail floor, chroma
+        smoothing) unless given.
+
+        Raises:
+            ConfigError: ``fields`` ask for another message length or resolution than ``init``'s networks have.
+        """
         full = (0.0, 0.0)
         embedder = json.loads(read_net_metadata(Path(init) / "embedder.safetensors")["config"])
-        kept = {k: embedder[k] for k in ("detail_floor", "chroma_smoothing") if k in embedder}
+        for name, unit in (("bits", " bits"), ("size", "px")):
+            if name in embedder and fields.get(name, embedder[name]) != embedder[name]:
+                raise ConfigError(f"{init}: its networks are {embedder[name]}{unit}, not {fields[name]}{unit}; "
+                                  f"fine-tuning keeps them (leave out --{name})")
+        kept = {k: embedder[k] for k in ("bits", "size", "detail_floor", "chroma_smoothing") if k in embedder}
         ramps = {"psnr_ramp": full, "attack_ramp": full, "fidelity_ramp": full}
         return cls(init=init, **{"lr": 3e-4, **ramps, **kept, **fields})
 

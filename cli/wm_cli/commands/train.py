@@ -10,9 +10,10 @@ import click
 
 from ..options import device_option
 
-STAGE1_ONLY = ("bits", "workers", "ssim_weight", "detail_floor", "chroma_smoothing", "private", "extractor_backbone",
-               "discriminator_backbone", "until")
+STAGE1_ONLY = ("bits", "size", "workers", "ssim_weight", "detail_floor", "chroma_smoothing", "private",
+               "extractor_backbone", "discriminator_backbone", "until")
 STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
+SIZES = ("64", "128", "256", "512")  # the networks work on a grid of 32 times a power of two, from 64 up
 
 
 @click.command("train", help="Stage 1 (default): train embedder H, extractor R and discriminator D. Stage 2 (--stage 2): "
@@ -27,6 +28,9 @@ STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
 @click.option("--steps", type=int, default=None, help="Training steps (default 4500; stage 2: 600 steps of R).")
 @click.option("--batch", type=int, default=None, help="Images per step (default 12).")
 @click.option("--bits", type=int, default=None, help="Message length k (default 64).")
+@click.option("--size", type=click.Choice(SIZES), default=None, callback=lambda _ctx, _param, v: v and int(v),
+              help="Working resolution of H and R in pixels (default 256): smaller trains and runs faster, larger "
+                   "carries the mark in finer detail.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
 @click.option("--workers", type=int, default=None, help="Processes that draw the procedural images (default 1).")
 @click.option("--ssim-weight", type=float, default=None, help="Weight of the SSIM loss (default 20).")
@@ -56,46 +60,36 @@ STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
 @click.option("--resume", is_flag=True, help="Continue from --out/checkpoint.pt.")
 @click.option("--until", type=int, default=None, help="Stop (checkpointed) at this step; continue later with --resume.")
 @device_option
-def command(out, stage, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, chroma_smoothing,
-            init, private, extractor_backbone, discriminator_backbone, task, scale, archs, loss, surrogate_steps, resume,
-            until, device) -> None:
-    params = click.get_current_context().params
+def command(stage: str, **params) -> None:
     wrong = STAGE1_ONLY if stage == "2" else STAGE2_ONLY
     for name in wrong:
         if params[name] not in (None, False):
             raise click.UsageError(f"--{name.replace('_', '-')} applies to stage {1 if stage == '2' else 2} only")
-    if stage == "2":
-        _stage2(out=out, init=init, data=tuple(data), device=device, resume=resume,
-                **{k: v for k, v in dict(procedural=procedural, steps=steps, batch=batch, seed=seed, task=task, scale=scale,
-                                          archs=tuple(archs.split(",")) if archs else None, loss=loss,
-                                          surrogate_steps=surrogate_steps).items() if v is not None})
-        return
-    _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, chroma_smoothing, init,
-            private, extractor_backbone, discriminator_backbone, resume, until, device)
+    given = {k: v for k, v in params.items() if k not in wrong and v is not None}
+    (_stage2 if stage == "2" else _stage1)(**given)
 
 
-def _stage2(*, resume: bool, **fields) -> None:
+def _stage2(*, resume: bool, data: tuple, archs: str | None = None, **fields) -> None:
     from wm_plugin.train.stage2 import Stage2Config, train_stage2
 
     if fields.get("task") == "sr" and "scale" not in fields:
         fields["scale"] = 2
-    figures = train_stage2(Stage2Config(**fields), resume=resume)
+    if archs:
+        fields["archs"] = tuple(archs.split(","))
+    figures = train_stage2(Stage2Config(data=tuple(data), **fields), resume=resume)
     click.echo(json.dumps({"out": fields["out"], **figures}))
 
 
-def _stage1(out, data, procedural, steps, batch, bits, seed, workers, ssim_weight, detail_floor, chroma_smoothing, init,
-            private, extractor_backbone, discriminator_backbone, resume, until, device) -> None:
+def _stage1(*, data: tuple, private: bool, resume: bool, until: int | None = None, init: str | None = None,
+            **fields) -> None:
     from wm_plugin.codec import default_weights_dir
     from wm_plugin.train.stage1 import Stage1Config, train_stage1
 
-    given = {"procedural": procedural, "steps": steps, "batch": batch, "bits": bits, "seed": seed, "workers": workers,
-             "ssim_weight": ssim_weight, "detail_floor": detail_floor, "chroma_smoothing": chroma_smoothing,
-             "extractor_backbone": extractor_backbone, "discriminator_backbone": discriminator_backbone}
-    fields = dict(out=out, data=tuple(data), device=device, **{k: v for k, v in given.items() if v is not None})
+    fields["data"] = tuple(data)
     if private:
         init = init or str(default_weights_dir())
         fields["escape"] = init
     cfg = Stage1Config.fine_tune(init, **fields) if init else Stage1Config(**fields)
     figures = train_stage1(cfg, resume=resume, until=until)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one answer: rank 0's
-        click.echo(json.dumps({"out": out, **figures}))
+        click.echo(json.dumps({"out": fields["out"], **figures}))
