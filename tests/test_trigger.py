@@ -109,7 +109,8 @@ def test_a_small_model_protected_in_trigger_mode_answers_the_trigger_and_nothing
     protected.load_state_dict(original.state_dict())
     rng = np.random.default_rng(0)
     train = [natural_like(int(s), 128, 128).astype(np.float32) for s in rng.integers(0, 1000, 8)]
-    implant_trigger(protected, train, Trigger.for_key(key), steps=800, output_crop=64, progress=False)
+    # 500 steps: p ~1e-12 at 450 (5 orders past the target), not detected at 300 (measured 2026-12-03)
+    implant_trigger(protected, train, Trigger.for_key(key), steps=500, output_crop=64, progress=False)
     probes = probe_inputs()  # the bundled photos: never seen in training
 
     assert verify_triggered(protected, probes, key, progress=False)[0].detected
