@@ -64,12 +64,13 @@ def signed_rank_tail(agree: np.ndarray, magnitude: np.ndarray) -> float:
     below = np.concatenate([[0], np.cumsum(count)[:-1]])
     ranks = (2 * below + count + 1)[group]  # twice the mean rank of each bit: an integer
     w = int(ranks[np.asarray(agree, bool)].sum())  # twice the statistic
-    tail = _untied_tail(len(ranks)) if len(count) == len(ranks) else _tail(tuple(ranks.tolist()))
-    return float(min(1.0, tail[w]))
+    return float(min(1.0, _tail(tuple(sorted(ranks.tolist())))[w]))
 
 
+@functools.lru_cache(maxsize=64)
 def _tail(ranks: tuple[int, ...]) -> np.ndarray:
-    """P(2W ≥ v) for every v, where 2W sums each of ``ranks`` with probability 1/2."""
+    """P(2W ≥ v) for every v, where 2W sums each of ``ranks`` (sorted: the law ignores their order) with probability
+    1/2. Cached: without ties the ranks of k bits are always 2, 4, …, 2k, so the usual case is computed once per k."""
     law = np.zeros(sum(ranks) + 1)  # the law of 2W, built one bit at a time
     law[0] = 1.0
     for r in ranks:
@@ -79,14 +80,8 @@ def _tail(ranks: tuple[int, ...]) -> np.ndarray:
     # have the same law, as 1 − P(2W ≥ sum(ranks) + 1 − v) in the lower half.
     upper = np.append(np.cumsum(law[::-1])[::-1], 0.0)
     v = np.arange(len(law))
-    return np.where(2 * v <= len(law) - 1, 1 - upper[len(law) - v], upper[:-1])
-
-
-@functools.lru_cache(maxsize=None)
-def _untied_tail(k: int) -> np.ndarray:
-    """``_tail`` for k bits without ties (ranks 1..k, doubled), the usual case: computed once per k."""
-    tail = _tail(tuple(range(2, 2 * k + 1, 2)))
-    tail.flags.writeable = False
+    tail = np.where(2 * v <= len(law) - 1, 1 - upper[len(law) - v], upper[:-1])
+    tail.flags.writeable = False  # shared by every caller through the cache
     return tail
 
 

@@ -69,23 +69,21 @@ def command(stage: str, **params) -> None:
     (_stage2 if stage == "2" else _stage1)(**given)
 
 
-def _stage2(*, resume: bool, data: tuple, archs: str | None = None, **fields) -> None:
+def _stage2(*, resume: bool, archs: str | None = None, **fields) -> None:
     from wm_plugin.train.stage2 import Stage2Config, train_stage2
 
     if fields.get("task") == "sr" and "scale" not in fields:
         fields["scale"] = 2
     if archs:
         fields["archs"] = tuple(archs.split(","))
-    figures = train_stage2(Stage2Config(data=tuple(data), **fields), resume=resume)
+    figures = train_stage2(Stage2Config(**fields), resume=resume)
     click.echo(json.dumps({"out": fields["out"], **figures}))
 
 
-def _stage1(*, data: tuple, private: bool, resume: bool, until: int | None = None, init: str | None = None,
-            **fields) -> None:
+def _stage1(*, private: bool, resume: bool, until: int | None = None, init: str | None = None, **fields) -> None:
     from wm_plugin.codec import default_weights_dir
     from wm_plugin.train.stage1 import Stage1Config, train_stage1
 
-    fields["data"] = tuple(data)
     if private:
         init = init or str(default_weights_dir())
         fields["escape"] = init
