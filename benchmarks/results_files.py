@@ -10,19 +10,17 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from wm_plugin.fileio import atomic_path
+from wm_plugin.fileio import write_text_atomic
 
 
 def write_json(path: str | os.PathLike, doc: Any) -> None:
     """Write ``doc`` to ``path`` as indented JSON, atomically (its folder is made if missing)."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
 def write_results(folder: str | os.PathLike, stem: str, doc: Any, table: str | Sequence[str]) -> None:
     """Write ``folder/stem.json`` and ``folder/stem.md`` (the table, as text or lines), then print the table."""
     text = table if isinstance(table, str) else "\n".join(table) + "\n"
     write_json(Path(folder) / f"{stem}.json", doc)
-    with atomic_path(Path(folder) / f"{stem}.md") as tmp:
-        Path(tmp).write_text(text)
+    write_text_atomic(Path(folder) / f"{stem}.md", text)
     print(text, end="")

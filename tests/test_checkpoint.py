@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from wm_plugin.checkpoint import Inert, load_checkpoint
+from wm_plugin.checkpoint import Inert, load_checkpoint, save_checkpoint
 from wm_plugin.errors import WeightsError
 
 RAN = []
@@ -83,3 +83,13 @@ def test_safetensors_checkpoints(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(WeightsError, match="not a safetensors file"):
         load_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_save_checkpoint_is_whole_or_nothing(tmp_path):
+    path = tmp_path / "net.pth"
+    save_checkpoint({"params": {"w": torch.arange(3.0)}}, path)
+    assert torch.equal(load_checkpoint(path)["params"]["w"], torch.arange(3.0))
+    with pytest.raises(AttributeError, match="pickle"):
+        save_checkpoint({"params": {"w": torch.ones(2)}, "bad": lambda: None}, path)  # fails mid-write
+    assert torch.equal(load_checkpoint(path)["params"]["w"], torch.arange(3.0))  # the old file, untouched
+    assert [f.name for f in tmp_path.iterdir()] == ["net.pth"]  # and no temporary left beside it

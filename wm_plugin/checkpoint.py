@@ -1,4 +1,4 @@
-"""Open a PyTorch checkpoint someone else wrote without running any code it carries.
+"""Open a PyTorch checkpoint someone else wrote without running any code it carries, and write ours whole.
 
 ``torch.load(weights_only=True)`` unpickles tensors and plain containers only; a checkpoint that needs any
 other global (a class, a function: the way pickled code gets in) is refused with the global's name.
@@ -20,8 +20,9 @@ from typing import Any, Sequence
 import torch
 
 from .errors import WeightsError
+from .fileio import atomic_path
 
-__all__ = ["Inert", "load_checkpoint", "read_state_dict"]
+__all__ = ["Inert", "load_checkpoint", "read_state_dict", "save_checkpoint"]
 
 
 class Inert:
@@ -117,5 +118,12 @@ def read_state_dict(path: str | os.PathLike, keys: Sequence[str], *, inert: Sequ
     raise WeightsError(f"{path}: no state dict inside (looked for {', '.join(keys)} or bare tensors)")
 
 
+def save_checkpoint(doc: dict, path: str | os.PathLike) -> None:
+    """``torch.save`` ``doc`` to ``path`` atomically (plain containers and tensors, so ``load_checkpoint`` reads it)."""
+    with atomic_path(path) as tmp:
+        torch.save(doc, tmp)
+
+
 def _strip_module(state: dict) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items()}
+

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from .errors import OutputExistsError
 
-__all__ = ["atomic_path", "check_writable"]
+__all__ = ["atomic_path", "check_writable", "write_text_atomic"]
 
 
 def check_writable(path: str | os.PathLike, *, force: bool) -> None:
@@ -40,3 +40,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` (UTF-8) through ``atomic_path``: the old file or the new one, never half of it."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")

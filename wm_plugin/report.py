@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .errors import KeyFileError, OutputExistsError
-from .fileio import atomic_path
+from .fileio import atomic_path, write_text_atomic
 from .keys import OwnerKey
 from .logo import logo_picture, logo_side, recovered_logo
 from .verify import Verdict
@@ -162,6 +162,5 @@ window.addEventListener("load", () => {{
 }});</script>
 </body></html>
 """
-    with atomic_path(page) as tmp:
-        Path(tmp).write_text(text)
+    write_text_atomic(page, text)
     return page

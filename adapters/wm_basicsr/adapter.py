@@ -14,9 +14,9 @@ import torch.nn as nn
 import yaml
 
 from wm_plugin.barrier import WatermarkBarrier
-from wm_plugin.checkpoint import read_state_dict
+from wm_plugin.checkpoint import read_state_dict, save_checkpoint
 from wm_plugin.errors import ConfigError, WeightsError
-from wm_plugin.fileio import atomic_path
+from wm_plugin.fileio import write_text_atomic
 from wm_plugin.flag import check_training_mode, parse_flag
 
 __all__ = ["BasicSRAdapter", "read_options", "read_params"]
@@ -124,7 +124,7 @@ class BasicSRAdapter:
         doc = {"params": state}
         if like is not None and "params_ema" in read_params(like)[1]:
             doc["params_ema"] = state
-        _save(doc, path)
+        save_checkpoint(doc, path)
 
     config_suffix = ".yml"
 
@@ -145,11 +145,10 @@ class BasicSRAdapter:
         opt["path"]["param_key_g"] = "params"
         opt["path"]["strict_load_g"] = True
         opt["name"] = f"{opt.get('name', 'model')}_wm"
-        _save({"params": state, "wm_barrier": spec}, path)
-        with atomic_path(yml) as tmp:
-            Path(tmp).write_text("# Written by `wm protect --mode barrier`: network_g is the original arch followed by the\n"
-                                 "# watermark embedder. Run it with `wm basicsr-test -opt THIS_FILE` (BasicSR's test\n"
-                                 "# pipeline, with the arch registered).\n" + yaml.safe_dump(opt, sort_keys=False))
+        save_checkpoint({"params": state, "wm_barrier": spec}, path)
+        write_text_atomic(yml, "# Written by `wm protect --mode barrier`: network_g is the original arch followed by the\n"
+                               "# watermark embedder. Run it with `wm basicsr-test -opt THIS_FILE` (BasicSR's test\n"
+                               "# pipeline, with the arch registered).\n" + yaml.safe_dump(opt, sort_keys=False))
         return [path, yml]
 
     def model_scale(self, config: str | None) -> int:
@@ -191,8 +190,3 @@ class BasicSRAdapter:
         read_options(config)
         sys.argv = ["wm basicsr-test", "-opt", str(config), *argv]
         basicsr.test.test_pipeline(os.getcwd())
-
-
-def _save(doc: dict, path: str) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(doc, tmp)

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from wm_plugin.barrier import WatermarkBarrier
-from wm_plugin.checkpoint import read_state_dict
+from wm_plugin.checkpoint import read_state_dict, save_checkpoint
 from wm_plugin.errors import ConfigError, WeightsError
-from wm_plugin.fileio import atomic_path
+from wm_plugin.fileio import write_text_atomic
 from wm_plugin.flag import check_training_mode, parse_flag
 
 from .generators import MMagicGenerator
@@ -166,7 +166,7 @@ class MMagicAdapter:
             raise ConfigError("saving an MMagic checkpoint needs the original (like=) for the rest of the model")
         cfg = read_config(config)
         state, doc = _read_state(like)
-        _save({"meta": _meta(doc), "state_dict": _with_generator(state, cfg, model.generator)}, path)
+        save_checkpoint({"meta": _meta(doc), "state_dict": _with_generator(state, cfg, model.generator)}, path)
 
     def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str | None = None, like: str | None = None) -> list[str]:
         """Write the protected checkpoint and, beside it, a config whose generator is ``WatermarkBarrierNet``.
@@ -185,17 +185,16 @@ class MMagicAdapter:
         net.embedder.load_state_dict(barrier.embedder.state_dict())
         net.message.copy_(barrier.message)
         state, doc = _read_state(like) if like else ({}, {})
-        _save({"meta": {**_meta(doc), "wm_barrier": spec}, "state_dict": _with_generator(state, cfg, net)}, path)
+        save_checkpoint({"meta": {**_meta(doc), "wm_barrier": spec}, "state_dict": _with_generator(state, cfg, net)}, path)
 
         cfg.model.generator = generator
         imports = list((cfg.get("custom_imports") or {}).get("imports", []))
         cfg.custom_imports = {"imports": [*dict.fromkeys([*imports, "wm_mmagic"])], "allow_failed_imports": False}
         cfg.load_from = str(Path(path).resolve())
         py = str(Path(path).with_suffix(self.config_suffix))
-        with atomic_path(py) as tmp:
-            Path(tmp).write_text("# Written by `wm protect --mode barrier`: model.generator is the original generator\n"
-                                 "# followed by the watermark embedder (WatermarkBarrierNet, registered by wm_mmagic).\n"
-                                 + cfg.pretty_text)
+        write_text_atomic(py, "# Written by `wm protect --mode barrier`: model.generator is the original generator\n"
+                              "# followed by the watermark embedder (WatermarkBarrierNet, registered by wm_mmagic).\n"
+                              + cfg.pretty_text)
         return [path, py]
 
     def train(self, config: str, argv: list[str]) -> None:
@@ -217,8 +216,3 @@ class MMagicAdapter:
 
         read_config(config)
         run_tool("test", [str(config), *argv])
-
-
-def _save(doc: dict, path: str) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(doc, tmp)

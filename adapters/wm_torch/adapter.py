@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from wm_plugin.barrier import WatermarkBarrier, build_embedder
-from wm_plugin.checkpoint import read_state_dict
+from wm_plugin.checkpoint import read_state_dict, save_checkpoint
 from wm_plugin.errors import ConfigError, WeightsError
-from wm_plugin.fileio import atomic_path
 
 __all__ = ["TorchAdapter", "build_arch"]
 
@@ -114,5 +113,4 @@ class TorchAdapter:
 def _save(doc: dict, path: str) -> None:
     if Path(path).suffix == ".safetensors":
         raise WeightsError(f"{path}: write .pth (the barrier's checkpoint keeps metadata beside the tensors)")
-    with atomic_path(path) as tmp:
-        torch.save(doc, tmp)
+    save_checkpoint(doc, path)

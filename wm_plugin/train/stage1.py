@@ -29,8 +29,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from ..checkpoint import save_checkpoint
 from ..codec import resize, rms
 from ..errors import ConfigError
+from ..fileio import write_text_atomic
 from ..metrics import psnr, ssim
 from ..nets import create_net, load_net, save_net
 from ..nets.weights import read_net_metadata
@@ -354,7 +356,7 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None =
     if resume and ckpt.exists():
         run.load(torch.load(ckpt, map_location=run.dev, weights_only=True))
     if main:
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+        write_text_atomic(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
     log = open(out / "log.jsonl", "a") if main else None
     started = time.time()
     figures: dict = {}
@@ -375,9 +377,7 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None =
             if run.step % cfg.checkpoint_every == 0 or run.step == stop:
                 state = run.state()  # every copy: it gathers their RNG streams
                 if main:
-                    tmp = ckpt.with_suffix(".tmp")
-                    torch.save(state, tmp)
-                    tmp.replace(ckpt)
+                    save_checkpoint(state, ckpt)
                     _export(run, out, figures)
         if main and run.step == cfg.steps:  # finished (now, or before this resume): export the calibrated extractor
             extractor = run.calibrated_extractor()

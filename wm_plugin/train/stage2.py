@@ -36,10 +36,11 @@ from tqdm import tqdm
 
 from ..attacks.surrogate import SURROGATE_ARCHS, SURROGATE_LOSSES, build_surrogate, fit_surrogate
 from ..attacks.tasks import check_task, degrade
+from ..checkpoint import save_checkpoint
 from ..codec import DEFAULT_PSNR, add_mark, default_weights_dir, resize
 from ..crops import RandomCrops
 from ..errors import ConfigError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, write_text_atomic
 from ..nets import load_net, save_net
 from ..nets.weights import read_net_metadata
 from ..verify import verdict
@@ -322,7 +323,7 @@ def train_stage2(cfg: Stage2Config, *, resume: bool = False, progress: bool = Tr
     out = Path(cfg.out)
     _check_reuse(out, cfg)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    write_text_atomic(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
     run = _Run(cfg)
     run.train_surrogates(progress)
     ckpt = out / "checkpoint.pt"
@@ -339,8 +340,7 @@ def train_stage2(cfg: Stage2Config, *, resume: bool = False, progress: bool = Tr
                 log.write(json.dumps({"step": run.step, "seconds": round(time.time() - started, 1), **stats}) + "\n")
                 log.flush()
             if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
-                with atomic_path(ckpt) as tmp:
-                    torch.save(run.state(), tmp)
+                save_checkpoint(run.state(), ckpt)
         run.calibrated_extractor()
         after = run.validate()
         log.write(json.dumps({"step": run.step, "calibrated": True, "after": after}) + "\n")

@@ -69,7 +69,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
     from wm_plugin.attacks.models import check_model_attack, surrogate_loss
     from wm_plugin.errors import WatermarkError
     from wm_plugin.evaluate import edits_markdown, evaluate_edits, evaluate_model_attacks, model_attacks_markdown
-    from wm_plugin.fileio import atomic_path, check_writable
+    from wm_plugin.fileio import check_writable, write_text_atomic
     from wm_plugin.io import list_images, read_image
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes, as_picture, model_outputs
@@ -136,8 +136,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
            "model_attacks": [r.to_dict() for r in attack_results]}
     report = f"# wm eval\n\n{len(images)} output(s), key {key.fingerprint}\n\n" + "\n".join(tables)
     for path, text in zip(files, (report, json.dumps(doc, indent=2))):
-        with atomic_path(path) as tmp:
-            Path(tmp).write_text(text)
+        write_text_atomic(path, text)
     click.echo(json.dumps(doc) if as_json else "\n".join(t.rstrip() for t in tables))
 
 
