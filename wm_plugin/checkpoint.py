@@ -126,4 +126,3 @@ def save_checkpoint(doc: dict, path: str | os.PathLike) -> None:
 
 def _strip_module(state: dict) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items()}
-

@@ -42,7 +42,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` (UTF-8) through ``atomic_path``: the old file or the new one, never half of it."""
+def write_text_atomic(path: str | os.PathLike, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` (UTF-8) through ``atomic_path``: the old file or the new one, never half of it.
+    ``mode`` (e.g. 0o600 for a secret) is set before the text goes in, so the text is never readable more widely."""
     with atomic_path(path) as tmp:
+        if mode is not None:
+            os.chmod(tmp, mode)
         Path(tmp).write_text(text, encoding="utf-8")

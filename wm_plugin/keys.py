@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import KeyFileError
-from .fileio import atomic_path, check_writable
+from .fileio import check_writable, write_text_atomic
 
 __all__ = ["OwnerKey", "generate_key", "save_key", "load_key", "KEY_VERSION", "SCHEMES"]
 
@@ -105,9 +105,7 @@ def save_key(key: OwnerKey, path: str | os.PathLike, *, force: bool = False) -> 
         "created": key.created,
         "scheme": key.scheme,
     }
-    with atomic_path(path) as tmp:
-        os.chmod(tmp, 0o600)
-        Path(tmp).write_text(json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(doc, indent=2) + "\n", mode=0o600)
 
 
 def load_key(path: str | os.PathLike) -> OwnerKey:
