@@ -27,17 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import wm_basicsr  # noqa: F401  (before basicsr)
+
+import wm_basicsr  # noqa: F401  (before basicsr)  # isort: skip
 from basicsr.archs import build_network
 from PIL import Image
 
+from results_files import write_results
 from wm_plugin import WatermarkCodec
 from wm_plugin.adapters import load_adapter
 from wm_plugin.keys import generate_key
 from wm_plugin.probe import verify_model, verify_triggered
 from wm_plugin.verify import DEFAULT_FPR
-
-from results_files import write_results
 
 RESULTS = Path(__file__).parent / "results"
 LEVELS = (1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.25, 0.5)

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from basicsr_runs import prepare, sr_options, train
 from PIL import Image
+
+from basicsr_runs import prepare, sr_options, train
 from results_files import write_json
 
 ROOT = Path(__file__).parent.parent

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from basicsr_runs import train
 from PIL import Image
 from safetensors.torch import save_file
 
+from basicsr_runs import train
 from results_files import write_json
 
 ROOT = Path(__file__).parent.parent
@@ -73,7 +73,7 @@ def heldout_psnr(params: dict, folder: Path) -> tuple[float, float]:
     """The network ``params``' mean PSNR on the noisy images of ``folder`` (the noise BasicSR's validation draws,
     seeded by index; scored by BasicSR's own tensor2img and calculate_psnr, as its validation does), and the noisy
     inputs' own: what doing nothing scores."""
-    import wm_basicsr  # noqa: F401  (registers the dataset; BasicSR's fixes before its import)
+    import wm_basicsr  # noqa: F401  (registers the dataset; BasicSR's fixes before its import)  # isort: skip
     from basicsr.archs import build_network
     from basicsr.data import build_dataset
     from basicsr.metrics import calculate_psnr

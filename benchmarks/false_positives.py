@@ -30,14 +30,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from results_files import write_results
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralCodec
 from wm_plugin.train.procedural import procedural_image
 from wm_plugin.verify import DEFAULT_FPR, TESTS, binomial_tail, score_image, signed_rank_tail
-
-from results_files import write_results
 
 LEVELS = (1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5)
 

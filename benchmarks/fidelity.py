@@ -21,14 +21,13 @@ import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
 
+from results_files import write_results
 from wm_plugin.attacks import apply_edit, list_edits
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralCodec
 from wm_plugin.verify import DEFAULT_FPR, score_image
-
-from results_files import write_results
 
 SIZES = {"256x256": (256, 256), "512x512": (512, 512), "native": None, "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
 

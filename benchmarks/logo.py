@@ -19,15 +19,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from false_positives import clean_images
+from results_files import write_results
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import Picture, list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.logo import logo_message
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.verify import NC_THRESHOLD, score_image
-
-from false_positives import clean_images
-from results_files import write_results
 
 LETTER_H = ["........", ".##..##.", ".##..##.", ".######.", ".######.", ".##..##.", ".##..##.", "........"]
 

@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from fidelity import fit
+from results_files import write_results
 from wm_plugin.attacks import apply_edit
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.verify import DEFAULT_FPR, binomial_tail
-
-from fidelity import fit
-from results_files import write_results
 
 EDITS = ("none", "jpeg90", "jpeg50")
 SIZES = {"native": None, "512x512": (512, 512)}

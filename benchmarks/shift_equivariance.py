@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from results_files import write_results
 from wm_plugin.api import codec_for
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
-
-from results_files import write_results
 
 SHIFTS = (1, 2, 4, 8, 16, 32)
 

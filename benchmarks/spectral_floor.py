@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from results_files import write_json
 from wm_plugin.adapters import load_adapter
 from wm_plugin.keys import load_key
 from wm_plugin.probe import as_picture, run_suspect
 from wm_plugin.spectral import DEFAULT_STRENGTH, SpectralCodec
 from wm_plugin.verify import verdict
-
-from results_files import write_json
 
 
 def main() -> None:

@@ -21,12 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from results_files import write_results
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralCodec
 from wm_plugin.verify import verdict
-
-from results_files import write_results
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = ("control", "surrogate", "absorb")  # the trainings, in the order they run by default

@@ -22,12 +22,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from results_files import write_results
 from wm_plugin.api import embed, extract
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import Picture, list_images, read_image, sample_images_dir
 from wm_plugin.keys import generate_key
-
-from results_files import write_results
 
 SIZES = {"512x512": (512, 512), "1920x1080": (1920, 1080), "3840x2160": (3840, 2160)}
 

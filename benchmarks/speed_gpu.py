@@ -27,17 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+
+import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)  # isort: skip
 from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.archs.srvgg_arch import SRVGGNetCompact
 
+from results_files import write_json
 from wm_plugin.barrier import WatermarkBarrier, load_embedder
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import list_images, read_image, sample_images_dir
 from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralFilter
-
-from results_files import write_json
 
 SIZES = {"512x512": (512, 512, 32), "1920x1080": (1080, 1920, 4), "3840x2160": (2160, 3840, 1)}  # h, w, batch
 RESULTS = Path(__file__).parent / "results"

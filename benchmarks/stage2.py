@@ -23,13 +23,12 @@ from pathlib import Path
 
 import torch
 
+from results_files import write_results
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes, model_outputs, verify_outputs
-
-from results_files import write_results
 
 
 def main() -> None:

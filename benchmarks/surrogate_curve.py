@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from results_files import write_json
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.surrogate import train_surrogate
 from wm_plugin.io import list_images, read_image
 from wm_plugin.metrics import psnr
-
-from results_files import write_json
 
 
 def learning_curve(victim: torch.nn.Module, clean: list[np.ndarray], probes: list[torch.Tensor],

@@ -24,16 +24,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 
+import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.evaluate import evaluate_model_attacks
 from wm_plugin.keys import generate_key, load_key
 from wm_plugin.metrics import picture_psnr
-from wm_plugin.probe import (adapter_probes, as_picture, model_outputs, sample_task_psnr, verify_outputs,
-                             verify_triggered)
+from wm_plugin.probe import (
+    adapter_probes,
+    as_picture,
+    model_outputs,
+    sample_task_psnr,
+    verify_outputs,
+    verify_triggered,
+)
 from wm_plugin.protect import absorb_inputs
 from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 
+import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 import wm_plugin.trigger as trigger_module
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 
+import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack

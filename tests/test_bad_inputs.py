@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import wm_basicsr  # noqa: F401  (before basicsr and torchvision)
-import wm_mmagic  # noqa: F401
+
+import wm_basicsr  # noqa: F401  (before basicsr and torchvision)  # isort: skip
+import wm_mmagic  # noqa: F401  # isort: skip
 from basicsr.archs.rrdbnet_arch import RRDBNet
-from conftest import seeded_key
 from PIL import Image
+
+from conftest import seeded_key
 
 ROOT = Path(__file__).parent.parent
 RRDB_YML = ROOT / "zoo_configs" / "basicsr" / "tiny" / "test_rrdbnet_tiny_x4.yml"

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import wm_basicsr  # noqa: F401  (applies the compatibility fixes, registers the barrier arch; before basicsr)
+
+import wm_basicsr  # noqa: F401  (compatibility fixes, barrier arch: before basicsr)  # isort: skip
 import yaml
 from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
-from conftest import natural_like, run_wm_in
 from PIL import Image
+
+from conftest import natural_like, run_wm_in
 from wm_plugin.codec import DEFAULT_PSNR
 
 ZOO = Path(__file__).parent.parent / "zoo_configs" / "basicsr"
@@ -25,7 +27,6 @@ ZOO = Path(__file__).parent.parent / "zoo_configs" / "basicsr"
 def workdir(tmp_path_factory):
     """A folder laid out as BasicSR expects (paths relative to it): options files, paired images, key, checkpoint."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
 
     root = tmp_path_factory.mktemp("basicsr")
@@ -112,7 +113,6 @@ def test_basicsr_test_pipeline_runs_the_protected_checkpoint(protected, monkeypa
 
 def test_checkpoint_formats_and_pickled_code(workdir, tmp_path):
     from wm_basicsr.adapter import read_params
-
     from wm_plugin.errors import WeightsError
 
     sd = RRDBNet(3, 3, num_feat=16, num_block=1, num_grow_ch=8).state_dict()
@@ -175,6 +175,7 @@ def watermarked_sr_model(workdir: Path, folder: str, *, key: str | None = None):
     ``folder``; ``key`` replaces the flag's key file)."""
     from basicsr.models.sr_model import SRModel
     from basicsr.utils.options import ordered_yaml
+
     from wm_basicsr.models import watermarked_model
 
     opt = yaml.load(Path("train_msrresnet_tiny_x2.yml").read_text(), Loader=ordered_yaml()[0])
@@ -201,7 +202,6 @@ def test_protect_barrier_with_a_spectral_key(workdir, tmp_path):
     almost none); the checkpoint loads back through the written options file and verifies."""
     from conftest import seeded_key
     from wm_basicsr.adapter import BasicSRAdapter
-
     from wm_plugin.keys import save_key
 
     checkpoint, options = BasicSRAdapter().demo_model()
@@ -221,7 +221,6 @@ def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, 
     steps plant no mark: the command says so on stderr and exits 1, the checkpoint written all the same."""
     from conftest import seeded_key
     from wm_basicsr.adapter import BasicSRAdapter
-
     from wm_plugin.keys import save_key
 
     checkpoint, options = BasicSRAdapter().demo_model()
@@ -257,7 +256,6 @@ def test_a_network_trained_with_the_flag_and_a_spectral_key_emits_the_mark(in_wo
     (weight 1) makes 150 iterations of a tiny net enough; it costs PSNR that real runs do not pay
     (BENCHMARKS.md: 1.2–1.6 dB at weight 0.01)."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
 
     save_key(seeded_key(14, scheme="spectral"), in_workdir / "absorb.key", force=True)
@@ -289,7 +287,6 @@ def test_a_network_trained_with_the_flag_in_trigger_mode_answers_its_trigger(in_
     """``mode: trigger`` in BasicSR's train_pipeline, from scratch: the saved plain checkpoint answers the key's
     trigger probes with the key's response (detected at 1e-6), and a stranger's trigger with nothing."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
 
     save_key(seeded_key(16), in_workdir / "stranger.key", force=True)
@@ -318,7 +315,6 @@ def test_a_network_trained_with_the_flag_in_trigger_mode_answers_its_trigger(in_
 def test_the_flag_with_a_spectral_key_marks_targets_and_reads_them_in_the_loss(in_workdir):
     """A spectral key switches absorb to the spectral filter and its differentiable reader."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
     from wm_plugin.spectral import SpectralCodec
 
@@ -383,6 +379,7 @@ def test_zoo_configs_build_in_basicsr(path):
     """Every shipped options file names registered BasicSR parts, builds its network, and carries the flag."""
     from basicsr.archs import build_network
     from basicsr.data import DATASET_REGISTRY
+
     from wm_basicsr.adapter import _check_registered, read_options
 
     opt = read_options(path)

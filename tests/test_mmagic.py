@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import wm_mmagic  # noqa: F401  (applies the compatibility fixes, registers the barrier and the hook; before mmagic)
-from conftest import natural_like, run_wm_in, seeded_key
+
+import wm_mmagic  # noqa: F401  (compatibility fixes, barrier, hook: before mmagic)  # isort: skip
 from mmagic.registry import MODELS
 from mmengine.config import Config
 from PIL import Image
+
+from conftest import natural_like, run_wm_in, seeded_key
 from wm_plugin.codec import DEFAULT_PSNR
 
 ZOO = Path(__file__).parent.parent / "zoo_configs" / "mmagic"
@@ -122,7 +124,6 @@ def test_protected_checkpoint_loads_with_either_config(protected, wm, monkeypatc
 def test_protect_with_a_spectral_key_round_trips_through_mmagic_files(workdir, trained, tmp_path, wm, monkeypatch):
     """The spectral filter as the barrier: saved in MMagic's format, rebuilt from either config, verified."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
 
     monkeypatch.chdir(workdir)
@@ -145,7 +146,6 @@ def test_a_generator_trained_with_the_flag_and_a_spectral_key_emits_the_mark(wor
     does not. 300 iterations of a tiny EDSR do not reach the 1e-6 target (BasicSR's tiny MSRResNet does in
     150); the real-run figures, detected at 1600 iterations, are in BENCHMARKS.md."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
 
     monkeypatch.chdir(workdir)
@@ -174,7 +174,6 @@ def test_a_generator_trained_with_the_flag_in_trigger_mode_answers_its_trigger(w
     """``mode='trigger'`` in MMagic's own training, from scratch: the checkpoint, loaded through MMagic's registries,
     answers the key's trigger probes with the key's response, and a stranger's trigger with nothing."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
 
     monkeypatch.chdir(workdir)
@@ -232,8 +231,8 @@ def test_mmagic_inferencer_runs_the_protected_model_and_its_outputs_are_detected
 
 def test_flag_adds_the_hook_which_marks_targets_and_wraps_the_loss(workdir, monkeypatch):
     from mmengine.runner import Runner
-    from wm_mmagic.hook import WatermarkHook
 
+    from wm_mmagic.hook import WatermarkHook
     from wm_plugin.absorb import ExtractorLoss
 
     monkeypatch.chdir(workdir)

@@ -146,7 +146,6 @@ def test_eval_attacks_a_protected_model(marked_samples, wm, monkeypatch, scheme)
     """``wm eval --attacks``: a barrier-protected tiny SR model stays detected after light attacks (fine-tuning
     trains through the barrier, whichever the scheme); its original not."""
     from conftest import seeded_key
-
     from wm_plugin.keys import save_key
 
     marked_samples(1, seed=9)  # the working directory

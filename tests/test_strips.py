@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import natural_like
 
+from conftest import natural_like
 from wm_plugin.strips import mark_in_strips
 
 ROWS = 64

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from conftest import seeded_key
 
 FIXTURES = Path(__file__).parent / "fixtures"

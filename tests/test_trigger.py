@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import natural_like, seeded_key
 from torch import nn
 
+from conftest import natural_like, seeded_key
 from wm_plugin.api import codec_for
 from wm_plugin.errors import ConfigError
 from wm_plugin.probe import model_outputs, probe_inputs, verify_outputs, verify_triggered
