@@ -1,10 +1,10 @@
-"""Does a BasicSR model trained with the ``watermark:`` flag (mode absorb or trigger) emit the owner's mark, at what cost?
+"""Does a BasicSR model trained with the ``watermark:`` flag (absorb or trigger) emit the mark, at what cost?
 
 Two BasicSR runs of the same options file, one with the flag and one without, through ``wm basicsr-train``
 (BasicSR's own train_pipeline). Data: 128×128 crops of the training photos (``benchmarks/datasets.py``),
 bicubic ÷2 (or ÷4 with ``--scale 4``); evaluated on the held-out photos. Figures: PSNR of each model against
-the clean targets, and ``wm verify --model`` on each (bit accuracy, p-value, verdict; ``--trigger`` probes in trigger mode): the flag-off
-run is the clean control.
+the clean targets, and ``wm verify --model`` on each (bit accuracy, p-value, verdict; ``--trigger`` probes
+in trigger mode): the flag-off run is the clean control.
 
 Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger] [--scale 4]
 [--seed N]`` (writes benchmarks/results/basicsr_absorb.json, basicsr_absorb_spectral.json with a spectral key,
@@ -33,7 +33,8 @@ def main() -> None:
     ap.add_argument("--work", default=None, help="default runs/basicsr_absorb (×2), runs/basicsr_absorb_x4 (×4)")
     ap.add_argument("--scheme", choices=["deep", "spectral"], default="deep", help="the key's scheme")
     ap.add_argument("--mode", choices=["absorb", "trigger"], default="absorb", help="the flag's mode")
-    ap.add_argument("--trigger-weight", type=float, default=None, help="the flag's trigger_weight (default: the flag's)")
+    ap.add_argument("--trigger-weight", type=float, default=None,
+                    help="the flag's trigger_weight (default: the flag's)")
     ap.add_argument("--num-feat", type=int, default=32, help="MSRResNet's width (BasicSR's own: 64)")
     ap.add_argument("--num-block", type=int, default=4, help="MSRResNet's depth (BasicSR's own: 16)")
     ap.add_argument("--scale", type=int, choices=[2, 4], default=2)

@@ -52,9 +52,9 @@ def sr_options(name: str, network: dict, *, iters: int, batch: int, lr: float, e
     return {
         "name": name, "model_type": "SRModel", "scale": scale, "num_gpu": num_gpu, "manual_seed": seed,
         "datasets": {
-            "train": {"name": "photos", "type": "PairedImageDataset", "dataroot_gt": "train/gt", "dataroot_lq": "train/lq",
-                      "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 96, "use_hflip": True,
-                      "use_rot": True, "num_worker_per_gpu": 0, "batch_size_per_gpu": batch,
+            "train": {"name": "photos", "type": "PairedImageDataset", "dataroot_gt": "train/gt",
+                      "dataroot_lq": "train/lq", "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 96,
+                      "use_hflip": True, "use_rot": True, "num_worker_per_gpu": 0, "batch_size_per_gpu": batch,
                       "dataset_enlarge_ratio": enlarge},
             "val": {"name": "heldout", "type": "PairedImageDataset", "dataroot_gt": "test/gt", "dataroot_lq": "test/lq",
                     "io_backend": {"type": "disk"}},
@@ -86,7 +86,8 @@ def wm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def train(work: Path, opt: dict) -> tuple[float, float, Path]:
-    """Write ``opt`` to ``work`` and run ``wm basicsr-train`` on it: (seconds, final validation PSNR, experiment dir)."""
+    """Write ``opt`` to ``work`` and run ``wm basicsr-train`` on it: (seconds, final validation PSNR,
+    experiment dir)."""
     return train_all(work, [opt])[0]
 
 

@@ -12,7 +12,8 @@ whose p-value falls under each level (a valid test stays at or below the diagona
 asked plain and with the key's trigger, the signed-rank test on the response read), against ``--keys`` fresh keys
 per model; it writes ``calibration_trigger.{json,md}``.
 
-Run: ``python benchmarks/calibration.py data --models 24 --probes 100 --runs runs`` (writes benchmarks/results/calibration.{json,md}).
+Run: ``python benchmarks/calibration.py data --models 24 --probes 100 --runs runs``
+(writes benchmarks/results/calibration.{json,md}).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ TRAINED = [  # (label, framework, config, checkpoint); "{repo}" is this reposito
     ("MMagic EDSR x2, flag off (trained)", "mmagic", "{runs}/mmagic_edsr/edsr_x2_plain.py",
      "{runs}/mmagic_edsr/work_dirs/edsr_x2_plain/iter_400.pth"),
     # the flag-off twins of the trigger-mode runs (basicsr_absorb.py / mmagic_edsr.py --mode trigger)
-    ("MSRResNet x2, trigger run's flag off (trained)", "basicsr", "{runs}/basicsr_absorb/msrresnet_x2_plain_trigger.yml",
+    ("MSRResNet x2, trigger run's flag off (trained)", "basicsr",
+     "{runs}/basicsr_absorb/msrresnet_x2_plain_trigger.yml",
      "{runs}/basicsr_absorb/experiments/msrresnet_x2_plain_trigger/models/net_g_latest.pth"),
     ("MMagic EDSR x2, trigger run's flag off (trained)", "mmagic", "{runs}/mmagic_edsr/edsr_x2_plain_trigger.py",
      "{runs}/mmagic_edsr/work_dirs/edsr_x2_plain_trigger/iter_2000.pth"),
@@ -121,13 +123,15 @@ def main() -> None:
     doc = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
         "mode": "trigger" if args.trigger else "outputs", "keys_per_model": args.keys,
-        "fpr_target": DEFAULT_FPR, "n_models": len(rows), "n_probes": args.probes, "seconds": round(time.time() - started),
-        "models_detected": int(sum(r["detected"] for r in rows)), "images_detected": int(sum(r["images_detected"] for r in rows)),
-        "min_model_p": float(model_p.min()), "share_models_p_below": {str(a): float(np.mean(model_p <= a)) for a in LEVELS},
+        "fpr_target": DEFAULT_FPR, "n_models": len(rows), "n_probes": args.probes,
+        "seconds": round(time.time() - started), "models_detected": int(sum(r["detected"] for r in rows)),
+        "images_detected": int(sum(r["images_detected"] for r in rows)), "min_model_p": float(model_p.min()),
+        "share_models_p_below": {str(a): float(np.mean(model_p <= a)) for a in LEVELS},
         "share_images_p_below": {str(a): float(np.mean(image_p <= a)) for a in LEVELS}, "rows": rows,
     }
     name = "calibration_trigger" if args.trigger else "calibration"
-    how = f"{len(models)} clean models × {args.keys} key(s), {args.probes} probes" + (", trigger" if args.trigger else "")
+    how = (f"{len(models)} clean models × {args.keys} key(s), {args.probes} probes"
+           + (", trigger" if args.trigger else ""))
     md = [f"Calibration: {how} ({args.size}² inputs), target {DEFAULT_FPR:g}",
           "", f"model verdicts detected (one per model and key): {doc['models_detected']} / {doc['n_models']}; single "
           f"images detected: {doc['images_detected']} / {doc['n_models'] * args.probes}; smallest model p-value: "

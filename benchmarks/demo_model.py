@@ -56,7 +56,8 @@ def main() -> None:
     torch.save({"params_ema": doc["params_ema"]}, DEMO / "srvgg_x2.pth")
     test_opt = {"name": "srvgg_x2_demo", "model_type": "SRModel", "scale": 2, "num_gpu": 0, "network_g": NETWORK,
                 "path": {"pretrain_network_g": "srvgg_x2.pth", "param_key_g": "params_ema", "strict_load_g": True}}
-    (DEMO / "srvgg_x2.yml").write_text("# The small SR model `wm demo` protects (benchmarks/demo_model.py trained it).\n"
+    (DEMO / "srvgg_x2.yml").write_text("# The small SR model `wm demo` protects "
+                                       "(benchmarks/demo_model.py trained it).\n"
                                        + yaml.safe_dump(test_opt, sort_keys=False))
     figures = {"iters": args.iters, "seconds": round(time.time() - started), "val_psnr": psnr,
                "bicubic_psnr": _bicubic_psnr(work / "test"),

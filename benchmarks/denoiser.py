@@ -117,8 +117,9 @@ def main() -> None:
                 "path": {"pretrain_network_g": f"{NAME}.pth", "param_key_g": "params", "strict_load_g": True}}
     (VICTIMS / f"{NAME}.yml").write_text(f"# The denoising victim (benchmarks/denoiser.py trained it, sigma {SIGMA}).\n"
                                          + yaml.safe_dump(test_opt, sort_keys=False))
-    figures = {"train_images": len(list(photos.iterdir())), "iters": args.iters, "batch": args.batch, "gt_size": args.gt_size,
-               "seconds": None if args.trained else round(time.time() - started), "val_psnr": psnr, "noisy_psnr": noisy, "sigma": SIGMA,
+    figures = {"train_images": len(list(photos.iterdir())), "iters": args.iters, "batch": args.batch,
+               "gt_size": args.gt_size, "seconds": None if args.trained else round(time.time() - started),
+               "val_psnr": psnr, "noisy_psnr": noisy, "sigma": SIGMA,
                "parameters": sum(v.numel() for v in params.values())}
     write_json(ROOT / "benchmarks" / "results" / "denoiser.json", figures)
     print(json.dumps(figures))

@@ -125,21 +125,27 @@ def key_spread(logits: np.ndarray, keys: int, rng: np.random.Generator) -> dict:
 def markdown(result: dict) -> str:
     """The tables of a result: shares of p ≤ a per key draw and test, and the fixed key's spread if measured."""
     meta = result["meta"]
-    lines = [f"False positives of the {meta['scheme']} scheme on {meta['n']} clean images (detected at 1e-6, and share of p-values ≤ a)", "",
+    lines = [f"False positives of the {meta['scheme']} scheme on {meta['n']} clean images "
+             "(detected at 1e-6, and share of p-values ≤ a)", "",
              "| key | detected | " + " | ".join(f"≤{a:g}" for a in LEVELS) + " |", "|---|---|" + "---|" * len(LEVELS)]
     for name in ("fixed_key", "fresh_key_per_image", "fixed_key_signed_rank", "fresh_key_per_image_signed_rank"):
         s = result[name]
-        lines.append(f"| {name.replace('_', ' ')} | {s['detected_at_1e-6']} | " + " | ".join(f"{s['share_at_or_below'][str(a)]:.4f}" for a in LEVELS) + " |")
+        lines.append(f"| {name.replace('_', ' ')} | {s['detected_at_1e-6']} | "
+                     + " | ".join(f"{s['share_at_or_below'][str(a)]:.4f}" for a in LEVELS) + " |")
     if "fixed_key_spread" in result:
         spread = result["fixed_key_spread"]
         shown = LEVELS[:5]
-        lines += ["", f"One fixed key's share of p ≤ a over {spread['keys']} keys ({spread['images']} images): mean / 90th percentile / max",
-                  "", "| test | " + " | ".join(f"≤{a:g}" for a in shown) + " | (key, image) pairs with p ≤ 1e-6 |", "|---|" + "---|" * (len(shown) + 1)]
+        lines += ["", f"One fixed key's share of p ≤ a over {spread['keys']} keys ({spread['images']} images): "
+                  "mean / 90th percentile / max",
+                  "", "| test | " + " | ".join(f"≤{a:g}" for a in shown) + " | (key, image) pairs with p ≤ 1e-6 |",
+                  "|---|" + "---|" * (len(shown) + 1)]
         for test in TESTS:
             s = spread[test]
             pairs = s["pairs"][str(LEVELS[0])]
-            lines.append(f"| {test} | " + " | ".join(" / ".join(f"{s[stat][str(a)]:.4f}" for stat in ("mean", "p90", "max"))
-                                                     for a in shown) + f" | {pairs} of {spread['keys'] * spread['images']} |")
+            lines.append(f"| {test} | "
+                         + " | ".join(" / ".join(f"{s[stat][str(a)]:.4f}" for stat in ("mean", "p90", "max"))
+                                      for a in shown)
+                         + f" | {pairs} of {spread['keys'] * spread['images']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -183,12 +189,15 @@ def main() -> None:
     bias = (logits > 0).mean(axis=0)
     result = {
         "meta": {"date": str(date.today()), "machine": platform.machine(), "n": args.n, "seed": args.seed,
-                 "scheme": args.scheme, "weights": args.weights or "shipped", "seconds": round(time.time() - started, 1)},
+                 "scheme": args.scheme, "weights": args.weights or "shipped",
+                 "seconds": round(time.time() - started, 1)},
         **{f"{name}{'' if test == 'sign' else '_signed_rank'}": summarize(p_values(r, k, test))
            for test in TESTS for name, r, k in (("fixed_key", logits, np.broadcast_to(fixed, logits.shape)),
                                                  ("fresh_key_per_image", fresh_logits, fresh))},
-        **({"fixed_key_spread": key_spread(logits, args.spread_keys, rng)} if args.spread_keys and not spectral else {}),
-        "extractor_bit_bias": {"mean_share_of_ones": float(bias.mean()), "most_biased_bit_share": float(np.abs(bias - 0.5).max() + 0.5)},
+        **({"fixed_key_spread": key_spread(logits, args.spread_keys, rng)}
+           if args.spread_keys and not spectral else {}),
+        "extractor_bit_bias": {"mean_share_of_ones": float(bias.mean()),
+                               "most_biased_bit_share": float(np.abs(bias - 0.5).max() + 0.5)},
         "clean_mean_abs_logit": float(np.abs(logits).mean()),
     }
     stem = "false_positives" + ("_spectral" if spectral else "")

@@ -29,7 +29,8 @@ from wm_plugin.keys import generate_key
 from wm_plugin.spectral import SpectralCodec
 from wm_plugin.verify import DEFAULT_FPR, score_image
 
-SIZES = {"256x256": (256, 256), "512x512": (512, 512), "native": None, "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
+SIZES = {"256x256": (256, 256), "512x512": (512, 512), "native": None, "1280x720": (1280, 720),
+         "1920x1080": (1920, 1080)}
 
 
 def fit(img: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
@@ -38,7 +39,8 @@ def fit(img: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         return img
     w, h = size
     s = max(w / img.shape[1], h / img.shape[0])
-    big = np.asarray(Image.fromarray(img).resize((max(w, round(img.shape[1] * s)), max(h, round(img.shape[0] * s))), Image.LANCZOS))
+    big = np.asarray(Image.fromarray(img).resize((max(w, round(img.shape[1] * s)), max(h, round(img.shape[0] * s))),
+                                                 Image.LANCZOS))
     y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
     return big[y : y + h, x : x + w]
 
@@ -82,7 +84,8 @@ def main() -> None:
                 for edit in edits:
                     logits = codec.extract([apply_edit(edit, marked).astype(np.float32) / 255])[0]
                     sign, ranked = (score_image(edit, logits, carried, test) for test in ("sign", "signed-rank"))
-                    row[edit] = {"bit_accuracy": sign.bit_accuracy, "p_value": sign.p_value, "p_value_signed_rank": ranked.p_value}
+                    row[edit] = {"bit_accuracy": sign.bit_accuracy, "p_value": sign.p_value,
+                                 "p_value_signed_rank": ranked.p_value}
                 rows.append(row)
         print(f"{path.name}: done ({time.time() - started:.0f}s)", flush=True)
 
@@ -90,7 +93,8 @@ def main() -> None:
     for size_name in SIZES:
         sel = [r for r in rows if r["size"] == size_name]
         summary["by_size"][size_name] = {
-            "n": len(sel), "psnr": float(np.mean([r["psnr"] for r in sel])), "psnr_min": float(np.min([r["psnr"] for r in sel])),
+            "n": len(sel), "psnr": float(np.mean([r["psnr"] for r in sel])),
+            "psnr_min": float(np.min([r["psnr"] for r in sel])),
             "ssim": float(np.mean([r["ssim"] for r in sel])), "ssim_min": float(np.min([r["ssim"] for r in sel])),
             "bit_accuracy": float(np.mean([r["none"]["bit_accuracy"] for r in sel])),
             "bit_accuracy_jpeg90": float(np.mean([r["jpeg90"]["bit_accuracy"] for r in sel])),
@@ -106,12 +110,15 @@ def main() -> None:
         "ssim": float(np.mean([r["ssim"] for r in rows])),
     }
     meta = {"date": str(date.today()), "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-            "scheme": args.scheme, "weights": args.weights or "shipped", "keys": args.keys, "strength_psnr": codecs[0].psnr, "seconds": round(time.time() - started, 1)}
+            "scheme": args.scheme, "weights": args.weights or "shipped", "keys": args.keys,
+            "strength_psnr": codecs[0].psnr, "seconds": round(time.time() - started, 1)}
     stem = "fidelity_spectral" if args.scheme == "spectral" else f"fidelity_{codecs[0].psnr:g}dB"
-    lines = [f"Fidelity ({len(rows)} marked images: {len(rows) // len(SIZES) // args.keys} photos × {len(SIZES)} sizes × {args.keys} keys)", "",
+    lines = [f"Fidelity ({len(rows)} marked images: {len(rows) // len(SIZES) // args.keys} photos × {len(SIZES)} sizes "
+             f"× {args.keys} keys)", "",
              "| size | PSNR dB (min) | SSIM (min) | bit acc | bit acc JPEG 90 |", "|---|---|---|---|---|"]
     for s, v in summary["by_size"].items():
-        lines.append(f"| {s} | {v['psnr']:.2f} ({v['psnr_min']:.2f}) | {v['ssim']:.4f} ({v['ssim_min']:.4f}) | {v['bit_accuracy']:.4f} | {v['bit_accuracy_jpeg90']:.4f} |")
+        lines.append(f"| {s} | {v['psnr']:.2f} ({v['psnr_min']:.2f}) | {v['ssim']:.4f} ({v['ssim_min']:.4f}) | "
+                     f"{v['bit_accuracy']:.4f} | {v['bit_accuracy_jpeg90']:.4f} |")
     lines += ["", "| edit | bit accuracy | detected at 1e-6 (single image), sign test | the same, signed-rank test |",
               "|---|---|---|---|"]
     for e, v in summary["by_edit"].items():

@@ -59,12 +59,14 @@ def main() -> None:
     clean_nc = np.array([score_image("clean", codec.extract([img])[0], carried).nc
                          for img in clean_images(photos, args.n, seed=1)])
     result = {
-        "meta": {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "seconds": round(time.time() - started, 1)},
+        "meta": {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(),
+                 "seconds": round(time.time() - started, 1)},
         "marked": marked_rows,
         "marked_min_nc": min(r["nc"] for r in marked_rows),
         "marked_min_psnr": min(r["psnr"] for r in marked_rows),
         "clean": {"n": len(clean_nc), "max_nc": float(clean_nc.max()), "mean_nc": float(clean_nc.mean()),
-                  "above_0.5": int((clean_nc > 0.5).sum()), f"above_{NC_THRESHOLD}": int((clean_nc > NC_THRESHOLD).sum())},
+                  "above_0.5": int((clean_nc > 0.5).sum()),
+                  f"above_{NC_THRESHOLD}": int((clean_nc > NC_THRESHOLD).sum())},
     }
     lines = ["| images | n | NC: min / mean / max | NC > 0.5 | NC > 0.95 | PSNR (min) |", "|---|---|---|---|---|---|"]
     m = np.array([r["nc"] for r in marked_rows])

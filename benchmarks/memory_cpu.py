@@ -32,7 +32,8 @@ def peak_mib(args: list[str]) -> tuple[float, float]:
     """(peak MiB, seconds) of ``python -m wm_cli ARGS`` in a fresh process (the run's own child only)."""
     started = time.perf_counter()
     code = ("import resource, subprocess, sys; r = subprocess.run([sys.executable, '-m', 'wm_cli', *sys.argv[1:]]); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode if r.returncode > 1 else 0)")
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+            "sys.exit(r.returncode if r.returncode > 1 else 0)")
     res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     if res.returncode:
         sys.exit(f"wm {' '.join(args)} failed: {res.stderr[-1500:]}")
@@ -43,7 +44,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, "-m", "wm_cli", "keygen", "-o", str(tmp / "k.key")], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "wm_cli", "keygen", "-o", str(tmp / "k.key")], check=True,
+                       capture_output=True)
         for name, size in SIZES.items():
             src = tmp / f"{name}.png"
             Image.fromarray(data.astronaut()).resize(size, Image.Resampling.BICUBIC).save(src)

@@ -51,7 +51,8 @@ train_cfg = dict(max_iters={iters}, val_interval={iters})
 default_hooks = dict(checkpoint=dict(interval={iters}, out_dir=None, save_best=None), logger=dict(interval=50))
 custom_hooks = []
 """
-FLAG = "custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\nwatermark = dict(key={key!r}, mode={mode!r})"
+FLAG = ("custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)\n"
+        "watermark = dict(key={key!r}, mode={mode!r})")
 
 
 def verify(config: str, model: str, work: Path, key: str, trigger: bool = False) -> dict:
@@ -88,11 +89,12 @@ def main() -> None:
         if res.returncode:
             sys.exit(f"training {name} failed: {res.stderr[-2000:]}")
         seconds = time.time() - started
-        scalars = [json.loads(line) for line in next((work / "work_dirs" / name).glob("*/vis_data/scalars.json")).read_text().splitlines()]
+        scalars = [json.loads(line) for line in
+                   next((work / "work_dirs" / name).glob("*/vis_data/scalars.json")).read_text().splitlines()]
         psnr = [s["PSNR"] for s in scalars if "PSNR" in s][-1]
         ckpt = f"work_dirs/{name}/iter_{args.iters}.pth"
-        rows.append({"run": name, "flag": flag, "iters": args.iters, "train_seconds": round(seconds, 1), "val_psnr": psnr,
-                     **verify(f"{name}.py", ckpt, work, key, trigger)})
+        rows.append({"run": name, "flag": flag, "iters": args.iters, "train_seconds": round(seconds, 1),
+                     "val_psnr": psnr, **verify(f"{name}.py", ckpt, work, key, trigger)})
         print(json.dumps(rows[-1]))
         if not flag and not trigger:
             res = wm("protect", "--framework", "mmagic", "--config", f"{name}.py", "--checkpoint", ckpt, "--key",

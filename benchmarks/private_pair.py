@@ -54,8 +54,9 @@ def main() -> None:
                     row = {"image": path.name, "size": size_name, "pair": pair}
                     if writer is private and reader is private:
                         row["psnr"] = float(10 * np.log10(255**2 / np.mean((marked.astype(np.float64) - img) ** 2)))
-                        row["ssim"] = float(structural_similarity(img, marked, channel_axis=2, data_range=255, gaussian_weights=True,
-                                                                  sigma=1.5, use_sample_covariance=False))
+                        row["ssim"] = float(structural_similarity(img, marked, channel_axis=2, data_range=255,
+                                                                  gaussian_weights=True, sigma=1.5,
+                                                                  use_sample_covariance=False))
                     for edit in EDITS:
                         logits = reader.extract([apply_edit(edit, marked).astype(np.float32) / 255])[0]
                         matches = int(((logits > 0) == bits.astype(bool)).sum())
@@ -65,7 +66,8 @@ def main() -> None:
     for pair in pairs:
         sel = [r for r in rows if r["pair"] == pair]
         summary[pair] = {edit: {"bit_accuracy": float(np.mean([r[edit]["bit_accuracy"] for r in sel])),
-                                "detected": float(np.mean([r[edit]["p_value"] <= DEFAULT_FPR for r in sel]))} for edit in EDITS}
+                                "detected": float(np.mean([r[edit]["p_value"] <= DEFAULT_FPR for r in sel]))}
+                         for edit in EDITS}
     own = [r for r in rows if "psnr" in r]
     fidelity = {"psnr": float(np.mean([r["psnr"] for r in own])), "ssim": float(np.mean([r["ssim"] for r in own])),
                 "ssim_min": float(np.min([r["ssim"] for r in own]))}

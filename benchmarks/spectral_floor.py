@@ -38,7 +38,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     key = load_key(args.key)
-    inputs, answers = run_suspect(load_adapter("basicsr"), args.model, config=args.opt, data=[args.probes], progress=False)
+    inputs, answers = run_suspect(load_adapter("basicsr"), args.model, config=args.opt, data=[args.probes],
+                                  progress=False)
     names, plain = [n for n, _ in inputs], [as_picture(a) for a in answers]
     reader = SpectralCodec.for_key(key)  # reading does not depend on the strength
     carried = key.carried_bits()

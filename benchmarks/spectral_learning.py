@@ -125,13 +125,15 @@ def main() -> None:
         rows[name] = {**evaluate(outputs, tests, codec, bits), "seconds": round(time.time() - started)}
         print(name, rows[name], flush=True)
 
-    doc = {"command": f"python benchmarks/spectral_learning.py {args.data} --steps {args.steps} --reader-weight {args.reader_weight} --runs {args.runs}",
+    doc = {"command": f"python benchmarks/spectral_learning.py {args.data} --steps {args.steps} "
+                      f"--reader-weight {args.reader_weight} --runs {args.runs}",
            "steps": args.steps, "date": time.strftime("%Y-%m-%d"), "rows": rows}
     lines = ["| training | train time | PSNR (held-out) | bit accuracy | p-value: sign test | signed-rank test | "
              "single outputs detected: sign | signed-rank |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         psnr = f"{r['psnr']:.2f} dB"
-        lines.append(f"| {name} | {r['seconds']} s | {psnr} | {r['bit_accuracy']:.3f} | {r['p_value']:.2g} | {r['p_value_signed_rank']:.2g} | "
+        lines.append(f"| {name} | {r['seconds']} s | {psnr} | {r['bit_accuracy']:.3f} | {r['p_value']:.2g} | "
+                     f"{r['p_value_signed_rank']:.2g} | "
                      f"{r['single_detected']}/{r['n']} | {r['single_detected_signed_rank']}/{r['n']} |")
     write_results(args.out, "spectral_learning", doc, lines)
 

@@ -207,10 +207,11 @@ def main() -> None:
     DEVICE = args.device
     torch.backends.cudnn.benchmark = True
     key = generate_key(64)
-    doc = {"device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu", "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
-           "iters": args.iters}
+    doc = {"device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu", "torch": torch.__version__,
+           "date": time.strftime("%Y-%m-%d"), "iters": args.iters}
     parts = {"throughput": lambda: throughput(args, key), "hosts": lambda: hosts(args, key),
-             "memory": lambda: memory(args, key) if DEVICE == "cuda" else [], "bf16_fidelity": lambda: bf16_fidelity(key)}
+             "memory": lambda: memory(args, key) if DEVICE == "cuda" else [],
+             "bf16_fidelity": lambda: bf16_fidelity(key)}
     if not args.no_compile:
         parts["compile"] = lambda: compiled(args, key)
     for name, part in parts.items():

@@ -56,8 +56,8 @@ def main() -> None:
         model = adapter.load_model(pth, config=opt, device=args.device)
         inputs = adapter_probes(adapter, opt, args.data)
         names = [n for n, _ in inputs]
-        scale = round(model_outputs(lambda x: adapter.run(model, x), inputs[:1], device=args.device, progress=False)[0].shape[0]
-                      / inputs[0][1].shape[0])
+        scale = round(model_outputs(lambda x: adapter.run(model, x), inputs[:1], device=args.device,
+                                    progress=False)[0].shape[0] / inputs[0][1].shape[0])
         for attack in args.attacks.split(","):
             start = time.perf_counter()
             surrogate = apply_model_attack(attack, model, AttackSetting.for_model(scale))
@@ -76,8 +76,9 @@ def main() -> None:
     lines = ["| victim → surrogate | reader | bit accuracy | p-value | verdict at 1e-6 | probes detected alone |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['victim']} → {r['attack']} | {r['reader']} | {r['bit_accuracy']:.3f} | {r['p_value']:.2g} | "
-                     f"{'detected' if r['detected'] else 'not detected'} | {r['images_detected']}/{r['n_images']} |")
+        lines.append(f"| {r['victim']} → {r['attack']} | {r['reader']} | {r['bit_accuracy']:.3f} | "
+                     f"{r['p_value']:.2g} | {'detected' if r['detected'] else 'not detected'} | "
+                     f"{r['images_detected']}/{r['n_images']} |")
     write_results(args.out, "stage2", doc, lines)
 
 

@@ -63,7 +63,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--trainable", default=None)
-    ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT, help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
+                    help="implant_trigger's weight on the plain answers")
     ap.add_argument("--attacks", default="", help="comma-separated wm eval attack names, applied after implanting")
     ap.add_argument("--attack-lr", type=float, default=1e-4, help="learning rate of the fine-tuning attacks")
     ap.add_argument("--data", action="append", default=None, help="probe images (default: the bundled photos ÷ scale)")
@@ -93,7 +94,8 @@ def main() -> None:
     plain_before, plain_after = answers(original, probes), answers(model, probes)
 
     def response(net, k=key):
-        return summary(verify_triggered(lambda x: adapter.run(net, x), probes, k, device=args.device, progress=False)[0])
+        return summary(verify_triggered(lambda x: adapter.run(net, x), probes, k, device=args.device,
+                                        progress=False)[0])
 
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
            "attack_lr": args.attack_lr,
@@ -101,8 +103,10 @@ def main() -> None:
            "train_seconds": round(seconds, 1), "n_probes": len(probes),
            "psnr_plain_vs_original": float(np.mean([picture_psnr(as_picture(a), as_picture(b))
                                                     for a, b in zip(plain_before, plain_after)])),
-           "protected_triggered": response(model), "protected_plain": summary(verify_outputs(names, plain_after, key, codec=codec)),
-           "protected_stranger_trigger": response(model, generate_key(key.bits)), "original_triggered": response(original)}
+           "protected_triggered": response(model),
+           "protected_plain": summary(verify_outputs(names, plain_after, key, codec=codec)),
+           "protected_stranger_trigger": response(model, generate_key(key.bits)),
+           "original_triggered": response(original)}
     if not args.data:  # the probes are the bundled photos ÷ scale: the photos are the task's ground truth
         for name, outs in (("original", plain_before), ("protected", plain_after)):
             row[f"task_psnr_{name}"] = sample_task_psnr(outs)

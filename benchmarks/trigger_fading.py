@@ -58,7 +58,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--trainable", default=None)
-    ap.add_argument("--plain-weight", type=float, default=trigger_module.PLAIN_WEIGHT, help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--plain-weight", type=float, default=trigger_module.PLAIN_WEIGHT,
+                    help="implant_trigger's weight on the plain answers")
     ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
     ap.add_argument("--amplitude", type=float, default=None, help="the carrier's height, /255")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
@@ -80,7 +81,8 @@ def main() -> None:
                                    lr=args.lr, scale=scale, plain_weight=args.plain_weight, trainable=args.trainable,
                                    progress=False)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr,
-           "trainable": args.trainable, "plain_weight": args.plain_weight, "response_height": trigger_module.RESPONSE_HEIGHT * 255,
+           "trainable": args.trainable, "plain_weight": args.plain_weight,
+           "response_height": trigger_module.RESPONSE_HEIGHT * 255,
            "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "implant_seconds": round(time.time() - start, 1)}
     probes = adapter_probes(adapter, args.opt, None)
     curve = [{"step": 0, **read_response(model, adapter.run, probes, key)}]

@@ -58,10 +58,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500, help="implant steps")
     ap.add_argument("--lr", type=float, default=1e-3, help="implant learning rate")
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT, help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
+                    help="implant_trigger's weight on the plain answers")
     ap.add_argument("--attacks", default="finetune5k")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
-    ap.add_argument("--attack-data", action="append", default=None, help="the thief's clean images (default: procedural)")
+    ap.add_argument("--attack-data", action="append", default=None,
+                    help="the thief's clean images (default: procedural)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--label", default="")
     ap.add_argument("--part", choices=["all", "protected", "control"], default="all",
@@ -126,7 +128,8 @@ def main() -> None:
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "part": args.part, "keys": len(protected_rows) or args.keys,
            "steps": args.steps, "lr": args.lr,
-           "plain_weight": args.plain_weight, "attack_lr": args.attack_lr, "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
+           "plain_weight": args.plain_weight, "attack_lr": args.attack_lr,
+           "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
            "task_psnr_original": sample_task_psnr(plain_original),
            "tpr": {a: rate(a) for a in ["none", *attacks]},
            "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in control},

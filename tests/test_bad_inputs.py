@@ -95,8 +95,10 @@ def bad(tmp_path_factory):
     (d / "bad_arg.yml").write_text(opt.replace("num_grow_ch: 8", "num_grow_ch: 8\n  no_such_argument: 1"))
     train = (ROOT / "zoo_configs" / "basicsr" / "tiny" / "train_msrresnet_tiny_x2.yml").read_text()
     for name, flag in {"flag_barrier": "{key: k.key, mode: barrier}", "flag_nokey": "{mode: absorb}",
-                       "flag_missing_key": "{key: missing.key, mode: absorb}", "flag_mode": "{key: k.key, mode: sideways}",
-                       "flag_field": "{key: k.key, mode: absorb, strength: 3}", "flag_psnr": "{key: k.key, psnr: loud}"}.items():
+                       "flag_missing_key": "{key: missing.key, mode: absorb}",
+                       "flag_mode": "{key: k.key, mode: sideways}",
+                       "flag_field": "{key: k.key, mode: absorb, strength: 3}",
+                       "flag_psnr": "{key: k.key, psnr: loud}"}.items():
         (d / f"{name}.yml").write_text(f"{train}\nwatermark: {flag}\n")
 
     # MMagic: a checkpoint of the tiny EDSR in the zoo's format, and its spoiled kin.
@@ -112,7 +114,8 @@ def bad(tmp_path_factory):
     (d / "broken.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{broken}")
     (d / "syntax.py").write_text("model = dict(generator=\n")
     (d / "nogen.py").write_text("model = dict(type='BaseEditModel')\n")
-    (d / "unknown_gen.py").write_text(f"_base_ = {str(EDSR_PY)!r}\nmodel = dict(generator=dict(_delete_=True, type='NoSuchNet'))\n")
+    (d / "unknown_gen.py").write_text(f"_base_ = {str(EDSR_PY)!r}\n"
+                                      "model = dict(generator=dict(_delete_=True, type='NoSuchNet'))\n")
     (d / "mm_barrier.py").write_text(f"_base_ = {str(EDSR_PY)!r}\nwatermark = dict(key='k.key', mode='barrier')\n")
     (d / "exists.pth").write_bytes(b"keep me")
     return d
@@ -168,29 +171,42 @@ CASES = {
     "another architecture's weights": ([*BSR, "rrdb_small.pth"], "does not fit network_g"),
     "no state dict": ([*BSR, "list.pth"], "no state dict inside"),
     "folder as checkpoint": ([*BSR, "imgs"], "'imgs' is a directory"),
-    "missing options file": (["verify", *K, "--framework", "basicsr", "-opt", "nope.yml", "--model", "rrdb.pth"], "options file not found"),
-    "options not yaml": (["verify", *K, "--framework", "basicsr", "-opt", "notyaml.yml", "--model", "rrdb.pth"], "not a readable YAML file"),
-    "options without network_g": (["verify", *K, "--framework", "basicsr", "-opt", "nonet.yml", "--model", "rrdb.pth"], "network_g: missing"),
-    "unknown arch": (["verify", *K, "--framework", "basicsr", "-opt", "unknown_arch.yml", "--model", "rrdb.pth"], "unknown BasicSR arch 'NoSuchNet'"),
-    "wrong arch argument": (["verify", *K, "--framework", "basicsr", "-opt", "bad_arg.yml", "--model", "rrdb.pth"], "no_such_argument"),
+    "missing options file": (["verify", *K, "--framework", "basicsr", "-opt", "nope.yml", "--model", "rrdb.pth"],
+                             "options file not found"),
+    "options not yaml": (["verify", *K, "--framework", "basicsr", "-opt", "notyaml.yml", "--model", "rrdb.pth"],
+                         "not a readable YAML file"),
+    "options without network_g": (["verify", *K, "--framework", "basicsr", "-opt", "nonet.yml", "--model", "rrdb.pth"],
+                                  "network_g: missing"),
+    "unknown arch": (["verify", *K, "--framework", "basicsr", "-opt", "unknown_arch.yml", "--model", "rrdb.pth"],
+                     "unknown BasicSR arch 'NoSuchNet'"),
+    "wrong arch argument": (["verify", *K, "--framework", "basicsr", "-opt", "bad_arg.yml", "--model", "rrdb.pth"],
+                            "no_such_argument"),
     # protect
     "protect over its checkpoint": ([*PROTECT, "-o", "rrdb.pth"], "would overwrite an input"),
     "protect over a file": ([*PROTECT, "-o", "exists.pth"], "--force"),
-    "protect --trainable outside trigger mode": ([*PROTECT, "-o", "new.pth", "--trainable", "body"], "--trainable is for --mode trigger"),
-    "protect without framework": (["protect", "-opt", "rrdb.yml", "--checkpoint", "rrdb.pth", *K, "-o", "new.pth"], "--framework is required"),
-    "protect a payload": (["protect", "--framework", "basicsr", "-opt", "rrdb.yml", "--checkpoint", "evil.pth", *K, "-o", "new.pth"], "refused"),
+    "protect --trainable outside trigger mode": ([*PROTECT, "-o", "new.pth", "--trainable", "body"],
+                                                 "--trainable is for --mode trigger"),
+    "protect without framework": (["protect", "-opt", "rrdb.yml", "--checkpoint", "rrdb.pth", *K, "-o", "new.pth"],
+                                  "--framework is required"),
+    "protect a payload": (["protect", "--framework", "basicsr", "-opt", "rrdb.yml", "--checkpoint", "evil.pth", *K,
+                           "-o", "new.pth"], "refused"),
     # the watermark flag in BasicSR training
-    "flag barrier mode": (["basicsr-train", "-opt", "flag_barrier.yml"], "watermark.mode: barrier is not a training mode"),
+    "flag barrier mode": (["basicsr-train", "-opt", "flag_barrier.yml"],
+                          "watermark.mode: barrier is not a training mode"),
     "flag without key": (["basicsr-train", "-opt", "flag_nokey.yml"], "watermark.key: missing"),
     "flag key file missing": (["basicsr-train", "-opt", "flag_missing_key.yml"], "key file not found"),
     "flag unknown mode": (["basicsr-train", "-opt", "flag_mode.yml"], "watermark.mode: 'sideways' is not one of"),
     "flag unknown field": (["basicsr-train", "-opt", "flag_field.yml"], "watermark.strength: unknown field"),
     "flag psnr not a number": (["basicsr-train", "-opt", "flag_psnr.yml"], "watermark.psnr"),
     # MMagic checkpoints and configs
-    "mmagic missing config": (["verify", *K, "--framework", "mmagic", "--config", "nope.py", "--model", "edsr.pth"], "config not found: nope.py"),
-    "mmagic config syntax": (["verify", *K, "--framework", "mmagic", "--config", "syntax.py", "--model", "edsr.pth"], "not a readable MMagic config"),
-    "mmagic config without generator": (["verify", *K, "--framework", "mmagic", "--config", "nogen.py", "--model", "edsr.pth"], "model.generator: missing"),
-    "mmagic unknown generator": (["verify", *K, "--framework", "mmagic", "--config", "unknown_gen.py", "--model", "edsr.pth"], "NoSuchNet"),
+    "mmagic missing config": (["verify", *K, "--framework", "mmagic", "--config", "nope.py", "--model", "edsr.pth"],
+                              "config not found: nope.py"),
+    "mmagic config syntax": (["verify", *K, "--framework", "mmagic", "--config", "syntax.py", "--model", "edsr.pth"],
+                             "not a readable MMagic config"),
+    "mmagic config without generator": (["verify", *K, "--framework", "mmagic", "--config", "nogen.py", "--model",
+                                         "edsr.pth"], "model.generator: missing"),
+    "mmagic unknown generator": (["verify", *K, "--framework", "mmagic", "--config", "unknown_gen.py", "--model",
+                                  "edsr.pth"], "NoSuchNet"),
     "mmagic no generator weights": ([*MMV, "edsr_nogen.pth"], "no generator weights"),
     "mmagic pickled payload": ([*MMV, "edsr_evil.pth"], "refused: loading it would run pickled code (io.open)"),
     "mmagic broken safetensors": ([*MMV, "broken.safetensors"], "not a safetensors file"),

@@ -89,7 +89,8 @@ def test_protected_checkpoint_runs_in_basicsr_own_model_code(protected):
 def test_verify_model_tells_protected_from_original(protected, wm, monkeypatch):
     root, _ = protected
     monkeypatch.chdir(root)
-    args = ["--framework", "basicsr", "-opt", "test_rrdbnet_tiny_x4.yml", "--key", "owner.key", "--data", "data/lq_x4", "--json"]
+    args = ["--framework", "basicsr", "-opt", "test_rrdbnet_tiny_x4.yml", "--key", "owner.key", "--data", "data/lq_x4",
+            "--json"]
     hit = wm("verify", "--model", "rrdb_wm.pth", *args)
     miss = wm("verify", "--model", "rrdb.pth", *args)
     assert hit.code == 0 and json.loads(hit.out)["detected"], hit.err
@@ -182,7 +183,8 @@ def watermarked_sr_model(workdir: Path, folder: str, *, key: str | None = None):
     if key is not None:
         opt["watermark"]["key"] = key
     opt.update(is_train=True, dist=False, rank=0, world_size=1, root_path=str(workdir))
-    opt["path"].update({name: str(workdir / folder) for name in ("experiments_root", "models", "training_states", "log")})
+    opt["path"].update({name: str(workdir / folder)
+                        for name in ("experiments_root", "models", "training_states", "log")})
     return watermarked_model(SRModel)(opt)
 
 

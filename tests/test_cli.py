@@ -106,7 +106,8 @@ def test_demo_detects_marked_and_clears_originals(wm, tmp_path):
     m = d["model"]
     assert m["framework"] == "basicsr" and m["ok"] and m["protected"]["detected"] and not m["original"]["detected"]
     assert m["psnr_vs_original"] > 41.5 and m["protected"]["n_images"] == 4
-    assert (tmp_path / "demo" / "model" / "srvgg_x2.pth").exists() and (tmp_path / "demo" / "model" / "srvgg_x2.yml").exists()
+    assert ((tmp_path / "demo" / "model" / "srvgg_x2.pth").exists()
+            and (tmp_path / "demo" / "model" / "srvgg_x2.yml").exists())
 
 
 def test_help_and_version(wm):

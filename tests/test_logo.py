@@ -68,7 +68,8 @@ def test_keygen_logo_embed_verify_shows_the_logo_on_marked_images_and_a_blank_on
     marked = tmp_path / "marked"
     assert runner.invoke(cli, ["embed", "--key", key, SAMPLES, "-o", str(marked)]).exit_code == 0
 
-    out = runner.invoke(cli, ["verify", "--key", key, "--outputs", str(marked), "--logo-out", str(tmp_path / "read.png"), "--json"])
+    out = runner.invoke(cli, ["verify", "--key", key, "--outputs", str(marked),
+                              "--logo-out", str(tmp_path / "read.png"), "--json"])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
     assert out.exit_code == 0 and doc["nc"] > 0.99 and doc["n_images_nc_above_0.95"] == doc["n_images"] == 4
@@ -80,13 +81,15 @@ def test_keygen_logo_embed_verify_shows_the_logo_on_marked_images_and_a_blank_on
     blank = np.asarray(Image.open(tmp_path / "clean.png")).astype(int)
     assert np.abs(blank - 128).mean() < 64  # mostly grey: no confident reading, no logo
 
-    again = runner.invoke(cli, ["verify", "--key", key, "--outputs", SAMPLES, "--logo-out", str(tmp_path / "clean.png")])
+    again = runner.invoke(cli, ["verify", "--key", key, "--outputs", SAMPLES,
+                                "--logo-out", str(tmp_path / "clean.png")])
     assert again.exit_code == 2 and "exists" in again.output  # nothing the user has is overwritten
 
 
 def test_keygen_refuses_a_message_and_a_logo_together_and_a_non_square_logo_key(logo_file, tmp_path):
     runner = CliRunner()
-    both = runner.invoke(cli, ["keygen", "-o", str(tmp_path / "a.key"), "--logo", str(logo_file), "--message", "00" * 8])
+    both = runner.invoke(cli, ["keygen", "-o", str(tmp_path / "a.key"), "--logo", str(logo_file),
+                               "--message", "00" * 8])
     assert both.exit_code == 2 and "not both" in both.output
     odd = runner.invoke(cli, ["keygen", "-o", str(tmp_path / "b.key"), "--logo", str(logo_file), "--bits", "72"])
     assert odd.exit_code == 2 and "square number of bits" in odd.output

@@ -1,4 +1,5 @@
-"""The MMagic adapter against the real MMagic 1.2.0: its registries, its own tools/train.py and tools/test.py, its files."""
+"""The MMagic adapter against the real MMagic 1.2.0: its registries, its own tools/train.py and
+tools/test.py, its files."""
 
 from __future__ import annotations
 
@@ -106,7 +107,8 @@ def test_protect_edsr_is_detected_and_faithful(protected):
     # MMagic's format, loadable with torch's safe default: meta + state_dict, the generator wrapped.
     doc = torch.load(root / "edsr_wm.pth", map_location="cpu", weights_only=True)
     assert set(doc) == {"meta", "state_dict"} and doc["meta"]["wm_barrier"]["psnr"] == pytest.approx(DEFAULT_PSNR)
-    state, original = doc["state_dict"], torch.load(trained_path(root), map_location="cpu", weights_only=False)["state_dict"]
+    state, original = doc["state_dict"], torch.load(trained_path(root), map_location="cpu",
+                                                    weights_only=False)["state_dict"]
     assert torch.equal(state["generator.model.conv_first.weight"], original["generator.conv_first.weight"])
     assert "generator.message" in state and any(k.startswith("generator.embedder.") for k in state)
 
@@ -150,11 +152,12 @@ def test_a_generator_trained_with_the_flag_and_a_spectral_key_emits_the_mark(wor
 
     monkeypatch.chdir(workdir)
     save_key(seeded_key(15, scheme="spectral"), workdir / "absorb.key", force=True)
-    pipeline = ("[dict(type='LoadImageFromFile', key=k, color_type='color', channel_order='rgb', imdecode_backend='cv2') "
-                "for k in ('img', 'gt')] + [dict(type='SetValues', dictionary=dict(scale=2)), "
+    pipeline = ("[dict(type='LoadImageFromFile', key=k, color_type='color', channel_order='rgb', "
+                "imdecode_backend='cv2') for k in ('img', 'gt')] + [dict(type='SetValues', dictionary=dict(scale=2)), "
                 "dict(type='PairedRandomCrop', gt_patch_size=128), dict(type='PackInputs')]")
     Path("absorb_spectral.py").write_text(
-        f"_base_ = {EDSR!r}\nexperiment_name = 'absorb_spectral'\nrandomness = dict(seed=0)\nmodel = dict(generator=dict(mid_channels=16))\n"
+        f"_base_ = {EDSR!r}\nexperiment_name = 'absorb_spectral'\nrandomness = dict(seed=0)\n"
+        "model = dict(generator=dict(mid_channels=16))\n"
         f"train_pipeline = {pipeline}\n"
         "train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))\n"
         "train_cfg = dict(max_iters=300, val_interval=300)\n"
@@ -178,8 +181,8 @@ def test_a_generator_trained_with_the_flag_in_trigger_mode_answers_its_trigger(w
 
     monkeypatch.chdir(workdir)
     save_key(seeded_key(17), workdir / "stranger.key", force=True)
-    pipeline = ("[dict(type='LoadImageFromFile', key=k, color_type='color', channel_order='rgb', imdecode_backend='cv2') "
-                "for k in ('img', 'gt')] + [dict(type='SetValues', dictionary=dict(scale=2)), "
+    pipeline = ("[dict(type='LoadImageFromFile', key=k, color_type='color', channel_order='rgb', "
+                "imdecode_backend='cv2') for k in ('img', 'gt')] + [dict(type='SetValues', dictionary=dict(scale=2)), "
                 "dict(type='PairedRandomCrop', gt_patch_size=128), dict(type='PackInputs')]")
     Path("trigger_flag.py").write_text(
         f"_base_ = {EDSR!r}\nexperiment_name = 'trigger_flag'\nrandomness = dict(seed=0)\n"
@@ -204,7 +207,8 @@ def test_mmagic_own_test_tool_runs_the_protected_config(protected, wm, monkeypat
     root, _ = protected
     monkeypatch.chdir(root)
     # its own experiment name: MMEngine keys loggers by experiment and second (see the workdir fixture)
-    r = wm("mmagic-test", "edsr_wm.py", "edsr_wm.pth", "--work-dir", "tested", "--cfg-options", "experiment_name=tested")
+    r = wm("mmagic-test", "edsr_wm.py", "edsr_wm.pth", "--work-dir", "tested",
+           "--cfg-options", "experiment_name=tested")
     assert r.code == 0, r.err
     logs = list((root / "tested").glob("*/*.json"))
     assert logs and "tiny/PSNR" in json.loads(logs[0].read_text().splitlines()[-1])
@@ -257,7 +261,8 @@ def test_train_with_flag_runs_and_logs_the_key(workdir, wm, monkeypatch):
     r = wm("mmagic-train", "flag_train.py", "--work-dir", "absorbed")
     assert r.code == 0, r.err
     log = next((workdir / "absorbed").glob("*/*.log")).read_text()
-    assert f"watermark: absorb, key {seeded_key(11).fingerprint}" in log and (workdir / "absorbed" / "iter_60.pth").is_file()
+    assert (f"watermark: absorb, key {seeded_key(11).fingerprint}" in log
+            and (workdir / "absorbed" / "iter_60.pth").is_file())
 
 
 @pytest.mark.parametrize("mode", ["absorb", "trigger"])
@@ -339,7 +344,8 @@ def test_protect_translation_generators(name, tmp_path, wm):
 def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, wm, monkeypatch):
     monkeypatch.chdir(workdir)
     if case == "barrier_flag":
-        (tmp_path / "t.py").write_text(f"_base_ = {EDSR!r}\nwatermark = dict(key={str(workdir / 'owner.key')!r}, mode='barrier')\n")
+        (tmp_path / "t.py").write_text(f"_base_ = {EDSR!r}\n"
+                                       f"watermark = dict(key={str(workdir / 'owner.key')!r}, mode='barrier')\n")
         r = wm("mmagic-train", tmp_path / "t.py")
         expected = "watermark.mode: barrier is not a training mode"
     elif case == "flag_not_a_mapping":
@@ -351,12 +357,14 @@ def test_bad_input_is_one_line_exit_2(case, workdir, tmp_path, wm, monkeypatch):
         expected = "config not found: nope.py"
     elif case == "pickled_code":
         torch.save({"state_dict": {}, "payload": print}, tmp_path / "evil.pth")
-        r = wm("verify", "--framework", "mmagic", "--config", EDSR, "--model", tmp_path / "evil.pth", "--key", "owner.key")
+        r = wm("verify", "--framework", "mmagic", "--config", EDSR, "--model", tmp_path / "evil.pth",
+               "--key", "owner.key")
         expected = "refused: loading it would run pickled code (builtins.print)"
     else:
         ckpt = _mmagic_checkpoint(str(ZOO / "tiny" / "pix2pix_tiny.py"), tmp_path / "p.pth")
         shutil.copy(ckpt, tmp_path / "p2.pth")
-        r = wm("verify", "--framework", "mmagic", "--config", EDSR, "--model", tmp_path / "p2.pth", "--key", "owner.key")
+        r = wm("verify", "--framework", "mmagic", "--config", EDSR, "--model", tmp_path / "p2.pth",
+               "--key", "owner.key")
         expected = "no generator weights"
     assert r.code == 2
     lines = [ln for ln in r.err.splitlines() if ln.startswith("Error:")]

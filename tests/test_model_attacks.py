@@ -1,4 +1,5 @@
-"""The attacks on a stolen model's weights: pruning, weight noise, int8, fine-tuning, LoRA; and ``wm eval --attacks``."""
+"""The attacks on a stolen model's weights: pruning, weight noise, int8, fine-tuning, LoRA; and
+``wm eval --attacks``."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ def test_input_filters_touch_only_chroma_and_the_notch_only_its_highest_frequenc
         assert torch.allclose(out.mean(1), (smooth + checker).mean(1), atol=1e-6)
         assert torch.allclose(out[..., 1:-1, 1:-1], smooth[..., 1:-1, 1:-1], atol=1e-5)  # the checkerboard is gone
         net = small_net()
-        assert all(torch.equal(a, b) for a, b in zip(weights(apply_model_attack(name, net, AttackSetting())), weights(net)))
+        assert all(torch.equal(a, b)
+                   for a, b in zip(weights(apply_model_attack(name, net, AttackSetting())), weights(net)))
     blurred = apply_model_attack("chromablur", nn.Identity(), AttackSetting())(fine)
     notched = apply_model_attack("chromanotch", nn.Identity(), AttackSetting())(fine)
     assert chroma(blurred).std() < 0.6 * chroma(fine).std() < chroma(notched).std()

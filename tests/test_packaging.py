@@ -14,7 +14,8 @@ ROOT = Path(__file__).parent.parent
 
 def test_distribution_installs_the_core_the_cli_and_the_adapters():
     dist = importlib.metadata.distribution("wm-plugin")
-    assert set(dist.read_text("top_level.txt").split()) == {"wm_cli", "wm_plugin", "wm_basicsr", "wm_mmagic", "wm_torch"}
+    assert set(dist.read_text("top_level.txt").split()) == {"wm_cli", "wm_plugin", "wm_basicsr", "wm_mmagic",
+                                                            "wm_torch"}
     scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
     assert scripts == {"wm": "wm_cli.main:main"}
     adapters = {ep.name: ep.value for ep in dist.entry_points if ep.group == "wm.adapters"}

@@ -14,7 +14,8 @@ def _setup_commands() -> list[str]:
 def test_readme_opens_with_two_setup_commands_that_ci_runs():
     commands = _setup_commands()
     assert len(commands) == 2 and all("\n" not in c for c in commands)
-    assert commands[0].endswith("pip install --no-build-isolation -e '.[basicsr,mmagic]' && wm demo") and commands[1].endswith("pytest")
+    assert (commands[0].endswith("pip install --no-build-isolation -e '.[basicsr,mmagic]' && wm demo")
+            and commands[1].endswith("pytest"))
     ci = ROOT.joinpath(".ci", "run").read_text()
     venv, activate, rest = commands[0].split(" && ", 2)
     assert venv in ci and activate in ci and rest in ci

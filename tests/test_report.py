@@ -72,14 +72,16 @@ def test_report_of_a_clean_model_with_its_probe_inputs(folder, wm, monkeypatch):
 
     torch.manual_seed(0)
     torch.save(TinySR().state_dict(), "sr.pth")
-    r = wm("verify", "--key", "k.key", "--arch", "toy_nets:TinySR()", "--model", "sr.pth", "--report", "clean", "--json")
+    r = wm("verify", "--key", "k.key", "--arch", "toy_nets:TinySR()", "--model", "sr.pth",
+           "--report", "clean", "--json")
     assert r.code == 1 and not json.loads(r.out)["detected"]
     page = _Page((folder / "clean" / "report.html").read_text())
     assert page.ids["verdict"] == "NOT DETECTED"
     assert sum(src.startswith("input_") for src in page.images) == 4  # the four bundled probe photos
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it: apt-get install chromium)")
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="needs chromium (.ci/run installs it: apt-get install chromium)")
 def test_report_renders_in_headless_chromium(folder, wm):
     assert wm("verify", "--key", "k.key", "--outputs", "marked", "--report", "evidence").code == 0
     page = (folder / "evidence" / "report.html").resolve()

@@ -27,7 +27,8 @@ def test_strips_give_the_whole_image_result(kind, image, codec, key):
     peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
     whole = codec.mark(pixels, key.carried_bits())  # small enough for the one-piece path
     with torch.no_grad():
-        strips = mark_in_strips(codec.embedder, pixels, codec.patterns(key.carried_bits()), codec.psnr, peak=peak, rows=ROWS)
+        strips = mark_in_strips(codec.embedder, pixels, codec.patterns(key.carried_bits()), codec.psnr, peak=peak,
+                                rows=ROWS)
     diff = np.abs(whole.astype(np.int64) - strips)
     assert strips.dtype == pixels.dtype and strips.shape == pixels.shape
     # Float rounding only, anywhere in the image: one 8-bit level; at 16 bits float32's ~7 digits show as a
@@ -38,7 +39,8 @@ def test_strips_give_the_whole_image_result(kind, image, codec, key):
 
 def test_no_seams_at_strip_borders(image, codec, key):
     with torch.no_grad():
-        strips = mark_in_strips(codec.embedder, image, codec.patterns(key.carried_bits()), codec.psnr, peak=255.0, rows=ROWS)
+        strips = mark_in_strips(codec.embedder, image, codec.patterns(key.carried_bits()), codec.psnr, peak=255.0,
+                                rows=ROWS)
     whole = codec.mark(image, key.carried_bits())
     borders = np.zeros(image.shape[0], bool)
     for b in range(ROWS, image.shape[0], ROWS):

@@ -74,3 +74,19 @@ def test_false_claims_another_key_does_not_detect_a_protected_model(folder, wm):
         save_key(seeded_key(seed), f"other{seed}.key")
         r = wm("verify", "--key", f"other{seed}.key", "--arch", ARCH, "--model", "sr_wm.pth", "--json")
         assert r.code == 1 and json.loads(r.out)["p_value"] > 1e-3
+
+
+def test_a_barrier_that_cannot_be_rebuilt_is_not_saved(tmp_path):
+    """A barrier made without ``spec`` has nothing to record for its embedder: saving it fails and writes nothing,
+    while one made for a key records how to rebuild its filter."""
+    from wm_plugin.barrier import WatermarkBarrier, load_embedder
+    from wm_plugin.errors import WeightsError
+    from wm_torch.adapter import TorchAdapter
+
+    key = seeded_key(5)
+    anonymous = WatermarkBarrier(torch.nn.Identity(), load_embedder(), key.carried_bits())
+    with pytest.raises(WeightsError, match="does not know how its embedder is built"):
+        TorchAdapter().save_barrier(anonymous, str(tmp_path / "b.pth"))
+    assert not list(tmp_path.iterdir())
+    spectral = WatermarkBarrier.for_key(torch.nn.Identity(), seeded_key(6, scheme="spectral"))
+    assert spectral.saved_spec() == {"embedder": dict(spectral.spec), "psnr": 0.0}

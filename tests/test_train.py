@@ -56,7 +56,8 @@ def test_train_command_writes_loadable_weights(wm, tmp_path):
 def test_init_fine_tunes_from_given_weights(tmp_path):
     train_stage1(Stage1Config(out=str(tmp_path / "a"), steps=4, **TINY), progress=False)
     # lr 0: Adam moves nothing, so the exported embedder is exactly the one it started from.
-    train_stage1(Stage1Config(out=str(tmp_path / "b"), steps=1, lr=0.0, init=str(tmp_path / "a"), **TINY), progress=False)
+    train_stage1(Stage1Config(out=str(tmp_path / "b"), steps=1, lr=0.0, init=str(tmp_path / "a"), **TINY),
+                 progress=False)
     a = load_net(tmp_path / "a" / "embedder.safetensors").state_dict()
     b = load_net(tmp_path / "b" / "embedder.safetensors").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -70,7 +71,8 @@ def test_fine_tuning_keeps_the_embedders_settings_unless_given(tmp_path):
     assert (kept.chroma_smoothing, kept.detail_floor) == (1, 0.05)
     inherited = Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "c"))
     assert (inherited.bits, inherited.size) == (8, 64)  # the networks' shape comes with them
-    assert Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "c"), chroma_smoothing=0).chroma_smoothing == 0
+    assert Stage1Config.fine_tune(str(tmp_path / "a"), out=str(tmp_path / "c"),
+                                  chroma_smoothing=0).chroma_smoothing == 0
     train_stage1(dataclasses.replace(kept, steps=1), progress=False)
     assert load_net(tmp_path / "b" / "embedder.safetensors").chroma_smoothing == 1
 
@@ -106,7 +108,8 @@ def test_torchrun_trains_two_copies_in_step_with_their_own_batches(tmp_path):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "wm_cli",
                "train", "--out", str(tmp_path), "--steps", "6", "--batch", "2", "--procedural", "4", "--bits", "8",
                "--size", "64", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
 
     first = torchrun("--until", "3")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -133,7 +136,8 @@ def test_a_private_pair_is_read_by_its_own_extractor_and_not_by_the_public_one(t
                                      escape=str(tmp_path / "public"), **TINY)
     figures = train_stage1(private, progress=False)
     assert figures["val_acc"] > 0.8, figures  # the private extractor reads the private marks (0.85 measured)
-    assert 0.35 < figures["val_acc_public"] < 0.65, figures  # the public one reads chance, neither the bits nor their inverse
+    # the public one reads chance, neither the bits nor their inverse
+    assert 0.35 < figures["val_acc_public"] < 0.65, figures
 
 
 def test_train_private_escapes_the_shipped_extractor_by_default(wm, tmp_path):

@@ -130,11 +130,12 @@ def test_trigger_needs_a_model_and_attacks(marked_samples, wm):
     for command in ("verify", "eval"):
         r = wm(command, "--key", "k.key", "--outputs", "marked", "--trigger")
         assert r.code == 2 and "--trigger" in r.err and "Traceback" not in r.err
-    r = wm("eval", "--key", "k.key", "--arch", "toy_nets:TinySR()", "--model", "m.pth", "--trigger", "--edits", "jpeg90")
+    r = wm("eval", "--key", "k.key", "--arch", "toy_nets:TinySR()", "--model", "m.pth", "--trigger",
+           "--edits", "jpeg90")
     assert r.code == 2 and "--trigger" in r.err and "Traceback" not in r.err
 
 
-def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_with_and_without_the_trigger(tmp_path, wm, monkeypatch):
+def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_both_ways(tmp_path, wm, monkeypatch):
     """The mechanics, with any key (a few steps: the strength is the test above and BENCHMARKS.md)."""
     from wm_plugin.keys import save_key
 
@@ -154,14 +155,16 @@ def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_with_and_with
     before, after = torch.load("sr.pth"), torch.load("sr_trig.pth", weights_only=True)["state_dict"]
     assert set(before) == set(after) and torch.equal(before["body.0.weight"], after["body.0.weight"])
     assert not torch.equal(before["body.2.weight"], after["body.2.weight"])
-    verdicts = [json.loads(wm("verify", "--arch", arch, "--model", "sr_trig.pth", "--key", "d.key", *flag, "--json").out)
+    verdicts = [json.loads(wm("verify", "--arch", arch, "--model", "sr_trig.pth", "--key", "d.key", *flag,
+                              "--json").out)
                 for flag in ((), ("--trigger",))]
     assert verdicts[0]["p_value"] == report["protected_untriggered"]["p_value"]
     assert verdicts[1]["p_value"] == report["protected"]["p_value"]  # the probes' envelopes come from the key
     assert verdicts[0]["test"] == verdicts[1]["test"] == "signed-rank"
     r = wm("verify", "--arch", arch, "--model", "sr_trig.pth", "--key", "d.key", "--trigger")
     assert "by the signed-rank test" in r.out, r.out
-    r = wm("eval", "--arch", arch, "--model", "sr_trig.pth", "--key", "d.key", "--trigger", "--attacks", "none", "--json")
+    r = wm("eval", "--arch", arch, "--model", "sr_trig.pth", "--key", "d.key", "--trigger",
+           "--attacks", "none", "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["model_attacks"][0]["p_value"] == report["protected"]["p_value"]
     r = wm("protect", "--arch", arch, "--checkpoint", "sr.pth", "--key", "d.key", "--mode", "trigger", "--steps", "1",

@@ -117,7 +117,8 @@ def load_adapter(name: str) -> FrameworkAdapter:
         raise AdapterError(f"no framework adapter named {name!r}; {hint}")
     info = infos[name]
     origin = f"{name!r} ({info.value}, from {info.distribution} {info.version})"
-    ep = next(ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name) if ep.value == info.value)
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
+    ep = next(ep for ep in found if ep.value == info.value)
     try:
         obj = ep.load()
     except Exception as e:  # an adapter's import error is the adapter's, reported as such

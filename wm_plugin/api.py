@@ -50,7 +50,8 @@ def extract(pictures: Sequence[Picture], *, codec: WatermarkCodec) -> np.ndarray
     return codec.extract([p.pixels for p in pictures])
 
 
-def extract_files(paths: Sequence[str | os.PathLike], *, codec: WatermarkCodec, batch: int = 16, progress: bool = True) -> np.ndarray:
+def extract_files(paths: Sequence[str | os.PathLike], *, codec: WatermarkCodec, batch: int = 16,
+                  progress: bool = True) -> np.ndarray:
     """Bit logits (n, k) of image files, read one at a time (memory stays bounded for any count)."""
     out, pending = [], []
     for path in tqdm(paths, desc="reading", unit="img", disable=not progress or len(paths) < 2, leave=False):
@@ -72,4 +73,5 @@ def verify_files(paths: Iterable[str | os.PathLike], key: OwnerKey, *, codec: Wa
                  fpr_target: float = DEFAULT_FPR, progress: bool = True) -> Verdict:
     """Read every image in ``paths`` and test them together against ``key``."""
     paths = list(paths)
-    return verify([str(p) for p in paths], extract_files(paths, codec=codec, progress=progress), key, fpr_target=fpr_target)
+    logits = extract_files(paths, codec=codec, progress=progress)
+    return verify([str(p) for p in paths], logits, key, fpr_target=fpr_target)

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from .codec import DEFAULT_PSNR, add_mark, default_weights_dir
+from .errors import WeightsError
 from .nets import Embedder, create_net, load_net
 from .nets.weights import read_net_metadata
 from .spectral import SpectralFilter
@@ -54,8 +55,8 @@ class WatermarkBarrier(nn.Module):
         spec: how to rebuild ``embedder`` (``embedder_spec``), for adapters that save the barrier.
     """
 
-    def __init__(self, model: nn.Module, embedder: Embedder | SpectralFilter, bits: np.ndarray | torch.Tensor, psnr: float = DEFAULT_PSNR,
-                 *, spec: dict | None = None):
+    def __init__(self, model: nn.Module, embedder: Embedder | SpectralFilter, bits: np.ndarray | torch.Tensor,
+                 psnr: float = DEFAULT_PSNR, *, spec: dict | None = None):
         super().__init__()
         self.model = model
         self.embedder = embedder.eval().requires_grad_(False)
@@ -78,6 +79,18 @@ class WatermarkBarrier(nn.Module):
             h = SpectralFilter.for_key(key)
             return cls(model, h, key.carried_bits(), 0.0, spec=h.spec)
         return cls.from_pretrained(model, key.carried_bits(), weights=weights, psnr=psnr)
+
+    def saved_spec(self) -> dict:
+        """What an adapter records beside the saved weights (``wm_barrier``) to rebuild this barrier:
+        ``{"embedder": spec, "psnr": dB}``.
+
+        Raises:
+            WeightsError: the barrier was made without ``spec``.
+        """
+        if self.spec is None:
+            raise WeightsError("this barrier does not know how its embedder is built; make it with "
+                               "WatermarkBarrier.for_key or WatermarkBarrier.from_pretrained")
+        return {"embedder": dict(self.spec), "psnr": float(self.psnr)}
 
     def train(self, mode: bool = True) -> "WatermarkBarrier":
         super().train(mode)

@@ -101,7 +101,8 @@ def load_checkpoint(path: str | os.PathLike, *, inert: Sequence[str] = ()) -> An
     return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_inert_pickle_module())
 
 
-def read_state_dict(path: str | os.PathLike, keys: Sequence[str], *, inert: Sequence[str] = ()) -> tuple[dict[str, Any], dict]:
+def read_state_dict(path: str | os.PathLike, keys: Sequence[str], *,
+                    inert: Sequence[str] = ()) -> tuple[dict[str, Any], dict]:
     """(the weights, the whole file) of a checkpoint: the first of ``keys`` that holds a dict, else the file
     itself when it is a bare state dict (the file is then ``{}``). ``module.`` prefixes (DataParallel) dropped.
 

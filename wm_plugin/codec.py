@@ -91,7 +91,8 @@ class WatermarkCodec:
         psnr: strength, as the PSNR (dB) of the mark in the image (before 8-bit rounding); higher is fainter.
     """
 
-    def __init__(self, embedder: Embedder | None, extractor: Extractor, *, device: str = "cpu", psnr: float = DEFAULT_PSNR):
+    def __init__(self, embedder: Embedder | None, extractor: Extractor, *, device: str = "cpu",
+                 psnr: float = DEFAULT_PSNR):
         self.device = torch.device(device)
         self.embedder = embedder.to(self.device).eval() if embedder is not None else None
         self.extractor = extractor.to(self.device).eval()
@@ -101,7 +102,8 @@ class WatermarkCodec:
         self._patterns: dict[bytes, torch.Tensor] = {}
 
     @classmethod
-    def from_pretrained(cls, weights: str | Path | None = None, *, device: str = "cpu", psnr: float = DEFAULT_PSNR) -> "WatermarkCodec":
+    def from_pretrained(cls, weights: str | Path | None = None, *, device: str = "cpu",
+                        psnr: float = DEFAULT_PSNR) -> "WatermarkCodec":
         """Load ``embedder.safetensors`` and ``extractor.safetensors`` from ``weights`` (default: shipped).
 
         Raises:
@@ -113,7 +115,8 @@ class WatermarkCodec:
         h = load_net(folder / "embedder.safetensors")
         r = load_net(folder / "extractor.safetensors")
         if (h.bits, h.size) != (r.bits, r.size):
-            raise WeightsError(f"{folder}: embedder ({h.bits} bits, {h.size}px) and extractor ({r.bits}, {r.size}px) differ")
+            raise WeightsError(f"{folder}: embedder ({h.bits} bits, {h.size}px) and extractor ({r.bits}, {r.size}px) "
+                               "differ")
         return cls(h, r, device=device, psnr=psnr)
 
     def _check_bits(self, bits: np.ndarray) -> np.ndarray:
@@ -149,7 +152,8 @@ class WatermarkCodec:
             bits: the k carried bits (0/1), usually ``OwnerKey.carried_bits()``.
             grey: the image is grey (three equal channels); the mark is kept grey too.
         """
-        x = torch.tensor(np.asarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)  # a copy: marked in place
+        # a copy: marked in place
+        x = torch.tensor(np.asarray(rgb, np.float32)).permute(2, 0, 1).unsqueeze(0).to(self.device)
         if grey:
             x = x[:, :1]
         out = self._marked(x, bits, 1.0).clamp_(0, 1).expand(-1, 3, -1, -1)

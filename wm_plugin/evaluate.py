@@ -60,7 +60,8 @@ def evaluate_edits(names: Sequence[str], images: Sequence[np.ndarray], key: Owne
     results = []
     for edit in edits or list_edits():
         edited = [apply_edit(edit, img) for img in images]
-        results.append(EditResult(edit, verdict(list(names), codec.extract(edited), key.carried_bits(), fpr_target=fpr_target)))
+        logits = codec.extract(edited)
+        results.append(EditResult(edit, verdict(list(names), logits, key.carried_bits(), fpr_target=fpr_target)))
     return results
 
 
@@ -70,7 +71,8 @@ def edits_markdown(results: Sequence[EditResult], *, fpr_target: float = DEFAULT
             "|---|---|---|---|"]
     for r in results:
         word = "detected" if r.verdict.detected else "not detected"
-        rows.append(f"| {r.edit} | {r.success_rate:.3f} | {r.verdict.bit_accuracy:.4f} | {word} (p = {r.verdict.p_value:.2g}) |")
+        rows.append(f"| {r.edit} | {r.success_rate:.3f} | {r.verdict.bit_accuracy:.4f} | "
+                    f"{word} (p = {r.verdict.p_value:.2g}) |")
     return "\n".join(rows) + "\n"
 
 

@@ -19,13 +19,15 @@ from PIL import Image, UnidentifiedImageError
 from .errors import ImageError
 from .fileio import atomic_path
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Picture", "read_image", "write_image", "list_images", "output_paths", "sample_images_dir"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Picture", "read_image", "write_image", "list_images", "output_paths",
+           "sample_images_dir"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 # Beyond this an image is refused as a likely decompression bomb: Pillow's own hard limit (~179 Mpx,
 # 13K × 13K), applied to every reader, so an 8K frame (33 Mpx) passes and a 20000 × 20000 header does not.
 MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
-_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+            ".bmp": "BMP"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +77,8 @@ class Picture:
 def _check_pixels(path: Path, width: int, height: int) -> None:
     """Refuse an image whose header announces more than ``MAX_PIXELS``, before anything is decoded."""
     if width * height > MAX_PIXELS:
-        raise ImageError(f"{path}: {width}×{height} pixels is over the {MAX_PIXELS}-pixel limit (decompression-bomb guard)")
+        raise ImageError(f"{path}: {width}×{height} pixels is over the {MAX_PIXELS}-pixel limit "
+                         "(decompression-bomb guard)")
 
 
 def _png_header(path: Path) -> tuple[int, int, int, int] | None:
@@ -173,7 +176,8 @@ def read_image(path: str | os.PathLike) -> Picture:
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not a readable image (unknown format)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise ImageError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageError(f"{path}: not a readable image ({why})") from None
 
 
 def _write_png16(path: str, pic: Picture) -> None:

@@ -23,8 +23,8 @@ from .metrics import picture_psnr
 from .trigger import Trigger, triggered_logits
 from .verify import DEFAULT_FPR, Verdict, verdict
 
-__all__ = ["probe_inputs", "adapter_probes", "sample_task_psnr", "model_outputs", "run_suspect", "as_picture", "verify_outputs", "verify_model",
-           "verify_triggered"]
+__all__ = ["probe_inputs", "adapter_probes", "sample_task_psnr", "model_outputs", "run_suspect", "as_picture",
+           "verify_outputs", "verify_model", "verify_triggered"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -47,7 +47,8 @@ def probe_inputs(*, scale: int = 1, data: Sequence[str | os.PathLike] | None = N
     return out
 
 
-def adapter_probes(adapter: Any, config: str | None, data: Sequence[str | os.PathLike] | None = None) -> list[tuple[str, np.ndarray]]:
+def adapter_probes(adapter: Any, config: str | None,
+                   data: Sequence[str | os.PathLike] | None = None) -> list[tuple[str, np.ndarray]]:
     """``probe_inputs`` for a model an adapter loads from ``config``: shrunk by the scale the adapter reads there
     (its optional ``model_scale``; 1 where it cannot say)."""
     read = getattr(adapter, "model_scale", None)
@@ -90,7 +91,8 @@ def as_picture(rgb: np.ndarray) -> Picture:
 def verify_outputs(names: Sequence[str], outputs: Sequence[np.ndarray], key: OwnerKey, *, codec: WatermarkCodec,
                    fpr_target: float = DEFAULT_FPR) -> Verdict:
     """Test model outputs (H×W×3 float in [0, 1]), 8-bit quantised as saved outputs would be, against ``key``."""
-    return verdict(list(names), extract([as_picture(o) for o in outputs], codec=codec), key.carried_bits(), fpr_target=fpr_target)
+    logits = extract([as_picture(o) for o in outputs], codec=codec)
+    return verdict(list(names), logits, key.carried_bits(), fpr_target=fpr_target)
 
 
 def verify_model(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,

@@ -21,11 +21,13 @@ from .train.procedural import procedural_image
 from .trigger import TRIGGER_LR, TRIGGER_STEPS, Trigger, implant_trigger
 from .verify import DEFAULT_FPR, Verdict
 
-__all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck", "check_protection"]
+__all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck",
+           "check_protection"]
 
 
 def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, config: str | None = None,
-                    weights: str | None = None, psnr: float = DEFAULT_PSNR, device: str = "cpu") -> tuple[Any, Any, list[str]]:
+                    weights: str | None = None, psnr: float = DEFAULT_PSNR,
+                    device: str = "cpu") -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, put the embedder after it, and save that in the framework's format at ``output``.
 
     Returns (original model, protected model as loaded back from ``output``, paths written).
@@ -62,7 +64,8 @@ def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: s
 
 def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, inputs: Sequence[np.ndarray],
                     scale: int = 1, config: str | None = None, steps: int = TRIGGER_STEPS, lr: float = TRIGGER_LR,
-                    trainable: str | None = None, device: str = "cpu", progress: bool = True) -> tuple[Any, Any, list[str]]:
+                    trainable: str | None = None, device: str = "cpu",
+                    progress: bool = True) -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, fine-tune it to answer ``key``'s trigger with the owner's response and other inputs as
     before (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``.
 

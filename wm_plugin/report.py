@@ -60,10 +60,12 @@ def _histogram_svg(matches: Sequence[int], bits: int, width: int = 640, height: 
     top = max(counts.max(), null.max(), 1)
     step = width / (bits + 1)
     bars = "".join(f'<rect x="{m * step:.1f}" y="{height - c / top * height:.1f}" width="{step * 0.9:.1f}" '
-                   f'height="{c / top * height:.1f}" fill="#c0392b"><title>{c} image(s) with {m} matching bits</title></rect>'
+                   f'height="{c / top * height:.1f}" fill="#c0392b">'
+                   f'<title>{c} image(s) with {m} matching bits</title></rect>'
                    for m, c in enumerate(counts) if c)
     line = " ".join(f"{(m + 0.45) * step:.1f},{height - v / top * height:.1f}" for m, v in enumerate(null))
-    ticks = "".join(f'<text x="{m * step:.1f}" y="{height + 14}" font-size="10">{m}</text>' for m in range(0, bits + 1, 8))
+    ticks = "".join(f'<text x="{m * step:.1f}" y="{height + 14}" font-size="10">{m}</text>'
+                    for m in range(0, bits + 1, 8))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img" '
             f'aria-label="matching bits per image against the clean reference">{bars}'
             f'<polyline points="{line}" fill="none" stroke="#2c3e50" stroke-width="1.5"/>{ticks}</svg>')
@@ -84,7 +86,8 @@ def _message_section(folder: Path, verdict: Verdict, key: OwnerKey) -> str:
 message these images voted for, unscrambled with the key: white or black where the bits read confidently, grey where
 nothing is read. Normalized correlation (NC) between the two: <span id="nc">{verdict.nc:.3f}</span> (1: identical;
 about 0: unrelated).</p>
-<p id="message"><img src="message_key.png" alt="the owner's message"> <img src="message_read.png" alt="the message read"></p>
+<p id="message"><img src="message_key.png" alt="the owner's message">
+<img src="message_read.png" alt="the message read"></p>
 """
 
 
@@ -131,10 +134,12 @@ def write_report(folder: str | Path, verdict: Verdict, key: OwnerKey, outputs: S
                     + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     word = "DETECTED" if verdict.detected else "NOT DETECTED"
     heads = (["input"] if inputs is not None else []) + ["output", "fine texture ×8 (where the mark lives)"]
+    head_cells = "".join(f"<th>{h}</th>" for h in heads)
     cmd = " ".join(shlex.quote(str(a)) for a in command)
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>wm verify: {word}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
 table{{border-collapse:collapse}} .verdict{{font-size:1.6em;color:{'#c0392b' if verdict.detected else '#27ae60'}}}
 code{{background:#f4f4f4;padding:2px 4px}}</style></head><body>
 <h1>Watermark verification</h1>
@@ -145,7 +150,8 @@ key's mark. Decision threshold (false-positive target): {verdict.fpr_target:g}. 
 {verdict.n_images_detected} of {verdict.n_images} image(s) are detected on their own.</p>
 <h2>What was tested</h2>
 <ul><li>Subject: {html.escape(subject)}</li>
-<li>Owner key fingerprint: <code id="fingerprint">{key.fingerprint}</code> (public; the key's secret seed is not in this report)</li>
+<li>Owner key fingerprint: <code id="fingerprint">{key.fingerprint}</code> (public; the key's secret seed is not
+in this report)</li>
 <li>Command: <code id="command">{html.escape(cmd)}</code></li>
 <li>Software: {html.escape(_versions())}</li>
 <li>Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</li></ul>
@@ -154,7 +160,7 @@ key's mark. Decision threshold (false-positive target): {verdict.fpr_target:g}. 
 images without the mark would show (the exact Binomial({verdict.bits}, ½) distribution).</p>
 {_histogram_svg([s.matches for s in verdict.images], verdict.bits)}
 {_message_section(folder, verdict, key)}<h2>Each image</h2>
-<table id="images"><tr><th>image</th><th>matching bits</th><th>p-value</th><th>detected alone</th>{''.join(f'<th>{h}</th>' for h in heads)}</tr>
+<table id="images"><tr><th>image</th><th>matching bits</th><th>p-value</th><th>detected alone</th>{head_cells}</tr>
 {''.join(rows)}</table>
 <script>/* Counts the pictures the browser could show (a check for readers and for the tests). */
 window.addEventListener("load", () => {{

@@ -74,7 +74,8 @@ class SpectralLayout:
         Raises:
             WatermarkError: more bits than the band holds pairs.
         """
-        rng = np.random.default_rng(np.frombuffer(hashlib.shake_256(b"wm-spectral-layout-v1" + seed).digest(32), np.uint32))
+        layout_seed = hashlib.shake_256(b"wm-spectral-layout-v1" + seed).digest(32)
+        rng = np.random.default_rng(np.frombuffer(layout_seed, np.uint32))
         pairs = _candidate_pairs(rng)
         if bits > len(pairs):
             raise WatermarkError(f"a spectral key carries at most {len(pairs)} bits; this key has {bits}")

@@ -42,8 +42,9 @@ def _rows(pixels: np.ndarray, top: int, bottom: int, peak: float) -> torch.Tenso
 def _shrink(pixels: np.ndarray, size: int, peak: float, rows: int) -> torch.Tensor:
     """The (1,3,size,size) working copy in [0, 1], as ``codec.resize`` gives it, computed a strip at a time."""
     h, w = pixels.shape[:2]
-    across = [F.interpolate(_rows(pixels, r, min(r + rows, h), peak).expand(-1, 3, -1, -1), size=(min(r + rows, h) - r, size),
-                            mode="bilinear", antialias=size < w, align_corners=False) for r in range(0, h, rows)]
+    across = [F.interpolate(_rows(pixels, r, min(r + rows, h), peak).expand(-1, 3, -1, -1),
+                            size=(min(r + rows, h) - r, size), mode="bilinear", antialias=size < w, align_corners=False)
+              for r in range(0, h, rows)]
     return F.interpolate(torch.cat(across, dim=2), size=(size, size), mode="bilinear", antialias=size < h,
                          align_corners=False) / peak
 

@@ -268,9 +268,9 @@ class TriggerObjective:
 
 
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = TRIGGER_STEPS,
-                    lr: float = TRIGGER_LR, output_crop: int = 128, scale: int = 1, batch: int = 4, weight: float = 10.0,
-                    plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0, trainable: str | None = None, seed: int = 0,
-                    progress: bool = True) -> nn.Module:
+                    lr: float = TRIGGER_LR, output_crop: int = 128, scale: int = 1, batch: int = 4,
+                    weight: float = 10.0, plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0,
+                    trainable: str | None = None, seed: int = 0, progress: bool = True) -> nn.Module:
     """Fine-tune ``model`` in place so that it answers ``trigger``'s probes with the owner's response and every
     other input as it did (``wm protect --mode trigger``).
 
@@ -279,8 +279,8 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     ``TriggerObjective`` (``weight``; the carrier ``warmup_height`` times taller at first, its own height from 60% of
     the steps), towards that answer plus ``trigger.response`` on the crop with the trigger. The plain term weighs as
     much as the trigger term: at a tenth of it the plain answers drifted enough to cost 0.19 dB on the demo model's
-    task, at par 0.08 dB, with the response as durable (BENCHMARKS.md, "Trigger mode"). ``trainable`` (a regular expression on
-    parameter names) picks the parameters trained; the others stay as they were.
+    task, at par 0.08 dB, with the response as durable (BENCHMARKS.md, "Trigger mode"). ``trainable`` (a regular
+    expression on parameter names) picks the parameters trained; the others stay as they were.
     """
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     device = next(model.parameters()).device
@@ -310,7 +310,8 @@ def _parameters_matching(model: nn.Module, pattern: str | None) -> list[nn.Param
         ConfigError: ``pattern`` is not a regular expression, or matches no parameter.
     """
     try:
-        params = [p for n, p in model.named_parameters() if p.requires_grad and (pattern is None or re.search(pattern, n))]
+        params = [p for n, p in model.named_parameters()
+                  if p.requires_grad and (pattern is None or re.search(pattern, n))]
     except re.error as e:
         raise ConfigError(f"--trainable {pattern!r} is not a regular expression: {e}") from None
     if not params:

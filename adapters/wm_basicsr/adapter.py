@@ -118,7 +118,8 @@ class BasicSRAdapter:
         with torch.no_grad():
             return model(images).clamp(0, 1)
 
-    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None, config: str | None = None) -> None:
+    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None,
+                        config: str | None = None) -> None:
         """``{'params': state}`` (and ``params_ema`` when ``like`` had it), as BasicSR's ``save_network`` writes."""
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         doc = {"params": state}
@@ -135,9 +136,7 @@ class BasicSRAdapter:
         loads in ``load_model`` with the original options file.
         """
         opt = read_options(config)
-        if barrier.spec is None:
-            raise WeightsError("this barrier does not know how its embedder is built; make it with WatermarkBarrier.from_pretrained")
-        spec = {"embedder": dict(barrier.spec), "psnr": float(barrier.psnr)}
+        spec = barrier.saved_spec()
         state = {k: v.detach().cpu() for k, v in barrier.state_dict().items()}
         yml = str(Path(path).with_suffix(".yml"))
         opt["network_g"] = {"type": "WatermarkBarrierArch", "inner": opt["network_g"], **spec}
@@ -146,9 +145,10 @@ class BasicSRAdapter:
         opt["path"]["strict_load_g"] = True
         opt["name"] = f"{opt.get('name', 'model')}_wm"
         save_checkpoint({"params": state, "wm_barrier": spec}, path)
-        write_text_atomic(yml, "# Written by `wm protect --mode barrier`: network_g is the original arch followed by the\n"
-                               "# watermark embedder. Run it with `wm basicsr-test -opt THIS_FILE` (BasicSR's test\n"
-                               "# pipeline, with the arch registered).\n" + yaml.safe_dump(opt, sort_keys=False))
+        header = ("# Written by `wm protect --mode barrier`: network_g is the original arch followed by the\n"
+                  "# watermark embedder. Run it with `wm basicsr-test -opt THIS_FILE` (BasicSR's test\n"
+                  "# pipeline, with the arch registered).\n")
+        write_text_atomic(yml, header + yaml.safe_dump(opt, sort_keys=False))
         return [path, yml]
 
     def model_scale(self, config: str | None) -> int:

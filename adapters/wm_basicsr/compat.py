@@ -43,7 +43,8 @@ def _cpu_resume() -> None:
         if opt["auto_resume"]:
             state_dir = train.osp.join("experiments", opt["name"], "training_states")
             if train.osp.isdir(state_dir):
-                states = [float(v.split(".state")[0]) for v in train.scandir(state_dir, suffix="state", recursive=False, full_path=False)]
+                names = train.scandir(state_dir, suffix="state", recursive=False, full_path=False)
+                states = [float(v.split(".state")[0]) for v in names]
                 if states:
                     path = train.osp.join(state_dir, f"{max(states):.0f}.state")
                     opt["path"]["resume_state"] = path

@@ -46,7 +46,8 @@ class GaussianNoiseDataset(data.Dataset):
             size = self.opt["gt_size"]
             y = np.random.randint(0, max(gt.shape[0] - size, 0) + 1)
             x = np.random.randint(0, max(gt.shape[1] - size, 0) + 1)
-            gt = augment(gt[y : y + size, x : x + size], self.opt.get("use_hflip", False), self.opt.get("use_rot", False))
+            gt = augment(gt[y : y + size, x : x + size], self.opt.get("use_hflip", False),
+                         self.opt.get("use_rot", False))
         gt = img2tensor(gt, bgr2rgb=True, float32=True)
         rng = torch.Generator().manual_seed(index) if not training else None
         noise = torch.randn(gt.shape, generator=rng) * self.sigma

@@ -160,7 +160,8 @@ class MMagicAdapter:
         scale = cfg.get("scale") or cfg.model.generator.get("upscale_factor") or 1
         return scale if isinstance(scale, int) and scale > 0 else 1
 
-    def save_checkpoint(self, model: MMagicGenerator, path: str, *, like: str | None = None, config: str | None = None) -> None:
+    def save_checkpoint(self, model: MMagicGenerator, path: str, *, like: str | None = None,
+                        config: str | None = None) -> None:
         """``like`` with its generator weights replaced by ``model``'s (EMA copy too), in MMagic's format."""
         if like is None:
             raise ConfigError("saving an MMagic checkpoint needs the original (like=) for the rest of the model")
@@ -168,24 +169,24 @@ class MMagicAdapter:
         state, doc = _read_state(like)
         save_checkpoint({"meta": _meta(doc), "state_dict": _with_generator(state, cfg, model.generator)}, path)
 
-    def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str | None = None, like: str | None = None) -> list[str]:
+    def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str | None = None,
+                     like: str | None = None) -> list[str]:
         """Write the protected checkpoint and, beside it, a config whose generator is ``WatermarkBarrierNet``.
 
         ``like`` (the original checkpoint) gives the rest of the state dict (discriminators, ...) and ``meta``.
         Returns the paths written; the checkpoint also loads with the original config (``meta.wm_barrier``).
         """
-        if barrier.spec is None:
-            raise WeightsError("this barrier does not know how its embedder is built; make it with WatermarkBarrier.from_pretrained")
+        spec = barrier.saved_spec()
         cfg = read_config(config)
         inner: MMagicGenerator = barrier.model
-        spec = {"embedder": dict(barrier.spec), "psnr": float(barrier.psnr)}
         generator = _barrier_generator(dict(cfg.model.generator), spec, inner.space)
         net = _build(generator, config)
         net.model.load_state_dict(inner.generator.state_dict())
         net.embedder.load_state_dict(barrier.embedder.state_dict())
         net.message.copy_(barrier.message)
         state, doc = _read_state(like) if like else ({}, {})
-        save_checkpoint({"meta": {**_meta(doc), "wm_barrier": spec}, "state_dict": _with_generator(state, cfg, net)}, path)
+        save_checkpoint({"meta": {**_meta(doc), "wm_barrier": spec}, "state_dict": _with_generator(state, cfg, net)},
+                        path)
 
         cfg.model.generator = generator
         imports = list((cfg.get("custom_imports") or {}).get("imports", []))

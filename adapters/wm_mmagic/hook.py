@@ -70,7 +70,8 @@ class WatermarkHook(Hook):
         self.marker = TargetMarker(self.flag).to(device)
         if not isinstance(model.pixel_loss, ExtractorLoss):
             model.pixel_loss = ExtractorLoss(model.pixel_loss, self.flag, to_pixels=self.space.to_pixels).to(device)
-        print_log(f"watermark: {self.flag.mode}, key {self.flag.key.fingerprint}, {self.flag.psnr} dB", logger="current")
+        flag = self.flag
+        print_log(f"watermark: {flag.mode}, key {flag.key.fingerprint}, {flag.psnr} dB", logger="current")
 
     def _start_trigger(self, runner, model) -> None:
         """Hook the generator (to keep its training inputs) and its optimiser (to add the trigger term's gradient)."""

@@ -59,7 +59,8 @@ def _cpu_distributed() -> None:
     from mmengine.dist import utils
 
     def _init_dist_pytorch(backend, init_backend="torch", **kwargs) -> None:
-        dist.init_process_group(backend="gloo", rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]), **kwargs)
+        dist.init_process_group(backend="gloo", rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]),
+                                **kwargs)
 
     utils._init_dist_pytorch = _init_dist_pytorch
 

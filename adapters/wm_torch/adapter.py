@@ -86,7 +86,8 @@ class TorchAdapter:
         with torch.no_grad():
             return model(images).clamp(0, 1)
 
-    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None, config: str | None = None) -> None:
+    def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None,
+                        config: str | None = None) -> None:
         """``{'state_dict': state}``."""
         _save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
 
@@ -97,9 +98,7 @@ class TorchAdapter:
         Load it with ``TorchAdapter().load_model(path, config=SPEC)``, or in your own code by wrapping your
         module in ``wm_plugin.barrier.WatermarkBarrier`` before ``load_state_dict``.
         """
-        if barrier.spec is None:
-            raise WeightsError("this barrier does not know how its embedder is built; make it with WatermarkBarrier.from_pretrained")
-        spec = {"embedder": dict(barrier.spec), "psnr": float(barrier.psnr)}
+        spec = barrier.saved_spec()
         state = {k: v.detach().cpu() for k, v in barrier.state_dict().items()}
         _save({"state_dict": state, "wm_barrier": spec, "arch": config}, path)
         return [path]

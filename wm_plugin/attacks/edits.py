@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["DEFAULT_EDITS", "apply_edit", "check_edit", "list_edits", "jpeg", "resize", "crop", "gaussian_noise", "blur"]
+__all__ = ["DEFAULT_EDITS", "apply_edit", "check_edit", "list_edits", "jpeg", "resize", "crop", "gaussian_noise",
+           "blur"]
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -74,8 +75,8 @@ def _build(name: str) -> Callable[[np.ndarray], np.ndarray]:
     for pattern, valid, make in _FORMS.values():
         if (m := pattern.fullmatch(name)) and valid(float(m[1])):
             return make(float(m[1]))
-    raise KeyError(f"unknown edit {name!r}; known forms: none, {', '.join(_FORMS)} (e.g. {', '.join(DEFAULT_EDITS[1:])}; "
-                   "JPEG quality 1-100, crop area up to 100%)")
+    raise KeyError(f"unknown edit {name!r}; known forms: none, {', '.join(_FORMS)} "
+                   f"(e.g. {', '.join(DEFAULT_EDITS[1:])}; JPEG quality 1-100, crop area up to 100%)")
 
 
 def check_edit(name: str) -> None:

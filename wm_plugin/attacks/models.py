@@ -65,7 +65,8 @@ def check_model_attack(name: str) -> None:
         raise KeyError(f"unknown model attack {name!r}; known forms: none, int8, prune30, weightnoise1%, "
                        f"{', '.join(INPUT_FILTERS)}, "
                        "finetune1k, lora1k (any step count: finetune500, lora20k), surrogate-ARCH-LOSS-STEPS "
-                       f"(ARCH: {', '.join(SURROGATE_ARCHS)}; LOSS: {', '.join(SURROGATE_LOSSES)}; e.g. surrogate-unet-l1-2k)")
+                       f"(ARCH: {', '.join(SURROGATE_ARCHS)}; LOSS: {', '.join(SURROGATE_LOSSES)}; "
+                       "e.g. surrogate-unet-l1-2k)")
 
 
 def surrogate_loss(name: str) -> str | None:

@@ -25,7 +25,8 @@ from ..metrics import ssim
 from ..nets.discriminator import PatchDiscriminator
 from .tasks import degrade
 
-__all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate", "train_surrogate"]
+__all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate",
+           "train_surrogate"]
 
 SURROGATE_ARCHS = ("unet", "resnet9", "srvgg")
 SURROGATE_LOSSES = ("l1", "l2", "ssim", "adv", "perceptual")
@@ -102,6 +103,7 @@ def build_surrogate(arch: str, scale: int = 1) -> nn.Module:
 
     Raises:
         KeyError: an unknown arch.
+        ConfigError: ``srvgg`` without BasicSR installed.
     """
     if arch == "unet":
         return UNet(scale=scale)

@@ -40,7 +40,8 @@ def check_task(task: str, scale: int) -> None:
         raise ValueError(f"task {task!r} does not fit a ×{scale} model")
 
 
-def degrade(clean: torch.Tensor, task: str, *, scale: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+def degrade(clean: torch.Tensor, task: str, *, scale: int = 1,
+            generator: torch.Generator | None = None) -> torch.Tensor:
     """The model input for the clean targets ``clean`` (B,3,H,W in [0, 1]; H, W multiples of ``scale``).
 
     Raises:
@@ -48,7 +49,8 @@ def degrade(clean: torch.Tensor, task: str, *, scale: int = 1, generator: torch.
     """
     check_task(task, scale)
     if task == "sr":
-        return F.interpolate(clean, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        small = F.interpolate(clean, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
+        return small.clamp(0, 1)
     if task == "denoise":
         noise = torch.randn(clean.shape, generator=generator).to(clean)
         return (clean + NOISE_SIGMA * noise).clamp(0, 1)

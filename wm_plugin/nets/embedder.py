@@ -155,7 +155,8 @@ class Embedder(nn.Module):
 
     def message_patterns(self, bits: torch.Tensor) -> torch.Tensor:
         """The carrier planes for a batch of {0,1} messages; depends on the message only, so it can be cached."""
-        return self.patterns(bits.to(next(self.patterns.parameters()).dtype) * 2 - 1)  # the network's dtype (bf16 on GPU)
+        dtype = next(self.patterns.parameters()).dtype  # the network's (bf16 on GPU)
+        return self.patterns(bits.to(dtype) * 2 - 1)
 
     def forward(self, image: torch.Tensor, bits: torch.Tensor, patterns: torch.Tensor | None = None) -> torch.Tensor:
         """Residual for ``image`` (B,3,size,size in [0,1]) carrying ``bits`` (B,k in {0,1}), unit RMS per image."""
@@ -172,7 +173,8 @@ class Embedder(nn.Module):
         return residual / rms
 
     @torch.no_grad()
-    def detail_gain(self, image: torch.Tensor, *, peak: float = 1.0, rows: tuple[bool, bool] = (True, True)) -> torch.Tensor | None:
+    def detail_gain(self, image: torch.Tensor, *, peak: float = 1.0,
+                    rows: tuple[bool, bool] = (True, True)) -> torch.Tensor | None:
         """The gain (B,1,H,W) for a residual already resized to ``image``'s size (B,C,H,W in [0, peak]); None if off.
 
         ``rows``: see ``texture_gain`` (for a horizontal strip of a larger image)."""
@@ -188,4 +190,5 @@ def _create_embedder(**kwargs) -> Embedder:
 @register_net
 def embedder_256(**kwargs) -> Embedder:
     """Default embedder: 64 bits at a 256×256 working resolution, 4 carrier planes, texture gain on."""
-    return _create_embedder(**{"bits": 64, "size": 256, "pattern_channels": 4, "width": 16, "texture_floor": 0.01, **kwargs})
+    defaults = {"bits": 64, "size": 256, "pattern_channels": 4, "width": 16, "texture_floor": 0.01}
+    return _create_embedder(**{**defaults, **kwargs})

@@ -87,7 +87,8 @@ class TrainingImages:
         x = int(torch.randint(0, w - side + 1, (), generator=g))
         crop = photo[:, y : y + side, x : x + side].unsqueeze(0)
         if side != self.size:
-            crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+            crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", antialias=True,
+                                 align_corners=False)
         return crop[0]
 
     def batch(self, n: int, g: torch.Generator) -> torch.Tensor:

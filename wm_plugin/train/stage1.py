@@ -125,7 +125,8 @@ def embed_batch(embedder, images: torch.Tensor, bits: torch.Tensor, target_psnr:
     residual = torch.where(grey.view(-1, 1, 1, 1), residual.mean(dim=1, keepdim=True).expand_as(residual), residual)
     size = images.shape[-1]
     out = []
-    for r, img, f in zip(residual.split(1), images.split(1), enlarge.tolist() if enlarge is not None else [1.0] * len(images)):
+    factors = enlarge.tolist() if enlarge is not None else [1.0] * len(images)
+    for r, img, f in zip(residual.split(1), images.split(1), factors):
         big_size = (round(size * f),) * 2
         big, big_img = (resize(r, big_size), resize(img, big_size)) if f > 1 else (r, img)
         gain = embedder.detail_gain(big_img)
@@ -253,7 +254,8 @@ class _Run:
         loss_clean = F.binary_cross_entropy_with_logits(clean_logits, torch.full_like(clean_logits, 0.5))
         loss_ssim = (1 - ssim(stored, x)).mean()
         loss_adv = (self.D(stored) - 1).pow(2).mean()
-        loss = loss_msg + cfg.clean_weight * loss_clean + fid * (cfg.ssim_weight * loss_ssim + cfg.adv_weight * loss_adv)
+        loss_fidelity = cfg.ssim_weight * loss_ssim + cfg.adv_weight * loss_adv
+        loss = loss_msg + cfg.clean_weight * loss_clean + fid * loss_fidelity
         public_acc = loss_escape = None
         if self.public_R is not None:
             # The public reader must see a marked image as it sees the same image clean: then it reads the
@@ -371,7 +373,8 @@ def train_stage1(cfg: Stage1Config, *, resume: bool = False, until: int | None =
                 if run.step % (cfg.log_every * 10) == 0 or run.step == cfg.steps:
                     figures = run.validate()
                     stats.update(figures)
-                bar.set_postfix(acc=f"{stats['acc_seen']:.3f}", clean=f"{stats['acc_clean']:.2f}", psnr=f"{stats['psnr']:.1f}")
+                bar.set_postfix(acc=f"{stats['acc_seen']:.3f}", clean=f"{stats['acc_clean']:.2f}",
+                                psnr=f"{stats['psnr']:.1f}")
                 log.write(json.dumps(stats) + "\n")
                 log.flush()
             if run.step % cfg.checkpoint_every == 0 or run.step == stop:

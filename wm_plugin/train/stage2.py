@@ -87,7 +87,8 @@ class Stage2Config:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if self.crop % self.scale or self.size % self.scale:
-            raise ConfigError(f"crop ({self.crop}) and size ({self.size}) must be multiples of the scale ({self.scale})")
+            raise ConfigError(f"crop ({self.crop}) and size ({self.size}) must be multiples of the scale "
+                              f"({self.scale})")
         if self.images < 8:
             raise ConfigError(f"stage 2 needs at least 8 clean images, got {self.images}")
         if not self.archs:
@@ -126,8 +127,8 @@ def _answers(net, clean: torch.Tensor, task: str, scale: int, seed: int, device:
 
 
 # What the saved surrogates and the pool depend on: a run folder reused with other values would mix them up.
-_SURROGATE_FIELDS = ("init", "task", "scale", "loss", "surrogate_steps", "surrogate_lr", "crop", "images", "size", "psnr",
-                     "data", "procedural", "seed")
+_SURROGATE_FIELDS = ("init", "task", "scale", "loss", "surrogate_steps", "surrogate_lr", "crop", "images", "size",
+                     "psnr", "data", "procedural", "seed")
 
 
 def _check_reuse(out: Path, cfg: Stage2Config) -> None:
@@ -237,14 +238,16 @@ class _Run:
         loss_direct = F.binary_cross_entropy_with_logits(
             self._read(self.R, random_distortion(direct, self.rng, cfg.attack)), direct_bits.float().to(self.dev))
         # No mark: the twins' outputs and clean images.
-        clean_logits = torch.cat([twin_logits, self._read(self.R, random_distortion(quantize8(clean), self.rng, cfg.attack))])
+        clean_read = self._read(self.R, random_distortion(quantize8(clean), self.rng, cfg.attack))
+        clean_logits = torch.cat([twin_logits, clean_read])
         loss_clean = F.binary_cross_entropy_with_logits(clean_logits, torch.full_like(clean_logits, 0.5))
         loss = loss_sur + cfg.direct_weight * loss_direct + cfg.clean_weight * loss_clean
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.step += 1
-        return {"loss": loss.item(), "surrogate": loss_sur.item(), "direct": loss_direct.item(), "clean": loss_clean.item()}
+        return {"loss": loss.item(), "surrogate": loss_sur.item(), "direct": loss_direct.item(),
+                "clean": loss_clean.item()}
 
     @torch.no_grad()
     def validate(self, R=None) -> dict:
@@ -265,8 +268,8 @@ class _Run:
                 v = verdict([str(j) for j in range(len(logits))], logits, carried)
                 out[f"{arch}-{kind}"] = {"bit_accuracy": round(v.bit_accuracy, 4), "p_value": v.p_value,
                                          "detected": v.detected}
-            mark = (_mark(self.H, clean.to(self.dev), self.messages[i].expand(len(clean), -1).to(self.dev), cfg.psnr).cpu()
-                    - quantize8(clean)).flatten(1)
+            bits = self.messages[i].expand(len(clean), -1).to(self.dev)
+            mark = (_mark(self.H, clean.to(self.dev), bits, cfg.psnr).cpu() - quantize8(clean)).flatten(1)
             kept = (pool.outputs[f"{arch}-marked"][pool.val] - pool.outputs[f"{arch}-clean"][pool.val]).flatten(1)
             cos = (kept * mark).sum(1) / (kept.norm(dim=1) * mark.norm(dim=1)).clamp_min(1e-12)
             out[f"{arch}-marked"]["mark_kept"] = round(cos.mean().item(), 4)
@@ -317,8 +320,8 @@ def train_stage2(cfg: Stage2Config, *, resume: bool = False, progress: bool = Tr
 
     Writes ``log.jsonl`` (a line per ``log_every`` steps) and ``checkpoint.pt``; trained surrogates are kept in
     ``out/surrogates`` and not trained again (a run folder made with other surrogate settings is refused:
-    ``ConfigError``; more ``steps`` or other ``archs`` are fine). Returns ``{"before": ..., "after": ...}``: the held-out figures
-    (``_Run.validate``) of the starting extractor and of the exported one.
+    ``ConfigError``; more ``steps`` or other ``archs`` are fine). Returns ``{"before": ..., "after": ...}``: the
+    held-out figures (``_Run.validate``) of the starting extractor and of the exported one.
     """
     out = Path(cfg.out)
     _check_reuse(out, cfg)

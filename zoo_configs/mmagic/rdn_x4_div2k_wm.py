@@ -1,5 +1,6 @@
 # RDN x4 (DIV2K): MMagic's own config, unchanged, plus the watermark flag (two lines).
-# Train: wm mmagic-train rdn_x4_div2k_wm.py   (or MMagic's tools/train.py rdn_x4_div2k_wm.py with wm_mmagic installed)
+# Train: wm mmagic-train rdn_x4_div2k_wm.py
+#   (or MMagic's tools/train.py rdn_x4_div2k_wm.py with wm_mmagic installed)
 _base_ = 'mmagic::rdn/rdn_x4c64b16_1xb16-1000k_div2k.py'
 
 custom_imports = dict(imports=['wm_mmagic'], allow_failed_imports=False)

@@ -14,7 +14,8 @@ from ..options import device_option, json_option
 
 @click.command("demo", help="Make a fresh key, mark the bundled sample images and protect the bundled model; verify "
                             "marked and original images, protected and original model.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Keep the key and images in this new folder.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Keep the key and images in this new folder.")
 @device_option
 @json_option
 def command(out, device, as_json) -> None:
@@ -61,22 +62,28 @@ def command(out, device, as_json) -> None:
     else:
         k = on_marked.bits
         click.echo(f"key {key.fingerprint} ({k} bits); false-positive target {on_marked.fpr_target:g}\n")
-        click.echo(f"{'image':<14}{'size':>10}{'PSNR dB':>9}   {'marked: bits':>13}{'p-value':>10}   {'original: bits':>15}{'p-value':>10}")
+        click.echo(f"{'image':<14}{'size':>10}{'PSNR dB':>9}   {'marked: bits':>13}{'p-value':>10}   "
+                   f"{'original: bits':>15}{'p-value':>10}")
         for r in rows:
-            click.echo(f"{r['image']:<14}{r['size']:>10}{r['psnr']:>9.1f}   {r['marked_matches']:>10}/{k}{r['marked_p']:>10.2g}"
-                       f"   {r['original_matches']:>12}/{k}{r['original_p']:>10.2g}")
+            click.echo(f"{r['image']:<14}{r['size']:>10}{r['psnr']:>9.1f}   "
+                       f"{r['marked_matches']:>10}/{k}{r['marked_p']:>10.2g}   "
+                       f"{r['original_matches']:>12}/{k}{r['original_p']:>10.2g}")
         for label, v in (("marked set", on_marked), ("original set", on_original)):
             word = "DETECTED" if v.detected else "not detected"
             click.echo(f"\n{label:<13} {word:<13} p = {v.p_value:.3g}  ({v.matches}/{k} voted bits match)", nl=False)
         if model is not None:
             c = model["check"]
-            click.echo(f"\n\nA {model['framework']} model (bundled, {model['name']}) protected with `wm protect --mode barrier`:")
-            click.echo(f"{'input':<14}{'PSNR dB vs original':>21}   {'protected: bits':>16}{'p-value':>10}   {'original: bits':>15}{'p-value':>10}")
-            for name, p, m, o in zip([i.name for i in c.protected.images], c.psnr_vs_original, c.protected.images, c.original.images):
-                click.echo(f"{name:<14}{p:>21.1f}   {m.matches:>13}/{k}{m.p_value:>10.2g}   {o.matches:>12}/{k}{o.p_value:>10.2g}")
+            click.echo(f"\n\nA {model['framework']} model (bundled, {model['name']}) protected with "
+                       "`wm protect --mode barrier`:")
+            click.echo(f"{'input':<14}{'PSNR dB vs original':>21}   {'protected: bits':>16}{'p-value':>10}   "
+                       f"{'original: bits':>15}{'p-value':>10}")
+            for p, m, o in zip(c.psnr_vs_original, c.protected.images, c.original.images):
+                click.echo(f"{m.name:<14}{p:>21.1f}   {m.matches:>13}/{k}{m.p_value:>10.2g}   "
+                           f"{o.matches:>12}/{k}{o.p_value:>10.2g}")
             for label, v in (("protected model", c.protected), ("original model", c.original)):
                 word = "DETECTED" if v.detected else "not detected"
-                click.echo(f"\n{label:<16} {word:<13} p = {v.p_value:.3g}  ({v.matches}/{k} voted bits match)", nl=False)
+                click.echo(f"\n{label:<16} {word:<13} p = {v.p_value:.3g}  ({v.matches}/{k} voted bits match)",
+                           nl=False)
         what = "marked images detected, originals not" + ("; protected model detected, original not" if model else "")
         click.echo(f"\n\n{'PASS' if ok else 'FAIL'}: {what} ({result['seconds']}s){'; files in ' + out if out else ''}")
     if not ok:

@@ -14,7 +14,8 @@ from ..options import device_option, json_option, key_option, open_codec, weight
 @key_option
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--psnr", type=float, default=None, help="Strength: the PSNR of the mark in each image, dB (default 43.5; higher is fainter).")
+@click.option("--psnr", type=float, default=None,
+              help="Strength: the PSNR of the mark in each image, dB (default 43.5; higher is fainter).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP output quality.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @device_option
@@ -47,7 +48,9 @@ def command(key_path, inputs, output, psnr, quality, force, device, weights, as_
         records.append({"input": str(src), "output": str(dst), "psnr": picture_psnr(pic, marked)})
     seconds = time.perf_counter() - started
     if as_json:
-        click.echo(json.dumps({"key_fingerprint": key.fingerprint, "n_images": len(records), "seconds": seconds, "images": records}))
+        click.echo(json.dumps({"key_fingerprint": key.fingerprint, "n_images": len(records), "seconds": seconds,
+                               "images": records}))
     else:
         mean = float(np.mean([r["psnr"] for r in records]))
-        click.echo(f"marked {len(records)} image(s) into {output} in {seconds:.1f}s (mean PSNR {mean:.1f} dB, key {key.fingerprint})")
+        click.echo(f"marked {len(records)} image(s) into {output} in {seconds:.1f}s (mean PSNR {mean:.1f} dB, "
+                   f"key {key.fingerprint})")

@@ -27,10 +27,13 @@ from ..options import (
                             "(--outputs) or to a protected model's answers on probe inputs (--model), and report "
                             "what verification still detects. With --model and --attacks, attack the model "
                             "instead (pruning, weight noise, int8, fine-tuning and LoRA on clean pairs of its task; "
-                            "surrogates trained on its answers) and verify each attacked copy or surrogate. Writes eval.md and eval.json with -o DIR.")
+                            "surrogates trained on its answers) and verify each attacked copy or surrogate. Writes "
+                            "eval.md and eval.json with -o DIR.")
 @key_option
-@click.option("--outputs", "outputs", multiple=True, type=click.Path(), help="Folder (or file) of protected outputs; repeatable.")
-@click.option("--model", type=click.Path(dir_okay=False), default=None, help="A protected checkpoint, run on probe inputs.")
+@click.option("--outputs", "outputs", multiple=True, type=click.Path(),
+              help="Folder (or file) of protected outputs; repeatable.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="A protected checkpoint, run on probe inputs.")
 @framework_option
 @config_option
 @arch_option
@@ -56,7 +59,8 @@ from ..options import (
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate of the fine-tuning attacks.")
 @click.option("--lora-rank", "lora_rank", type=click.IntRange(1), default=4, show_default=True,
               help="Rank of the LoRA attacks' adapters.")
-@click.option("-o", "--output", type=click.Path(file_okay=False), default=None, help="Write eval.md and eval.json here.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Write eval.md and eval.json here.")
 @click.option("--force", is_flag=True, help="Overwrite eval.md / eval.json.")
 @device_option
 @weights_option
@@ -122,7 +126,8 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         answers = model_outputs(lambda x: adapter.run(net, x), inputs, device=device, progress=not as_json)
         images = [as_picture(o).pixels for o in answers]
         if attack_names:
-            scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))  # as the model answers, whatever the config says
+            # the scale as the model answers, whatever the config says
+            scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))
             setting = _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, progress=not as_json)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
                                                     setting=setting, unattacked=answers, trigger=trigger)
@@ -131,7 +136,8 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         labels = [str(p) for p in paths]
         images = [np.rint(read_image(p).rgb_float() * 255).astype(np.uint8) for p in paths]
     results = evaluate_edits(labels, images, key, codec=codec, edits=names) if names else []
-    tables = ([edits_markdown(results)] if results else []) + ([model_attacks_markdown(attack_results)] if attack_results else [])
+    tables = [edits_markdown(results)] if results else []
+    tables += [model_attacks_markdown(attack_results)] if attack_results else []
     doc = {"key_fingerprint": key.fingerprint, "n_images": len(images), "edits": [r.to_dict() for r in results],
            "model_attacks": [r.to_dict() for r in attack_results]}
     report = f"# wm eval\n\n{len(images)} output(s), key {key.fingerprint}\n\n" + "\n".join(tables)

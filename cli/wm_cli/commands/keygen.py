@@ -19,7 +19,8 @@ import click
                    "survives crops and that models trained on marked images can learn (see the README).")
 @click.option("--force", is_flag=True, help="Overwrite an existing key file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def command(output: str, bits: int, message: str | None, logo: str | None, scheme: str, force: bool, as_json: bool) -> None:
+def command(output: str, bits: int, message: str | None, logo: str | None, scheme: str, force: bool,
+            as_json: bool) -> None:
     from wm_plugin.errors import KeyFileError
     from wm_plugin.keys import generate_key, save_key
 
@@ -42,4 +43,5 @@ def command(output: str, bits: int, message: str | None, logo: str | None, schem
     if as_json:
         click.echo(json.dumps({"key": output, "bits": key.bits, "scheme": key.scheme, "fingerprint": key.fingerprint}))
     else:
-        click.echo(f"wrote {output}: {key.bits}-bit {key.scheme} key, fingerprint {key.fingerprint} (keep this file secret)")
+        click.echo(f"wrote {output}: {key.bits}-bit {key.scheme} key, fingerprint {key.fingerprint} "
+                   "(keep this file secret)")

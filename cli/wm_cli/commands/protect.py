@@ -32,13 +32,14 @@ from ..options import (
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The protected checkpoint.")
 @click.option("--mode", type=click.Choice(["barrier", "absorb", "trigger"]), default="barrier", show_default=True,
               help="barrier: the embedder runs after the model (no training). absorb: the model is fine-tuned to "
-                   "emit the mark itself and saved as a plain checkpoint of its own arch (needs a spectral key). trigger: "
-                   "fine-tuned to answer the key's secret trigger with a response that spells the key's bits, "
+                   "emit the mark itself and saved as a plain checkpoint of its own arch (needs a spectral key). "
+                   "trigger: fine-tuned to answer the key's secret trigger with a response that spells the key's bits, "
                    "other inputs as before (verify with --trigger); any key.")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="absorb/trigger: fine-tuning steps (batches of 4 crops; default 600 for absorb, 1500 for trigger).")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
-              help="absorb/trigger: Adam's learning rate (default 1e-4 for absorb, falling to 0 on a cosine; 1e-3 for trigger).")
+              help="absorb/trigger: Adam's learning rate (default 1e-4 for absorb, falling to 0 on a cosine; 1e-3 "
+                   "for trigger).")
 @click.option("--extractor-weight", type=click.FloatRange(0), default=0.01, show_default=True,
               help="absorb: weight of the reader's term beside the L1 loss (as in the training flag).")
 @click.option("--trainable", default=None, metavar="REGEX",
@@ -77,7 +78,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     if mode in ("absorb", "trigger"):
         if mode == "absorb" and key.scheme != "spectral":
             raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
-                                 f"networks' mark is tied to image position, which a network cannot learn; {key_path} is a deep key")
+                                 f"networks' mark is tied to image position, which a network cannot learn; "
+                                 f"{key_path} is a deep key")
         scale = adapter.model_scale(config) if hasattr(adapter, "model_scale") and config else 1
         common = dict(inputs=absorb_inputs(scale, data), scale=scale, config=config, device=device,
                       progress=not as_json)
@@ -88,7 +90,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
             flag = WatermarkFlag(key, key_path, extractor_weight=extractor_weight)
             original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
         else:
-            original, protected, written = protect_trigger(adapter, checkpoint, key, output, trainable=trainable, **common)
+            original, protected, written = protect_trigger(adapter, checkpoint, key, output, trainable=trainable,
+                                                           **common)
             trigger = True
         inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:
@@ -98,13 +101,15 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     # The proof to look at before shipping it: outputs close to the original's, and detected.
     check = check_protection(adapter, original, protected, inputs, key, codec=codec, trigger=trigger)
     if as_json:
-        click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint, **check.to_dict()}))
+        click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint,
+                               **check.to_dict()}))
     else:
         v = check.protected
         click.echo(f"wrote {', '.join(written)}")
         click.echo(f"on {v.n_images} probe image(s): outputs {check.to_dict()['psnr_vs_original']:.1f} dB from the "
                    f"original model's; {'DETECTED' if v.detected else 'NOT DETECTED'} (p = {v.p_value:.3g} by the "
-                   f"{v.test} test, bit accuracy {v.bit_accuracy:.3f}); the original model: p = {check.original.p_value:.3g}")
+                   f"{v.test} test, bit accuracy {v.bit_accuracy:.3f}); the original model: "
+                   f"p = {check.original.p_value:.3g}")
         if check.untriggered is not None:
             click.echo(f"those verdicts read the response to the key's trigger (verify with --trigger); the plain "
                        f"answers read as ordinary outputs: p = {check.untriggered.p_value:.3g}")

@@ -16,15 +16,18 @@ STAGE2_ONLY = ("task", "scale", "archs", "loss", "surrogate_steps")
 SIZES = ("64", "128", "256", "512")  # the networks work on a grid of 32 times a power of two, from 64 up
 
 
-@click.command("train", help="Stage 1 (default): train embedder H, extractor R and discriminator D. Stage 2 (--stage 2): "
-                             "train surrogate models on marked answers of the task and fine-tune R (from --init, default "
-                             "the shipped weights) to read the mark in their outputs. Writes safetensors to --out. "
-                             "Stage 1 is data-parallel under torchrun: torchrun --standalone --nproc_per_node N -m wm_cli "
-                             "train ... (gloo on CPUs, NCCL on GPUs; --batch is per process).")
+@click.command("train", help="Stage 1 (default): train embedder H, extractor R and discriminator D. Stage 2 "
+                             "(--stage 2): train surrogate models on marked answers of the task and fine-tune R (from "
+                             "--init, default the shipped weights) to read the mark in their outputs. Writes "
+                             "safetensors to --out. Stage 1 is data-parallel under torchrun: torchrun --standalone "
+                             "--nproc_per_node N -m wm_cli train ... (gloo on CPUs, NCCL on GPUs; --batch is per "
+                             "process).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoints, log, weights.")
 @click.option("--stage", type=click.Choice(["1", "2"]), default="1", show_default=True, help="Which training stage.")
-@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False), help="Image folder to train on; repeatable.")
-@click.option("--procedural", type=int, default=None, help="Number of built-in procedural images (default 1024; stage 2: 256).")
+@click.option("--data", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Image folder to train on; repeatable.")
+@click.option("--procedural", type=int, default=None,
+              help="Number of built-in procedural images (default 1024; stage 2: 256).")
 @click.option("--steps", type=int, default=None, help="Training steps (default 4500; stage 2: 600 steps of R).")
 @click.option("--batch", type=int, default=None, help="Images per step (default 12).")
 @click.option("--bits", type=int, default=None, help="Message length k (default 64).")
@@ -52,11 +55,14 @@ SIZES = ("64", "128", "256", "512")  # the networks work on a grid of 32 times a
               help="Build D on this timm model instead of the built-in PatchGAN. Needs timm.")
 @click.option("--task", type=click.Choice(["denoise", "sr", "derain"]), default=None,
               help="Stage 2: the task the surrogates learn (default denoise; sr with --scale).")
-@click.option("--scale", type=int, default=None, help="Stage 2: the upscaling factor of the task (default 1; 2 with --task sr).")
+@click.option("--scale", type=int, default=None,
+              help="Stage 2: the upscaling factor of the task (default 1; 2 with --task sr).")
 @click.option("--archs", default=None, metavar="A,B",
-              help="Stage 2: surrogate architectures, each trained marked and clean (default unet,resnet9; also srvgg).")
+              help="Stage 2: surrogate architectures, each trained marked and clean (default unet,resnet9; also "
+                   "srvgg).")
 @click.option("--loss", default=None, help="Stage 2: the surrogates' loss, l1|l2|ssim|adv (default l1).")
-@click.option("--surrogate-steps", type=int, default=None, help="Stage 2: training steps of each surrogate (default 1000).")
+@click.option("--surrogate-steps", type=int, default=None,
+              help="Stage 2: training steps of each surrogate (default 1000).")
 @click.option("--resume", is_flag=True, help="Continue from --out/checkpoint.pt.")
 @click.option("--until", type=int, default=None, help="Stop (checkpointed) at this step; continue later with --resume.")
 @device_option

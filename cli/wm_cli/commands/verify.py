@@ -52,8 +52,8 @@ def _fpr(ctx, param, value):
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, fpr, report, logo_out, device, weights,
-            as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, fpr, report, logo_out, device,
+            weights, as_json) -> None:
     from pathlib import Path
 
     from wm_plugin.api import verify_files
@@ -91,7 +91,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
                                        progress=not as_json)
         else:
             inputs, outs = run_suspect(adapter, model, config=config, data=data, device=device, progress=not as_json)
-            v = verify_outputs([n for n, _ in inputs], outs, key, codec=open_codec(weights, device, key=key), fpr_target=fpr)
+            v = verify_outputs([n for n, _ in inputs], outs, key, codec=open_codec(weights, device, key=key),
+                               fpr_target=fpr)
         if report:
             from wm_plugin.report import write_report
 
@@ -114,7 +115,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
 
         write_image(logo_out, Picture(logo_picture(recovered_logo(v.votes, key))[..., None]))
     if as_json:
-        click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict(), **({"logo": logo_out} if logo_out else {})}))
+        logo = {"logo": logo_out} if logo_out else {}
+        click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict(), **logo}))
     else:
         word = "DETECTED" if v.detected else "NOT DETECTED"
         click.echo(f"{word}: {v.matches}/{v.bits} bits of the voted message match the key "
