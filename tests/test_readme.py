@@ -29,3 +29,12 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, sample_paths):
     Path("cat.png").write_bytes(sample_paths[0].read_bytes())
     exec(compile(code, "README.md", "exec"), {})
     assert Path("cat_marked.png").exists()
+
+
+def test_readme_layout_names_every_module_of_the_core():
+    layout = ROOT.joinpath("README.md").read_text().split("## Layout", 1)[1]
+    core = ROOT / "wm_plugin"
+    parts = [p.name for p in core.glob("*.py") if p.name != "__init__.py"]
+    parts += [p.name + "/" for p in core.iterdir() if p.is_dir() and p.name not in ("__pycache__", "samples")]
+    missing = [name for name in parts if not re.search(rf"(^|\s){re.escape(name)}(\s|$)", layout, re.M)]
+    assert not missing, f"README's Layout does not name {missing}"
