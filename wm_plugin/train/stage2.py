@@ -268,8 +268,8 @@ class _Run:
                 v = verdict([str(j) for j in range(len(logits))], logits, carried)
                 out[f"{arch}-{kind}"] = {"bit_accuracy": round(v.bit_accuracy, 4), "p_value": v.p_value,
                                          "detected": v.detected}
-            bits = self.messages[i].expand(len(clean), -1).to(self.dev)
-            mark = (_mark(self.H, clean.to(self.dev), bits, cfg.psnr).cpu() - quantize8(clean)).flatten(1)
+            message = self.messages[i].expand(len(clean), -1).to(self.dev)
+            mark = (_mark(self.H, clean.to(self.dev), message, cfg.psnr).cpu() - quantize8(clean)).flatten(1)
             kept = (pool.outputs[f"{arch}-marked"][pool.val] - pool.outputs[f"{arch}-clean"][pool.val]).flatten(1)
             cos = (kept * mark).sum(1) / (kept.norm(dim=1) * mark.norm(dim=1)).clamp_min(1e-12)
             out[f"{arch}-marked"]["mark_kept"] = round(cos.mean().item(), 4)
