@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .api import extract
+from .api import extract, verify
 from .codec import WatermarkCodec
 from .io import Picture, list_images, read_image, sample_images_dir
 from .keys import OwnerKey
@@ -91,8 +91,7 @@ def as_picture(rgb: np.ndarray) -> Picture:
 def verify_outputs(names: Sequence[str], outputs: Sequence[np.ndarray], key: OwnerKey, *, codec: WatermarkCodec,
                    fpr_target: float = DEFAULT_FPR) -> Verdict:
     """Test model outputs (H×W×3 float in [0, 1]), 8-bit quantised as saved outputs would be, against ``key``."""
-    logits = extract([as_picture(o) for o in outputs], codec=codec)
-    return verdict(list(names), logits, key.carried_bits(), fpr_target=fpr_target)
+    return verify(names, extract([as_picture(o) for o in outputs], codec=codec), key, fpr_target=fpr_target)
 
 
 def verify_model(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,
