@@ -1,6 +1,8 @@
-"""The README's set-up commands are the ones CI runs, and its Python example runs."""
+"""The README's set-up commands are the ones CI runs, its Python example runs, and its tables match the repo."""
 
+import importlib.util
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -38,3 +40,15 @@ def test_readme_layout_names_every_module_of_the_core():
     parts += [p.name + "/" for p in core.iterdir() if p.is_dir() and p.name not in ("__pycache__", "samples")]
     missing = [name for name in parts if not re.search(rf"(^|\s){re.escape(name)}(\s|$)", layout, re.M)]
     assert not missing, f"README's Layout does not name {missing}"
+
+
+def test_readme_surrogate_table_is_the_rendering_of_the_results_on_disk(monkeypatch):
+    spec = importlib.util.spec_from_file_location("surrogate_table", ROOT / "benchmarks" / "surrogate_table.py")
+    table = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, table)  # its dataclass looks itself up there
+    spec.loader.exec_module(table)
+    rendered = table.render()
+    assert rendered.count("\n") > 10 and "**" in rendered  # rows, and detected cells among them
+    readme = ROOT.joinpath("README.md").read_text()
+    assert table.MARKERS[0] + rendered + table.MARKERS[1] in readme, (
+        "README's surrogate table is stale: run python benchmarks/surrogate_table.py --readme README.md")
