@@ -292,8 +292,12 @@ def test_eval_runs_a_surrogate_attack(marked_samples, wm, monkeypatch):
 
     torch.manual_seed(0)
     torch.save(TinySR().state_dict(), "sr.pth")
+    Path("probes").mkdir()  # two small probes keep the surrogate's answers quick
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(f"probes/{i}.png")
     arch = "toy_nets:TinySR(scale=2, width=8)"
-    r = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr.pth", "--attacks", "surrogate-unet-l1-3", "--json")
+    r = wm("eval", "--key", "k.key", "--arch", arch, "--model", "sr.pth", "--data", "probes",
+           "--attacks", "surrogate-unet-l1-3", "--json")
     assert r.code == 0, r.err
     (row,) = json.loads(r.out)["model_attacks"]
     assert row["attack"] == "surrogate-unet-l1-3" and not row["detected"] and 5 < row["psnr_vs_model"] < 60

@@ -9,6 +9,7 @@ no mark, which is what makes fine-tuning the hardest attack on a mark that lives
 from __future__ import annotations
 
 import copy
+import os
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..crops import RandomCrops
+from .resume import TrainingState, weights_fingerprint
 from .tasks import degrade
 
 __all__ = ["LoRAConv2d", "LoRALinear", "add_lora", "finetune"]
@@ -71,26 +73,45 @@ def add_lora(model: nn.Module, rank: int) -> nn.Module:
 
 def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale: int = 1, steps: int = 1000,
              lr: float = 1e-4, lora_rank: int | None = None, crop: int = 96, batch: int = 8, seed: int = 0,
-             progress: bool = True) -> nn.Module:
+             progress: bool = True, checkpoint: str | os.PathLike | None = None,
+             checkpoint_every: int = 500) -> nn.Module:
     """A copy of ``model`` fine-tuned with L1 on (degraded, clean) random crops of ``clean`` (H×W×3 floats in
     [0, 1], at least ``crop`` px a side; ``crop`` is on the target side and a multiple of ``scale``).
 
     ``lora_rank`` trains low-rank adapters instead of the weights. The model given is left as it was.
+    ``checkpoint``: a file the training is saved to every ``checkpoint_every`` steps and resumed from
+    (``wm_plugin.attacks.resume``).
+
+    Raises:
+        ValueError: an image smaller than ``crop``.
+        ConfigError: a ``checkpoint`` saved by another run.
     """
+    victim = weights_fingerprint(model) if checkpoint is not None else None
     model = copy.deepcopy(model).requires_grad_(True)  # a thief trains what the owner froze (a barrier's embedder) too
     if lora_rank:
+        torch.manual_seed(seed)  # the adapters' initial weights
         add_lora(model, lora_rank)
     device = next(model.parameters()).device
     if any(min(x.shape[:2]) < crop for x in clean):
         raise ValueError(f"fine-tuning images must be at least {crop} px a side")
     crops = RandomCrops(clean, crop, batch, seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr)
+    state = None
+    if checkpoint is not None:
+        run = {"attack": "finetune", "task": task, "scale": scale, "steps": steps, "lr": lr, "lora_rank": lora_rank,
+               "crop": crop, "batch": batch, "seed": seed, "victim": victim, "clean": [list(x.shape) for x in clean]}
+        state = TrainingState(checkpoint, run=run, every=checkpoint_every, generators=[crops.generator])
+    parts = {"model": model, "opt": opt}
+    start = state.resume(parts) if state else 0
     model.train()
-    for _ in tqdm(range(steps), desc="fine-tuning", unit="step", disable=not progress, leave=False):
+    for step in tqdm(range(start, steps), desc="fine-tuning", unit="step", initial=start, total=steps,
+                     disable=not progress, leave=False):
         target = crops.next()
         inputs = degrade(target, task, scale=scale, generator=crops.generator)
         loss = F.l1_loss(model(inputs.to(device)), target.to(device))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if state is not None:
+            state.save_if_due(step + 1, parts, last=step + 1 == steps)
     return model.eval()

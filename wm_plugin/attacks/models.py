@@ -4,13 +4,15 @@ answers ``surrogate-unet-l1-2k`` (arch, loss, steps: a model of the thief's own 
 answers). Step counts take ``k`` for thousands.
 
 ``apply_model_attack(name, model, setting)`` returns the attacked copy (or the surrogate); ``setting`` holds
-what the training attacks need (the thief's clean images, the task, the learning rates).
+what the training attacks need (the thief's clean images, the task, the learning rates, and where their training
+is saved to be resumed).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -35,8 +37,10 @@ _PATTERNS = {
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AttackSetting:
     """What the thief trains with: clean images (H×W×3 floats in [0, 1]), the model's task and scale, the
-    learning rates (fine-tuning, surrogate from scratch), the LoRA rank, crop and batch sizes, and the perceptual
-    surrogate loss (``wm_plugin.attacks.perceptual.PerceptualLoss``, on the user's VGG19 weights)."""
+    learning rates (fine-tuning, surrogate from scratch), the LoRA rank, crop and batch sizes, the perceptual
+    surrogate loss (``wm_plugin.attacks.perceptual.PerceptualLoss``, on the user's VGG19 weights), and the folder
+    where the training attacks save their state every ``checkpoint_every`` steps, as ``NAME.pt``, and resume it
+    (``wm_plugin.attacks.resume``; None: not saved)."""
 
     clean: Sequence[np.ndarray] = ()
     task: str = "sr"
@@ -49,6 +53,12 @@ class AttackSetting:
     seed: int = 0
     perceptual_loss: nn.Module | None = None
     progress: bool = True
+    checkpoints: str | None = None
+    checkpoint_every: int = 500
+
+    def checkpoint(self, attack: str) -> Path | None:
+        """Where the training of ``attack`` is saved (None: nowhere)."""
+        return None if self.checkpoints is None else Path(self.checkpoints) / f"{attack}.pt"
 
     @classmethod
     def for_model(cls, scale: int, *, task: str | None = None, clean: Sequence[np.ndarray] | None = None,
@@ -92,9 +102,11 @@ def apply_model_attack(name: str, model: nn.Module, setting: AttackSetting) -> n
         return train_surrogate(model, setting.clean, arch=m[1], loss=m[2], task=setting.task, scale=setting.scale,
                                steps=int(m[3]) * (1000 if m[4] else 1), lr=setting.surrogate_lr, crop=setting.crop,
                                batch=setting.batch, seed=setting.seed, perceptual_loss=setting.perceptual_loss,
-                               progress=setting.progress)
+                               progress=setting.progress, checkpoint=setting.checkpoint(name),
+                               checkpoint_every=setting.checkpoint_every)
     m = _PATTERNS["finetune"].fullmatch(name)
     steps = int(m[2]) * (1000 if m[3] else 1)
     return finetune(model, setting.clean, task=setting.task, scale=setting.scale, steps=steps, lr=setting.lr,
                     lora_rank=setting.lora_rank if m[1] == "lora" else None, crop=setting.crop,
-                    batch=setting.batch, seed=setting.seed, progress=setting.progress)
+                    batch=setting.batch, seed=setting.seed, progress=setting.progress,
+                    checkpoint=setting.checkpoint(name), checkpoint_every=setting.checkpoint_every)

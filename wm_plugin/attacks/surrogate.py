@@ -11,6 +11,7 @@ output size: a super-resolution surrogate gets its input bicubically enlarged fi
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..crops import RandomCrops
 from ..errors import ConfigError
 from ..metrics import ssim
 from ..nets.discriminator import PatchDiscriminator
+from .resume import TrainingState, weights_fingerprint
 from .tasks import degrade
 
 __all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate",
@@ -124,18 +126,27 @@ def build_surrogate(arch: str, scale: int = 1) -> nn.Module:
 def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str, loss: str, task: str,
                     scale: int = 1, steps: int = 2000, lr: float = 5e-4, crop: int = 96, batch: int = 8,
                     seed: int = 0, perceptual_loss: nn.Module | None = None, progress: bool = True,
-                    cosine: bool = True, on_step: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
+                    cosine: bool = True, on_step: Callable[[int, nn.Module], None] | None = None,
+                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 500) -> nn.Module:
     """A surrogate trained from scratch on the ``victim``'s 8-bit answers to degraded crops of ``clean`` (H×W×3
     floats in [0, 1], at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
-    ``cosine`` and ``on_step`` as in ``fit_surrogate``.
+    ``cosine`` and ``on_step`` as in ``fit_surrogate``. ``checkpoint``: a file the training is saved to every
+    ``checkpoint_every`` steps and resumed from (``wm_plugin.attacks.resume``).
 
     Raises:
         KeyError: an unknown arch or loss.
-        ConfigError: the perceptual loss without ``perceptual_loss`` (``wm_plugin.attacks.perceptual``).
+        ConfigError: the perceptual loss without ``perceptual_loss`` (``wm_plugin.attacks.perceptual``), or a
+            ``checkpoint`` saved by another run.
     """
     device = next(victim.parameters()).device
     crops = RandomCrops(clean, crop, batch, seed)
     victim = victim.eval()
+    state = None
+    if checkpoint is not None:
+        run = {"attack": "surrogate", "arch": arch, "loss": loss, "task": task, "scale": scale, "steps": steps,
+               "lr": lr, "crop": crop, "batch": batch, "seed": seed, "cosine": cosine,
+               "victim": weights_fingerprint(victim), "clean": [list(x.shape) for x in clean]}
+        state = TrainingState(checkpoint, run=run, every=checkpoint_every, generators=[crops.generator])
 
     def pairs() -> tuple[torch.Tensor, torch.Tensor]:
         inputs = degrade(crops.next(), task, scale=scale, generator=crops.generator).to(device)
@@ -144,22 +155,26 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
         return inputs, answers
 
     return fit_surrogate(pairs, arch=arch, loss=loss, scale=scale, steps=steps, lr=lr, seed=seed, device=device,
-                         perceptual_loss=perceptual_loss, progress=progress, cosine=cosine, on_step=on_step)
+                         perceptual_loss=perceptual_loss, progress=progress, cosine=cosine, on_step=on_step,
+                         state=state)
 
 
 def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arch: str, loss: str, scale: int = 1,
                   steps: int = 2000, lr: float = 5e-4, seed: int = 0, device: str | torch.device = "cpu",
                   perceptual_loss: nn.Module | None = None, progress: bool = True, cosine: bool = True,
-                  on_step: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
+                  on_step: Callable[[int, nn.Module], None] | None = None,
+                  state: TrainingState | None = None) -> nn.Module:
     """A fresh ``arch`` surrogate trained for ``steps`` on the batches ``pairs()`` returns: (inputs, targets)
     on ``device``, targets ``scale`` times larger. Adam at ``lr``, decayed on a cosine to 0 unless ``cosine`` is
     off. The ``perceptual`` loss is ``perceptual_loss`` (a ``wm_plugin.attacks.perceptual.PerceptualLoss``: its
     VGG19 weights are the user's). ``on_step(step, net)`` is called, without gradients and with the network in
-    eval mode, before each step and after the last (step = ``steps``): to watch the surrogate learn.
+    eval mode, before each step and after the last (step = ``steps``): to watch the surrogate learn. ``state``
+    saves the training as it goes and resumes it from where it was saved (its generators must be those that
+    ``pairs`` draws from).
 
     Raises:
         KeyError: an unknown arch or loss.
-        ConfigError: the perceptual loss without ``perceptual_loss``.
+        ConfigError: the perceptual loss without ``perceptual_loss``, or a ``state`` saved by another run.
     """
     if loss not in SURROGATE_LOSSES:
         raise KeyError(f"unknown surrogate loss {loss!r}; known: {', '.join(SURROGATE_LOSSES)}")
@@ -173,8 +188,11 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
     disc = PatchDiscriminator().to(device) if loss == "adv" else None
     opt_d = torch.optim.Adam(disc.parameters(), lr, betas=(0.5, 0.99)) if disc else None
-    for step in tqdm(range(steps), desc=f"training a {arch} surrogate ({loss})", unit="step", disable=not progress,
-                     leave=False):
+    parts = {"net": net, "opt": opt, "sched": sched, "disc": disc, "opt_d": opt_d}
+    parts = {name: part for name, part in parts.items() if part is not None}
+    start = state.resume(parts) if state else 0
+    for step in tqdm(range(start, steps), desc=f"training a {arch} surrogate ({loss})", unit="step", initial=start,
+                     total=steps, disable=not progress, leave=False):
         _watch(on_step, step, net)
         inputs, answers = pairs()
         out = net(inputs)
@@ -198,6 +216,8 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()
+        if state is not None:
+            state.save_if_due(step + 1, parts, last=step + 1 == steps)
     _watch(on_step, steps, net)
     return net.eval()
 

@@ -4,6 +4,7 @@ noise, int8, fine-tuning, LoRA) and the surrogate attacks (models trained on its
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -59,6 +60,9 @@ from ..options import (
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate of the fine-tuning attacks.")
 @click.option("--lora-rank", "lora_rank", type=click.IntRange(1), default=4, show_default=True,
               help="Rank of the LoRA attacks' adapters.")
+@click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
+              help="Save the training attacks (fine-tuning, LoRA, surrogates) here as ATTACK.pt every 500 steps, and "
+                   "resume each one from its file: a stopped run goes on where it was, a finished one is not redone.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Write eval.md and eval.json here.")
 @click.option("--force", is_flag=True, help="Overwrite eval.md / eval.json.")
@@ -66,7 +70,7 @@ from ..options import (
 @weights_option
 @json_option
 def command(key_path, outputs, model, framework, config, arch, data, trigger, edits, attacks, task, attack_data,
-            vgg_weights, lr, lora_rank, output, force, device, weights, as_json) -> None:
+            vgg_weights, lr, lora_rank, checkpoints, output, force, device, weights, as_json) -> None:
     import numpy as np
 
     from wm_plugin.attacks import check_edit, list_edits
@@ -128,7 +132,8 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         if attack_names:
             # the scale as the model answers, whatever the config says
             scale = max(1, round(images[0].shape[0] / inputs[0][1].shape[0]))
-            setting = _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, progress=not as_json)
+            setting = _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, progress=not as_json,
+                                      checkpoints=checkpoints)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
                                                     setting=setting, unattacked=answers, trigger=trigger)
     else:
@@ -146,9 +151,9 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
     click.echo(json.dumps(doc) if as_json else "\n".join(t.rstrip() for t in tables))
 
 
-def _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, *, progress):
+def _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, *, progress, checkpoints):
     """What the training attacks train with: the thief's clean images (or procedural ones), the task, the
-    surrogates' perceptual loss."""
+    surrogates' perceptual loss, and where their training is saved."""
     from wm_plugin.attacks.models import AttackSetting
     from wm_plugin.attacks.tasks import check_task, default_task
     from wm_plugin.errors import WatermarkError
@@ -161,7 +166,14 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, *,
         raise WatermarkError(f"--task: {e}") from None
     clean = [read_image(p).rgb_float() for p in list_images(attack_data)] if attack_data else None
     setting = AttackSetting.for_model(scale, task=task, clean=clean, lr=lr, lora_rank=lora_rank,
-                                      perceptual_loss=perceptual_loss, progress=progress)
+                                      perceptual_loss=perceptual_loss, progress=progress, checkpoints=checkpoints)
     if clean and any(min(x.shape[:2]) < setting.crop for x in clean):
         raise WatermarkError(f"--attack-data: images must be at least {setting.crop} px a side")
+    if checkpoints:  # now, not at the first save hours into training
+        try:
+            os.makedirs(checkpoints, exist_ok=True)
+        except OSError as e:
+            raise WatermarkError(f"--checkpoints: cannot create {checkpoints}: {e.strerror}") from None
+        if not os.access(checkpoints, os.W_OK):
+            raise WatermarkError(f"--checkpoints: {checkpoints} is not writable")
     return setting
