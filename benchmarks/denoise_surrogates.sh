@@ -7,7 +7,8 @@
 # benchmarks/results/surrogates_denoise/{barrier,plain}_ARCH_LOSS_STEPS.json (or OUT).
 # Usage: benchmarks/denoise_surrogates.sh DATA [DEVICE]
 # Environment: ATTACKS (default surrogate-srvgg-l1-5k), CONTROL (default: the first of ATTACKS), ATTACK_DATA,
-# THREADS (1), OUT.
+# THREADS (1), OUT, CHECKPOINTS (a folder: each run saves its training there every 500 steps, under the victim's
+# name, and the same command run again resumes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=$1 DEVICE=${2:-cpu}
@@ -22,7 +23,7 @@ ev() {  # victim, attack
   local name=${1#denoise_}_$(echo "${2#surrogate-}" | tr - _)
   OMP_NUM_THREADS=${THREADS:-1} python3 -m wm_cli eval --framework basicsr -opt "$M/$1.yml" --model "$M/$1.pth" \
     --key $M/owner.key --attacks "$2" --data "$DATA/probes_x1_noise25" \
-    ${ATTACK_DATA:+--attack-data "$ATTACK_DATA"} --device "$DEVICE" --json \
+    ${ATTACK_DATA:+--attack-data "$ATTACK_DATA"} ${CHECKPOINTS:+--checkpoints "$CHECKPOINTS/$1"} --device "$DEVICE" --json \
     > "$OUT/$name.json.part" && mv "$OUT/$name.json.part" "$OUT/$name.json" && echo "$name: done"
 }
 for attack in $ATTACKS; do ev denoise_barrier "$attack" & done
