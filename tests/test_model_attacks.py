@@ -266,6 +266,18 @@ def test_a_surrogate_learns_to_imitate_its_victim(loss, request):
         assert (surrogate(x) - target).abs().mean() < 0.6 * (bicubic - target).abs().mean()
 
 
+@pytest.mark.parametrize("loss", ["l1", "l2", "ssim"])
+def test_the_imitation_loss_pulls_back_outputs_out_of_range(loss):
+    """A surrogate whose outputs drift above 1 must still be pushed down: a clamp in the loss would stop it."""
+    from wm_plugin.attacks.surrogate import imitation_loss
+
+    torch.manual_seed(0)
+    answers = torch.rand(2, 3, 32, 32)
+    out = (answers + 1.5).requires_grad_()
+    imitation_loss(loss, out, answers).backward()
+    assert (out.grad > 0).float().mean() > 0.9  # a gradient step lowers nearly every pixel
+
+
 def test_a_surrogate_can_be_watched_while_it_learns():
     """on_step sees the network before each step and after the last, in eval mode, its weights moving; the cosine
     schedule shrinks the last step (a quarter of the rate at step 3 of 3), and without it the steps stay alike."""

@@ -28,7 +28,7 @@ from .resume import TrainingState, weights_fingerprint
 from .tasks import degrade
 
 __all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate",
-           "train_surrogate"]
+           "imitation_loss", "train_surrogate"]
 
 SURROGATE_ARCHS = ("unet", "resnet9", "srvgg")
 SURROGATE_LOSSES = ("l1", "l2", "ssim", "adv", "perceptual")
@@ -196,14 +196,7 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
         _watch(on_step, step, net)
         inputs, answers = pairs()
         out = net(inputs)
-        if loss == "l2":
-            objective = F.mse_loss(out, answers)
-        elif loss == "ssim":
-            objective = 1 - ssim(out.clamp(0, 1), answers).mean()
-        elif perceptual is not None:
-            objective = perceptual(out, answers)
-        else:
-            objective = F.l1_loss(out, answers)
+        objective = imitation_loss(loss, out, answers, perceptual)
         if disc is not None:
             objective = objective + 0.01 * ((disc(out.clamp(0, 1)) - 1) ** 2).mean()
         opt.zero_grad()
@@ -220,6 +213,20 @@ def fit_surrogate(pairs: Callable[[], tuple[torch.Tensor, torch.Tensor]], *, arc
             state.save_if_due(step + 1, parts, last=step + 1 == steps)
     _watch(on_step, steps, net)
     return net.eval()
+
+
+def imitation_loss(loss: str, out: torch.Tensor, answers: torch.Tensor,
+                   perceptual: nn.Module | None = None) -> torch.Tensor:
+    """How far a surrogate's outputs ``out`` are from the victim's ``answers`` under ``loss`` (the adversarial
+    loss's fidelity term is L1). Nothing is clamped: a clamp would stop the gradient of every pixel out of
+    [0, 1], and a surrogate that drifts there (a ResNet-9 under SSIM did, to 11 dB) would never come back."""
+    if loss == "l2":
+        return F.mse_loss(out, answers)
+    if loss == "ssim":
+        return 1 - ssim(out, answers).mean()
+    if loss == "perceptual":
+        return perceptual(out, answers)
+    return F.l1_loss(out, answers)
 
 
 def _watch(on_step: Callable[[int, nn.Module], None] | None, step: int, net: nn.Module) -> None:
