@@ -44,17 +44,17 @@ def main() -> None:
     inputs, reference = run_suspect(load_adapter("basicsr"), args.model, config=args.opt, data=[args.probes],
                                     progress=False)
     names = [n for n, _ in inputs]
-    offsets = reader.extract([as_picture(a).pixels for a in reference])
+    reference = [as_picture(a) for a in reference]
+    offsets = reader.extract([p.pixels for p in reference])
     rows = []
     for path in args.states:
         state = load_checkpoint(path)
         net = build_surrogate(state["run"]["arch"], state["run"]["scale"])
         net.load_state_dict(state["parts"]["net"])
-        answers = model_outputs(net.eval(), inputs, progress=False)
-        logits = reader.extract([as_picture(a).pixels for a in answers])
+        answers = [as_picture(a) for a in model_outputs(net.eval(), inputs, progress=False)]
+        logits = reader.extract([p.pixels for p in answers])
         row = {"state": path, "step": state["step"], "arch": state["run"]["arch"], "loss": state["run"]["loss"],
-               "psnr_vs_reference": sum(picture_psnr(as_picture(a), as_picture(r)) for a, r in zip(answers, reference))
-               / len(names)}
+               "psnr_vs_reference": sum(map(picture_psnr, answers, reference)) / len(names)}
         for label, read in (("plain", logits), ("less_reference", logits - offsets)):
             v = verdict(names, read, carried)
             row[label] = {"bit_accuracy": v.bit_accuracy, "voted_bits": v.matches, "p_value": v.p_value,
