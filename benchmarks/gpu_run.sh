@@ -12,7 +12,13 @@
 #               default 1e-3), each key's protected model fine-tuned 5k
 #               steps at lr 1e-4 (issue 6's bar: TPR@1e-6 >= 0.95); with TPR_EXTRA=1 also one key under 20k steps,
 #               LoRA 5k, pruning, int8 and the chroma notch, one under 5k steps at lr 1e-5, and the control (the
-#               original attacked the same ways, probed with 12 keys) (trigger_tpr_<label>.jsonl)
+#               original attacked the same ways, probed with 12 keys) (trigger_tpr_<label>.jsonl); with TPR_CONTROL=1
+#               only the control of the 5k-step fine-tune
+#   fading      trigger_fading.py on .gpu/models/plain, one fresh key, three processes at once: the one-carrier and the
+#               two-carrier trigger under the same thief (procedural images), and the two-carrier one under a thief
+#               fine-tuning on the photos (.gpu/data/train); implant TRIG_STEPS (default 2000) at batch 16, then the
+#               response read after each chunk of FADE_CHUNKS (default 500,500,1000,3000) steps at lr 1e-4 (issue 6:
+#               why the MSRResNet forgets the trigger within 1k steps; trigger_fading_<label>.jsonl)
 #   flag        basicsr_absorb.py --mode trigger: BasicSR's own MSRResNet ×FLAG_SCALE (default 4; 64 features,
 #               16 blocks) trained FLAG_ITERS iterations (default 5000) on .gpu/data with and without
 #               `watermark: {mode: trigger}`, both at once: the task-PSNR cost of the flag and the trained model's
@@ -93,11 +99,28 @@ tpr() {
     tpr_run "gpu_${n}_lr$lr" --part protected --keys "${TPR_KEYS:-3}" --deadline $((LIMIT - 30)) --lr "$lr" \
       --attacks finetune5k &
   done
+  if [ "${TPR_CONTROL:-0}" = 1 ]; then
+    tpr_run gpu_control_finetune5k --part control --keys 12 --attacks finetune5k &
+  fi
   if [ "${TPR_EXTRA:-0}" = 1 ]; then
     tpr_run gpu_more --part protected --keys 1 --attacks finetune20k,lora5k,prune30,int8,chromanotch &
     tpr_run gpu_lr1e-5 --part protected --keys 1 --attacks finetune5k --attack-lr 1e-5 &
     tpr_run gpu_control --part control --keys 12 --attacks finetune5k,finetune20k,lora5k,prune30,int8 &
   fi
+  wait
+}
+fade_run() {  # label, trigger_fading.py arguments
+  local label=$1; shift
+  timeout "$LIMIT" python3 benchmarks/trigger_fading.py --opt $M/plain.yml --checkpoint $M/plain.pth \
+    --key /tmp/fade.key --steps "${TRIG_STEPS:-2000}" --batch 16 --device cuda \
+    --chunks "${FADE_CHUNKS:-500,500,1000,3000}" --label "gpu_$label" --out "$OUT/trigger_fading_$label.jsonl" "$@" \
+    > "/tmp/logs/8_fading_$label.txt" 2>&1
+}
+fading() {
+  python3 -m wm_cli keygen -o /tmp/fade.key > /dev/null
+  fade_run one_carrier --carriers 1 &
+  fade_run two_carriers --carriers 2 &
+  fade_run two_carriers_photos --carriers 2 --attack-data .gpu/data/train &
   wait
 }
 flag() {

@@ -9,7 +9,9 @@ standard deviation of ``e`` in the same unit, ``resid_corr`` the mean correlatio
 the error is the model's own, more probes would not remove it). Bit accuracy is about Φ(amp / resid).
 
 ``--response-height`` and ``--amplitude`` (in /255) override the response's and the carrier's height of
-``wm_plugin.trigger`` for the experiment.
+``wm_plugin.trigger`` for the experiment, ``--carriers 1`` its number of carriers (the one-carrier trigger of
+2026-11-27 and before: 64 bits). ``--attack-data DIR`` fine-tunes on the thief's own images instead of procedural
+ones; ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU.
 
 Run: ``python benchmarks/trigger_fading.py --key owner.key --response-height 8``. Appends a row to
 ``benchmarks/results/trigger_fading.jsonl`` (or ``--out``).
@@ -30,6 +32,7 @@ import wm_plugin.trigger as trigger_module
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune
 from wm_plugin.attacks.tasks import default_task, procedural_clean
+from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
 from wm_plugin.protect import absorb_inputs
@@ -37,9 +40,9 @@ from wm_plugin.protect import absorb_inputs
 RESULTS = Path(__file__).parent / "results"
 
 
-def read_response(model, run, probes, key) -> dict:
+def read_response(model, run, probes, key, device: str = "cpu") -> dict:
     """The response read from each probe, split along the key's kernel (see the module's docstring)."""
-    logits, _ = trigger_module.triggered_logits(lambda x: run(model, x), probes, key, progress=False)
+    logits, _ = trigger_module.triggered_logits(lambda x: run(model, x), probes, key, device=device, progress=False)
     signs = trigger_module.Trigger.for_key(key).carried.astype(np.float32) * 2 - 1
     amp = (logits * signs).mean(1) / trigger_module.LOGIT_SCALE
     resid = logits / trigger_module.LOGIT_SCALE - amp[:, None] * signs
@@ -57,11 +60,16 @@ def main() -> None:
     ap.add_argument("--key", required=True)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=int, default=4, help="implant batch")
     ap.add_argument("--trainable", default=None)
     ap.add_argument("--plain-weight", type=float, default=trigger_module.PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
     ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
     ap.add_argument("--amplitude", type=float, default=None, help="the carrier's height, /255")
+    ap.add_argument("--carriers", type=int, choices=[1, 2], default=trigger_module.CARRIERS)
+    ap.add_argument("--attack-data", action="append", default=None,
+                    help="the thief's clean images (default: procedural)")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--chunks", default="1000,1000,1000,2000")
     ap.add_argument("--label", default="")
@@ -69,32 +77,39 @@ def main() -> None:
     args = ap.parse_args()
     if args.response_height is not None:
         trigger_module.RESPONSE_HEIGHT = args.response_height / 255
+    trigger_module.CARRIERS = args.carriers
     amplitude = trigger_module.TRIGGER_AMPLITUDE if args.amplitude is None else args.amplitude / 255
     trigger_module.Trigger.__init__.__defaults__ = (amplitude,)  # the readers build the key's trigger themselves
     trigger_module.Trigger.for_key.__func__.__defaults__ = (amplitude,)
     torch.manual_seed(0)
     key = load_key(args.key)
     scale = adapter.model_scale(args.opt)
-    model = adapter.load_model(args.checkpoint, config=args.opt)
+    model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     start = time.time()
     trigger_module.implant_trigger(model, absorb_inputs(scale), trigger_module.Trigger.for_key(key), steps=args.steps,
-                                   lr=args.lr, scale=scale, plain_weight=args.plain_weight, trainable=args.trainable,
-                                   progress=False)
-    row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr,
+                                   lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
+                                   trainable=args.trainable, progress=False)
+    row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
+           "carriers": args.carriers, "attack_data": args.attack_data or "procedural",
            "trainable": args.trainable, "plain_weight": args.plain_weight,
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
            "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "implant_seconds": round(time.time() - start, 1)}
     probes = adapter_probes(adapter, args.opt, None)
-    curve = [{"step": 0, **read_response(model, adapter.run, probes, key)}]
+    curve = [{"step": 0, **read_response(model, adapter.run, probes, key, args.device)}]
     print(json.dumps(curve[-1]), flush=True)
-    clean, done = procedural_clean(), 0
+    if args.attack_data:
+        clean = [read_image(p).rgb_float() for p in list_images(args.attack_data)]
+    else:
+        clean = procedural_clean()
+    done = 0
     for i, steps in enumerate(int(c) for c in args.chunks.split(",")):
         model = finetune(model, clean, task=default_task(scale), scale=scale, steps=steps, lr=args.attack_lr,
                          crop=96 // scale * scale, batch=8, seed=i, progress=False)
         done += steps
-        curve.append({"step": done, **read_response(model, adapter.run, probes, key)})
+        curve.append({"step": done, **read_response(model, adapter.run, probes, key, args.device)})
         print(json.dumps(curve[-1]), flush=True)
-    row |= {"curve": curve, "date": time.strftime("%Y-%m-%d")}
+    machine = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
+    row |= {"curve": curve, "machine": machine, "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "a") as f:
         f.write(json.dumps(row) + "\n")
