@@ -31,7 +31,7 @@ import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 import wm_plugin.trigger as trigger_module
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune
-from wm_plugin.attacks.tasks import default_task, procedural_clean
+from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.io import list_images, read_image
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
@@ -97,14 +97,12 @@ def main() -> None:
     probes = adapter_probes(adapter, args.opt, None)
     curve = [{"step": 0, **read_response(model, adapter.run, probes, key, args.device)}]
     print(json.dumps(curve[-1]), flush=True)
-    if args.attack_data:
-        clean = [read_image(p).rgb_float() for p in list_images(args.attack_data)]
-    else:
-        clean = procedural_clean()
+    clean = [read_image(p).rgb_float() for p in list_images(args.attack_data)] if args.attack_data else None
+    setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr)  # wm eval's thief: task, crops, data
     done = 0
     for i, steps in enumerate(int(c) for c in args.chunks.split(",")):
-        model = finetune(model, clean, task=default_task(scale), scale=scale, steps=steps, lr=args.attack_lr,
-                         crop=96 // scale * scale, batch=8, seed=i, progress=False)
+        model = finetune(model, setting.clean, task=setting.task, scale=scale, steps=steps, lr=setting.lr,
+                         crop=setting.crop, batch=8, seed=i, progress=False)
         done += steps
         curve.append({"step": done, **read_response(model, adapter.run, probes, key, args.device)})
         print(json.dumps(curve[-1]), flush=True)
