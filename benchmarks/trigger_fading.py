@@ -32,7 +32,7 @@ import wm_plugin.trigger as trigger_module
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune
 from wm_plugin.attacks.models import AttackSetting
-from wm_plugin.io import list_images, read_image
+from wm_plugin.io import read_images
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
 from wm_plugin.protect import absorb_inputs
@@ -97,7 +97,7 @@ def main() -> None:
     probes = adapter_probes(adapter, args.opt, None)
     curve = [{"step": 0, **read_response(model, adapter.run, probes, key, args.device)}]
     print(json.dumps(curve[-1]), flush=True)
-    clean = [read_image(p).rgb_float() for p in list_images(args.attack_data)] if args.attack_data else None
+    clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr)  # wm eval's thief: task, crops, data
     done = 0
     for i, steps in enumerate(int(c) for c in args.chunks.split(",")):

@@ -37,7 +37,7 @@ from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.evaluate import evaluate_model_attacks
-from wm_plugin.io import list_images, read_image
+from wm_plugin.io import read_images
 from wm_plugin.keys import generate_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, sample_task_psnr, verify_triggered
@@ -78,7 +78,7 @@ def main() -> None:
     original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     probes = adapter_probes(adapter, args.opt, None)
     attacks = [a for a in args.attacks.split(",") if a]
-    clean = [read_image(p).rgb_float() for p in list_images(args.attack_data)] if args.attack_data else None
+    clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr, progress=False)
     keys = [generate_key(64) for _ in range(args.keys)]
 

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from wm_plugin.errors import ImageError, OutputExistsError
-from wm_plugin.io import Picture, list_images, output_paths, read_image, write_image
+from wm_plugin.io import Picture, list_images, output_paths, read_image, read_images, write_image
 
 
 def _rng_pixels(shape, dtype, seed=0):
@@ -95,6 +95,15 @@ def test_listing_and_output_layout(tmp_path):
         list_images([tmp_path / "empty"])
     with pytest.raises(ImageError, match="no such file or folder"):
         list_images([tmp_path / "missing"])
+
+
+def test_read_images_gives_rgb_floats_of_every_image_in_a_folder(tmp_path):
+    grey = np.full((6, 5), 255, np.uint8)
+    Image.fromarray(grey).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((4, 4, 4), np.uint8)).save(tmp_path / "b.png")  # RGBA
+    a, b = read_images([tmp_path])
+    assert a.shape == (6, 5, 3) and a.dtype == np.float32 and a.min() == 1.0
+    assert b.shape == (4, 4, 3) and b.max() == 0.0
 
 
 def test_writes_are_atomic_and_refuse_bad_targets(tmp_path):

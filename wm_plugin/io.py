@@ -19,8 +19,8 @@ from PIL import Image, UnidentifiedImageError
 from .errors import ImageError
 from .fileio import atomic_path
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Picture", "read_image", "write_image", "list_images", "output_paths",
-           "sample_images_dir"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Picture", "read_image", "write_image", "list_images", "read_images",
+           "output_paths", "sample_images_dir"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 # Beyond this an image is refused as a likely decompression bomb: Pillow's own hard limit (~179 Mpx,
@@ -247,6 +247,16 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     if not found:
         raise ImageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {', '.join(map(str, inputs))}")
     return found
+
+
+def read_images(inputs: Iterable[str | os.PathLike]) -> list[np.ndarray]:
+    """The images named in ``inputs`` (files, or folders searched as ``list_images`` does), each as H×W×3 float32
+    RGB in [0, 1].
+
+    Raises:
+        ImageError: as ``list_images`` and ``read_image``.
+    """
+    return [read_image(p).rgb_float() for p in list_images(inputs)]
 
 
 def output_paths(inputs: Sequence[str | os.PathLike], files: Sequence[Path], out_dir: str | os.PathLike) -> list[Path]:
