@@ -7,8 +7,9 @@ the clean targets, and ``wm verify --model`` on each (bit accuracy, p-value, ver
 in trigger mode): the flag-off run is the clean control.
 
 Run: ``python benchmarks/basicsr_absorb.py data --iters 400 [--scheme spectral] [--mode trigger] [--scale 4]
-[--seed N]`` (writes benchmarks/results/basicsr_absorb.json, basicsr_absorb_spectral.json with a spectral key,
-basicsr_trigger.json in trigger mode; ``_x4`` before ``.json`` at ×4).
+[--seed N] [--plain-only | --flag-only]`` (writes benchmarks/results/basicsr_absorb.json,
+basicsr_absorb_spectral.json with a spectral key, basicsr_trigger.json in trigger mode; ``_x4`` before ``.json`` at
+×4).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="the results file (default: under benchmarks/results)")
     ap.add_argument("--plain-only", action="store_true",
                     help="train only the run without the flag (the model that trigger_tpr.py protects)")
+    ap.add_argument("--flag-only", action="store_true", help="train only the run with the flag")
     args = ap.parse_args()
     x = scale_suffix(args.scale)
     work = prepare(args.data, args.work or f"runs/basicsr_absorb{x}", per_image=8, scale=args.scale)
@@ -52,7 +54,7 @@ def main() -> None:
     network = {"type": "MSRResNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": args.num_feat,
                "num_block": args.num_block, "upscale": args.scale}
     opts = []
-    for flag in (False,) if args.plain_only else (True, False):
+    for flag in (False,) if args.plain_only else (True,) if args.flag_only else (True, False):
         name = f"msrresnet_x{args.scale}_{'wm' if flag else 'plain'}{suffix}"
         # no EMA: the figures are of the network as trained
         opt = sr_options(name, network, iters=args.iters, batch=args.batch, lr=5e-4, ema=0,

@@ -14,9 +14,10 @@
 #               LoRA 5k, pruning, int8 and the chroma notch, one under 5k steps at lr 1e-5, and the control (the
 #               original attacked the same ways, probed with 12 keys) (trigger_tpr_<label>.jsonl); with TPR_CONTROL=1
 #               only the control of the 5k-step fine-tune
-#   fading      trigger_fading.py on .gpu/models/plain, one fresh key, three processes at once: the one-carrier and the
+#   fading      trigger_fading.py on .gpu/models/plain, one fresh key, four processes at once: the one-carrier and the
 #               two-carrier trigger under the same thief (procedural images), and the two-carrier one under a thief
-#               fine-tuning on the photos (.gpu/data/train); implant TRIG_STEPS (default 2000) at batch 16, then the
+#               fine-tuning on the photos (.gpu/data/train) and under one whose procedural inputs pass the chroma
+#               notch (nothing in the carrier band); implant TRIG_STEPS (default 2000) at batch 16, then the
 #               response read after each chunk of FADE_CHUNKS (default 500,500,1000,3000) steps at lr 1e-4 (issue 6:
 #               why the MSRResNet forgets the trigger within 1k steps; trigger_fading_<label>.jsonl)
 #   flag        basicsr_absorb.py --mode trigger: BasicSR's own MSRResNet ×FLAG_SCALE (default 4; 64 features,
@@ -121,6 +122,7 @@ fading() {
   fade_run one_carrier --carriers 1 &
   fade_run two_carriers --carriers 2 &
   fade_run two_carriers_photos --carriers 2 --attack-data .gpu/data/train &
+  fade_run two_carriers_notched --carriers 2 --thief-filter chromanotch &
   wait
 }
 flag() {

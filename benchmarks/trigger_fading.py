@@ -6,12 +6,15 @@ in chunks (``--chunks 1000,1000,1000,2000``: Adam restarts at each chunk, its cr
 After the implant and each chunk, the bundled photos ÷ 2 probe the model with the key's trigger, and the kernel
 read from each probe is split as ``a·K + e``: ``amp`` is ``a`` (1 = the owner's exact response), ``resid`` the
 standard deviation of ``e`` in the same unit, ``resid_corr`` the mean correlation of ``e`` between probes (near 1:
-the error is the model's own, more probes would not remove it). Bit accuracy is about Φ(amp / resid).
+the error is the model's own, more probes would not remove it). Bit accuracy is about Φ(amp / resid); ``p_value``
+is ``wm verify --trigger``'s over the probes.
 
 ``--response-height`` and ``--amplitude`` (in /255) override the response's and the carrier's height of
 ``wm_plugin.trigger`` for the experiment, ``--carriers 1`` its number of carriers (the one-carrier trigger of
 2026-11-27 and before: 64 bits). ``--attack-data DIR`` fine-tunes on the thief's own images instead of procedural
-ones; ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU.
+ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filter of ``wm eval`` while it fine-tunes
+(the probes still reach the weights unfiltered): a thief whose images hold nothing in the carrier band.
+``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU.
 
 Run: ``python benchmarks/trigger_fading.py --key owner.key --response-height 8``. Appends a row to
 ``benchmarks/results/trigger_fading.jsonl`` (or ``--out``).
@@ -31,11 +34,13 @@ import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 import wm_plugin.trigger as trigger_module
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune
+from wm_plugin.attacks.inputs import INPUT_FILTERS, FilteredInputs
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.io import read_images
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
 from wm_plugin.protect import absorb_inputs
+from wm_plugin.verify import verdict
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -47,7 +52,8 @@ def read_response(model, run, probes, key, device: str = "cpu") -> dict:
     amp = (logits * signs).mean(1) / trigger_module.LOGIT_SCALE
     resid = logits / trigger_module.LOGIT_SCALE - amp[:, None] * signs
     between = np.corrcoef(resid)[np.triu_indices(len(probes), 1)].mean()
-    return {"bit_accuracy": float(((logits > 0) == (signs > 0)).mean()), "amp": float(amp.mean()),
+    p_value = verdict([name for name, _ in probes], logits, signs > 0).p_value  # wm verify --trigger's test
+    return {"bit_accuracy": float(((logits > 0) == (signs > 0)).mean()), "p_value": p_value, "amp": float(amp.mean()),
             "resid": float(resid.std()), "resid_corr": float(between)}
 
 
@@ -69,6 +75,8 @@ def main() -> None:
     ap.add_argument("--carriers", type=int, choices=[1, 2], default=trigger_module.CARRIERS)
     ap.add_argument("--attack-data", action="append", default=None,
                     help="the thief's clean images (default: procedural)")
+    ap.add_argument("--thief-filter", choices=sorted(INPUT_FILTERS), default=None,
+                    help="filter the thief's inputs while it fine-tunes")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--chunks", default="1000,1000,1000,2000")
@@ -91,6 +99,7 @@ def main() -> None:
                                    trainable=args.trainable, progress=False)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
            "carriers": args.carriers, "attack_data": args.attack_data or "procedural",
+           "thief_filter": args.thief_filter,
            "trainable": args.trainable, "plain_weight": args.plain_weight,
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
            "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "implant_seconds": round(time.time() - start, 1)}
@@ -101,8 +110,10 @@ def main() -> None:
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr)  # wm eval's thief: task, crops, data
     done = 0
     for i, steps in enumerate(int(c) for c in args.chunks.split(",")):
-        model = finetune(model, setting.clean, task=setting.task, scale=scale, steps=steps, lr=setting.lr,
+        thief_view = FilteredInputs(model, args.thief_filter) if args.thief_filter else model
+        model = finetune(thief_view, setting.clean, task=setting.task, scale=scale, steps=steps, lr=setting.lr,
                          crop=setting.crop, batch=8, seed=i, progress=False)
+        model = model.model if args.thief_filter else model  # the fine-tuned weights, probed unfiltered
         done += steps
         curve.append({"step": done, **read_response(model, adapter.run, probes, key, args.device)})
         print(json.dumps(curve[-1]), flush=True)
