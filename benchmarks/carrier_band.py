@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from results_files import write_results
 from wm_plugin.attacks.tasks import degrade, procedural_clean
 from wm_plugin.io import read_images
+from wm_plugin.trigger import checkerboard
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,9 +37,7 @@ def carrier_band_heights(image: np.ndarray, scale: int) -> np.ndarray:
     h, w = x.shape[2] // scale * scale, x.shape[3] // scale * scale
     lq = degrade(x[:, :, :h, :w], "sr", scale=scale) if scale > 1 else x
     chroma = lq - lq.mean(1, keepdim=True)
-    y, x_ = torch.meshgrid(torch.arange(chroma.shape[2]), torch.arange(chroma.shape[3]), indexing="ij")
-    carrier = 1.0 - 2.0 * ((x_ + y) % 2).float()
-    return (F.avg_pool2d(chroma * carrier, 4).abs() * 255).flatten().numpy()
+    return (F.avg_pool2d(chroma * checkerboard(*chroma.shape[2:]), 4).abs() * 255).flatten().numpy()
 
 
 def main() -> None:

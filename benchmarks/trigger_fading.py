@@ -48,11 +48,12 @@ RESULTS = Path(__file__).parent / "results"
 def read_response(model, run, probes, key, device: str = "cpu") -> dict:
     """The response read from each probe, split along the key's kernel (see the module's docstring)."""
     logits, _ = trigger_module.triggered_logits(lambda x: run(model, x), probes, key, device=device, progress=False)
-    signs = trigger_module.Trigger.for_key(key).carried.astype(np.float32) * 2 - 1
+    carried = trigger_module.Trigger.for_key(key).carried
+    signs = carried.astype(np.float32) * 2 - 1
     amp = (logits * signs).mean(1) / trigger_module.LOGIT_SCALE
     resid = logits / trigger_module.LOGIT_SCALE - amp[:, None] * signs
     between = np.corrcoef(resid)[np.triu_indices(len(probes), 1)].mean()
-    p_value = verdict([name for name, _ in probes], logits, signs > 0).p_value  # wm verify --trigger's test
+    p_value = verdict([name for name, _ in probes], logits, carried).p_value  # wm verify --trigger's test
     return {"bit_accuracy": float(((logits > 0) == (signs > 0)).mean()), "p_value": p_value, "amp": float(amp.mean()),
             "resid": float(resid.std()), "resid_corr": float(between)}
 

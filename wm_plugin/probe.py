@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .api import extract, verify
 from .codec import WatermarkCodec
-from .io import Picture, list_images, read_image, sample_images_dir
+from .io import Picture, list_images, read_image, read_images, sample_images_dir
 from .keys import OwnerKey
 from .metrics import picture_psnr
 from .trigger import Trigger, triggered_logits
@@ -58,7 +58,7 @@ def adapter_probes(adapter: Any, config: str | None,
 def sample_task_psnr(outputs: Sequence[np.ndarray]) -> float:
     """Mean PSNR (dB) of a model's answers to the default probes (the bundled photos ÷ its scale, in order)
     against the photos themselves: the ground truth of its task."""
-    truth = [read_image(f).rgb_float() for f in list_images([sample_images_dir()])]
+    truth = read_images([sample_images_dir()])
     return float(np.mean([picture_psnr(as_picture(t[: o.shape[0], : o.shape[1]]), as_picture(o))
                           for t, o in zip(truth, outputs)]))
 

@@ -49,8 +49,8 @@ from tqdm import tqdm
 from .crops import RandomCrops
 from .errors import ConfigError
 
-__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective", "implant_trigger",
-           "probe_envelope", "triggered_logits"]
+__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective", "checkerboard",
+           "implant_trigger", "probe_envelope", "triggered_logits"]
 
 TRIGGER_AMPLITUDE = 4 / 255   # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
 RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per channel (2/255 faded sooner)
@@ -139,10 +139,7 @@ class Trigger:
     def pattern(self, envelope: torch.Tensor, height: float | None = None) -> torch.Tensor:
         """The additive trigger (B,3,H,W) for ``envelope`` (B,CARRIERS,H,W): chroma, each carrier within ±1.8 ×
         ``height``."""
-        h, w = envelope.shape[2:]
-        y, x = torch.meshgrid(torch.arange(h, device=envelope.device), torch.arange(w, device=envelope.device),
-                              indexing="ij")
-        carrier = 1.0 - 2.0 * ((x + y) % 2).to(envelope.dtype)  # (−1)^(x+y)
+        carrier = checkerboard(*envelope.shape[2:], device=envelope.device).to(envelope.dtype)
         height = self.amplitude if height is None else height
         heights = height * (1 + 0.5 * envelope).unsqueeze(2)  # (B, CARRIERS, 1, H, W)
         return carrier * (heights * self.colours.to(envelope)).sum(1)
@@ -174,6 +171,12 @@ class Trigger:
         kernels = torch.linalg.solve(gram, moment)[:-1].float().T.reshape(3, CARRIERS, -1).transpose(0, 1)
         return torch.cat([basis.T @ kernel.reshape(-1) / coefficient * LOGIT_SCALE
                           for basis, kernel, coefficient in zip(self.basis, kernels, self.coefficients)])
+
+
+def checkerboard(height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The trigger's carrier, (−1)^(x+y) at every pixel: (height, width) of ±1, float32."""
+    y, x = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij")
+    return 1.0 - 2.0 * ((x + y) % 2).float()
 
 
 def probe_envelope(trigger: Trigger, seed: bytes, index: int, height: int, width: int) -> torch.Tensor:
