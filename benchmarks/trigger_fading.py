@@ -14,7 +14,8 @@ is ``wm verify --trigger``'s over the probes.
 2026-11-27 and before: 64 bits). ``--attack-data DIR`` fine-tunes on the thief's own images instead of procedural
 ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filter of ``wm eval`` while it fine-tunes
 (the probes still reach the weights unfiltered): a thief whose images hold nothing in the carrier band.
-``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU.
+``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.safetensors`` keeps
+the implanted weights there, or starts from them when the file exists, so that several thieves share one implant.
 
 Run: ``python benchmarks/trigger_fading.py --key owner.key --response-height 8``. Appends a row to
 ``benchmarks/results/trigger_fading.jsonl`` (or ``--out``).
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 import wm_plugin.trigger as trigger_module
@@ -81,6 +83,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--chunks", default="1000,1000,1000,2000")
+    ap.add_argument("--implanted", type=Path, default=None,
+                    help="the implanted weights (.safetensors): written after the implant, or read instead of it")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", type=Path, default=RESULTS / "trigger_fading.jsonl")
     args = ap.parse_args()
@@ -95,22 +99,28 @@ def main() -> None:
     scale = adapter.model_scale(args.opt)
     model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     start = time.time()
-    trigger_module.implant_trigger(model, absorb_inputs(scale), trigger_module.Trigger.for_key(key), steps=args.steps,
-                                   lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
-                                   trainable=args.trainable, progress=False)
+    if args.implanted and args.implanted.exists():
+        model.load_state_dict(load_file(args.implanted, device=args.device))
+    else:
+        trigger_module.implant_trigger(model, absorb_inputs(scale), trigger_module.Trigger.for_key(key),
+                                       steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
+                                       plain_weight=args.plain_weight, trainable=args.trainable, progress=False)
+        if args.implanted:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.implanted)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
            "carriers": args.carriers, "attack_data": args.attack_data or "procedural",
            "thief_filter": args.thief_filter,
            "trainable": args.trainable, "plain_weight": args.plain_weight,
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
-           "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "implant_seconds": round(time.time() - start, 1)}
+           "amplitude": amplitude * 255, "attack_lr": args.attack_lr,
+           "implanted": args.implanted and str(args.implanted), "implant_seconds": round(time.time() - start, 1)}
     probes = adapter_probes(adapter, args.opt, None)
     curve = [{"step": 0, **read_response(model, adapter.run, probes, key, args.device)}]
     print(json.dumps(curve[-1]), flush=True)
     clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr)  # wm eval's thief: task, crops, data
     done = 0
-    for i, steps in enumerate(int(c) for c in args.chunks.split(",")):
+    for i, steps in enumerate(int(c) for c in args.chunks.split(",") if c):
         thief_view = FilteredInputs(model, args.thief_filter) if args.thief_filter else model
         model = finetune(thief_view, setting.clean, task=setting.task, scale=scale, steps=steps, lr=setting.lr,
                          crop=setting.crop, batch=8, seed=i, progress=False)
