@@ -14,8 +14,9 @@ is ``wm verify --trigger``'s over the probes.
 2026-11-27 and before: 64 bits). ``--attack-data DIR`` fine-tunes on the thief's own images instead of procedural
 ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filter of ``wm eval`` while it fine-tunes
 (the probes still reach the weights unfiltered): a thief whose images hold nothing in the carrier band.
-``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.safetensors`` keeps
-the implanted weights there, or starts from them when the file exists, so that several thieves share one implant.
+``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
+implanted weights there (a checkpoint of the model's framework), or starts from them when the file exists, so that
+several thieves share one implant.
 
 Run: ``python benchmarks/trigger_fading.py --key owner.key --response-height 8``. Appends a row to
 ``benchmarks/results/trigger_fading.jsonl`` (or ``--out``).
@@ -30,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 import wm_plugin.trigger as trigger_module
@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--chunks", default="1000,1000,1000,2000")
     ap.add_argument("--implanted", type=Path, default=None,
-                    help="the implanted weights (.safetensors): written after the implant, or read instead of it")
+                    help="the implanted checkpoint: written after the implant, or read instead of it")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", type=Path, default=RESULTS / "trigger_fading.jsonl")
     args = ap.parse_args()
@@ -97,16 +97,16 @@ def main() -> None:
     torch.manual_seed(0)
     key = load_key(args.key)
     scale = adapter.model_scale(args.opt)
-    model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     start = time.time()
     if args.implanted and args.implanted.exists():
-        model.load_state_dict(load_file(args.implanted, device=args.device))
+        model = adapter.load_model(str(args.implanted), config=args.opt, device=args.device)
     else:
+        model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
         trigger_module.implant_trigger(model, absorb_inputs(scale), trigger_module.Trigger.for_key(key),
                                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
                                        plain_weight=args.plain_weight, trainable=args.trainable, progress=False)
-        if args.implanted:
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.implanted)
+        if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
+            adapter.save_checkpoint(model, str(args.implanted), like=args.checkpoint, config=args.opt)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
            "carriers": args.carriers, "attack_data": args.attack_data or "procedural",
            "thief_filter": args.thief_filter,
