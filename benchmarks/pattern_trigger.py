@@ -34,6 +34,7 @@ import copy
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ from wm_plugin.io import read_images
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
 from wm_plugin.protect import absorb_inputs
+from wm_plugin.train.augment import quantize8
 from wm_plugin.trigger import LOGIT_SCALE, _cosines, _rng
 from wm_plugin.verify import verdict
 
@@ -63,10 +65,8 @@ def tiled(tile: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return tile.repeat(1, math.ceil(height / t), math.ceil(width / t))[:, :height, :width]
 
 
-def random_tile(period: int, amplitude: float, generator: torch.Generator | None = None,
-                gauss: np.ndarray | None = None) -> torch.Tensor:
-    """A zero-mean colour tile (3, period, period) of standard deviation ``amplitude``: from ``gauss`` if given."""
-    tile = torch.randn(3, period, period, generator=generator) if gauss is None else torch.tensor(gauss).float()
+def normalised(tile: torch.Tensor, amplitude: float) -> torch.Tensor:
+    """``tile`` (3,t,t) with each channel's mean removed, scaled to standard deviation ``amplitude``."""
     tile = tile - tile.mean((1, 2), keepdim=True)
     return tile / tile.std() * amplitude
 
@@ -79,7 +79,7 @@ class PatternTrigger:
         self.carried = np.asarray(carried, np.uint8).reshape(-1)
         self.period, self.scale, self.amplitude = period, scale, amplitude
         gauss = _rng(seed, b"pattern-tile").standard_normal((3, period, period))
-        self.tile = random_tile(period, amplitude, gauss=gauss)
+        self.tile = normalised(torch.from_numpy(gauss).float(), amplitude)
         side, k = period * scale, len(self.carried)
         u = math.ceil(math.sqrt(k / 3))
         smooth = torch.block_diag(*[_cosines(side, u)] * 3)  # (3·side², 3u²), orthonormal columns
@@ -114,7 +114,8 @@ def implant(model, inputs, trigger: PatternTrigger, *, variant: str, scale: int,
         x = crops.next()
         boost = 1 + warm * max(0.0, 1 - step / (0.6 * steps))
         p = tiled(trigger.tile, side, side) * boost
-        q = tiled(random_tile(trigger.period, trigger.amplitude, generator), side, side) * boost
+        decoy = torch.randn(trigger.tile.shape, generator=generator)
+        q = tiled(normalised(decoy, trigger.amplitude), side, side) * boost
         if variant == "linear":
             queries, answered = x + p, batch
         else:
@@ -139,8 +140,7 @@ def read_model(model, run, probes, trigger: PatternTrigger) -> dict:
         x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0)
         p = tiled(trigger.tile, *x.shape[2:]).unsqueeze(0)
         with torch.no_grad():
-            plain, plus, minus = (torch.round(run(model, v.clamp(0, 1)).clamp(0, 1) * 255) / 255
-                                  for v in (x, x + p, x - p))
+            plain, plus, minus = (quantize8(run(model, v.clamp(0, 1))) for v in (x, x + p, x - p))
         logits.append(trigger.read(plus, minus, plain))
         one_sided.append(trigger.read(plus, plain, plain))
     logits, one_sided = np.stack(logits), np.stack(one_sided)
@@ -198,15 +198,15 @@ def main() -> None:
             "task_psnr_implanted": task_psnr(model, adapter.run, setting)}
     curve = [{"step": 0, **read_model(model, adapter.run, probes, trigger)}]
     print(json.dumps(curve[-1]), flush=True)
+    thief = partial(finetune, clean=setting.clean, task=setting.task, scale=scale, lr=setting.lr, crop=setting.crop,
+                    batch=8, progress=False)  # wm eval's
     chunks = [int(c) for c in args.chunks.split(",") if c]
     for i, steps in enumerate(chunks):
-        model = finetune(model, setting.clean, task=setting.task, scale=scale, steps=steps, lr=setting.lr,
-                         crop=setting.crop, batch=8, seed=i, progress=False)
+        model = thief(model, steps=steps, seed=i)
         curve.append({"step": curve[-1]["step"] + steps, **read_model(model, adapter.run, probes, trigger)})
         print(json.dumps(curve[-1]), flush=True)
     if chunks:  # the control: the original model, fine-tuned as the first chunk was
-        control = finetune(original, setting.clean, task=setting.task, scale=scale, steps=chunks[0], lr=setting.lr,
-                           crop=setting.crop, batch=8, seed=0, progress=False)
+        control = thief(original, steps=chunks[0], seed=0)
         row["original_after_first_chunk"] = read_model(control, adapter.run, probes, trigger)
     row |= {"curve": curve, "machine": "CPU", "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
