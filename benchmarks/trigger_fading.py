@@ -7,7 +7,9 @@ After the implant and each chunk, the bundled photos ÷ 2 probe the model with t
 read from each probe is split as ``a·K + e``: ``amp`` is ``a`` (1 = the owner's exact response), ``resid`` the
 standard deviation of ``e`` in the same unit, ``resid_corr`` the mean correlation of ``e`` between probes (near 1:
 the error is the model's own, more probes would not remove it). Bit accuracy is about Φ(amp / resid); ``p_value``
-is ``wm verify --trigger``'s over the probes.
+is ``wm verify --trigger``'s over the probes; ``task_psnr`` the model's PSNR on the thief's task, on the bundled
+photos (÷ scale for super-resolution, noisy for a ×1 model), beside the original model's (``task_psnr_original``).
+``--implant-task denoise`` implants on noisy procedural images, as ``wm protect --task denoise`` does.
 
 ``--response-height`` and ``--amplitude`` (in /255) override the response's and the carrier's height of
 ``wm_plugin.trigger`` for the experiment, ``--carriers 1`` its number of carriers (the one-carrier trigger of
@@ -38,9 +40,10 @@ from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune
 from wm_plugin.attacks.inputs import INPUT_FILTERS, FilteredInputs
 from wm_plugin.attacks.models import AttackSetting
+from wm_plugin.attacks.tasks import TASKS, degrade_image
 from wm_plugin.io import read_images
 from wm_plugin.keys import load_key
-from wm_plugin.probe import adapter_probes
+from wm_plugin.probe import adapter_probes, model_outputs, sample_task_psnr
 from wm_plugin.protect import absorb_inputs
 from wm_plugin.verify import verdict
 
@@ -58,6 +61,15 @@ def read_response(model, run, probes, key, device: str = "cpu") -> dict:
     p_value = verdict([name for name, _ in probes], logits, carried).p_value  # wm verify --trigger's test
     return {"bit_accuracy": float(((logits > 0) == (signs > 0)).mean()), "p_value": p_value, "amp": float(amp.mean()),
             "resid": float(resid.std()), "resid_corr": float(between)}
+
+
+def task_psnr(model, run, probes, task: str, device: str = "cpu") -> float:
+    """Mean PSNR (dB) of the model's answers on its task against the bundled photos: the probes themselves for
+    super-resolution (the photos ÷ its scale), the photos degraded for ``task`` (seeded) for a ×1 model."""
+    if task != "sr":
+        generator = torch.Generator().manual_seed(0)
+        probes = [(name, degrade_image(x, task, generator=generator)) for name, x in probes]
+    return sample_task_psnr(model_outputs(lambda x: run(model, x), probes, device=device, progress=False))
 
 
 def main() -> None:
@@ -80,6 +92,8 @@ def main() -> None:
                     help="the thief's clean images (default: procedural)")
     ap.add_argument("--thief-filter", choices=sorted(INPUT_FILTERS), default=None,
                     help="filter the thief's inputs while it fine-tunes")
+    ap.add_argument("--implant-task", choices=TASKS, default=None,
+                    help="degrade the implant's procedural images for this task (wm protect --task)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--chunks", default="1000,1000,1000,2000")
@@ -102,23 +116,32 @@ def main() -> None:
         model = adapter.load_model(str(args.implanted), config=args.opt, device=args.device)
     else:
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
-        trigger_module.implant_trigger(model, absorb_inputs(scale), trigger_module.Trigger.for_key(key),
+        trigger_module.implant_trigger(model, absorb_inputs(scale, task=args.implant_task),
+                                       trigger_module.Trigger.for_key(key),
                                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
                                        plain_weight=args.plain_weight, trainable=args.trainable, progress=False)
         if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
             adapter.save_checkpoint(model, str(args.implanted), like=args.checkpoint, config=args.opt)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
-           "carriers": args.carriers, "attack_data": args.attack_data or "procedural",
-           "thief_filter": args.thief_filter,
+           "carriers": args.carriers, "implant_task": args.implant_task,
+           "attack_data": args.attack_data or "procedural", "thief_filter": args.thief_filter,
            "trainable": args.trainable, "plain_weight": args.plain_weight,
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
            "amplitude": amplitude * 255, "attack_lr": args.attack_lr,
            "implanted": args.implanted and str(args.implanted), "implant_seconds": round(time.time() - start, 1)}
     probes = adapter_probes(adapter, args.opt, None)
-    curve = [{"step": 0, **read_response(model, adapter.run, probes, key, args.device)}]
-    print(json.dumps(curve[-1]), flush=True)
     clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr)  # wm eval's thief: task, crops, data
+
+    def point(step: int) -> dict:
+        """The response read after ``step`` thief steps, and the model's PSNR on the thief's task."""
+        return {"step": step, **read_response(model, adapter.run, probes, key, args.device),
+                "task_psnr": task_psnr(model, adapter.run, probes, setting.task, args.device)}
+
+    original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
+    row["task_psnr_original"] = task_psnr(original, adapter.run, probes, setting.task, args.device)
+    curve = [point(0)]
+    print(json.dumps(curve[-1]), flush=True)
     done = 0
     for i, steps in enumerate(int(c) for c in args.chunks.split(",") if c):
         thief_view = FilteredInputs(model, args.thief_filter) if args.thief_filter else model
@@ -126,7 +149,7 @@ def main() -> None:
                          crop=setting.crop, batch=8, seed=i, progress=False)
         model = model.model if args.thief_filter else model  # the fine-tuned weights, probed unfiltered
         done += steps
-        curve.append({"step": done, **read_response(model, adapter.run, probes, key, args.device)})
+        curve.append(point(done))
         print(json.dumps(curve[-1]), flush=True)
     machine = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     row |= {"curve": curve, "machine": machine, "date": time.strftime("%Y-%m-%d")}

@@ -170,3 +170,40 @@ def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_both_ways(tmp
     r = wm("protect", "--arch", arch, "--checkpoint", "sr.pth", "--key", "d.key", "--mode", "trigger", "--steps", "1",
            "--trainable", "nothing", "-o", "x.pth")
     assert r.code == 2 and "matches no parameter" in r.err and not Path("x.pth").exists()
+
+
+def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, monkeypatch):
+    """``--task denoise``: the procedural images absorb and trigger mode train on carry the thief's σ = 25 noise
+    (seeded), not clean ones; a task the model cannot serve, or one given where nothing is fine-tuned, is refused."""
+    from wm_plugin.attacks.tasks import NOISE_SIGMA
+    from wm_plugin.keys import save_key
+    from wm_plugin.protect import absorb_inputs
+
+    clean, noisy = absorb_inputs(1, n=3), absorb_inputs(1, n=3, task="denoise")
+    assert [x.shape for x in noisy] == [x.shape for x in clean]
+    assert 0.9 * NOISE_SIGMA < np.std(noisy[0] - clean[0]) < 1.1 * NOISE_SIGMA  # a little under σ: clipped to [0, 1]
+    assert np.array_equal(noisy[2], absorb_inputs(1, n=3, task="denoise")[2])
+    assert all(np.array_equal(a, b) for a, b in zip(absorb_inputs(2, n=3, task="sr"), absorb_inputs(2, n=3)))
+    with pytest.raises(ValueError, match="does not fit"):
+        absorb_inputs(2, task="denoise")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixtures"))
+    from toy_nets import TinySR
+
+    torch.save(TinySR(scale=1).state_dict(), "dn.pth")
+    save_key(seeded_key(7), "d.key")
+    args = ("protect", "--arch", "toy_nets:TinySR(scale=1, width=8)", "--checkpoint", "dn.pth", "--key", "d.key")
+    import wm_plugin.protect
+
+    seen = []  # what the real protect_trigger is given, the images it fine-tunes on
+    real = wm_plugin.protect.protect_trigger
+    monkeypatch.setattr(wm_plugin.protect, "protect_trigger",
+                        lambda *a, **kw: seen.append(kw["inputs"]) or real(*a, **kw))
+    r = wm(*args, "--mode", "trigger", "--task", "denoise", "--steps", "2", "-o", "dn_trig.pth", "--json")
+    assert r.code in (0, 1) and json.loads(r.out)["mode"] == "trigger", r.err
+    assert all(np.array_equal(a, b) for a, b in zip(seen[0], absorb_inputs(1, task="denoise")))
+    for extra, message in ((("--mode", "trigger", "--task", "sr"), "does not fit a ×1 model"),
+                           (("--mode", "barrier", "--task", "denoise"), "--task is for --mode absorb or trigger")):
+        r = wm(*args, *extra, "--steps", "1", "-o", "x.pth")
+        assert r.code == 2 and message in r.err and "Traceback" not in r.err and not Path("x.pth").exists(), r.err

@@ -9,8 +9,10 @@ import dataclasses
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from .absorb import ABSORB_LR, ABSORB_STEPS, absorb_into
+from .attacks.tasks import check_task, degrade_image
 from .barrier import WatermarkBarrier
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .flag import WatermarkFlag
@@ -38,13 +40,26 @@ def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *
     return model, adapter.load_model(output, config=config, device=device), written
 
 
-def absorb_inputs(scale: int, data: Sequence[str] | None = None, *, n: int = 24, seed: int = 0) -> list[np.ndarray]:
-    """What ``protect_absorb`` fine-tunes on: the images of ``data`` shrunk by ``scale``, else ``n`` procedural
-    images (dead leaves, fractal noise) of 256/``scale`` px, so that the bundled photos stay held out for the check."""
+def absorb_inputs(scale: int, data: Sequence[str] | None = None, *, task: str | None = None, n: int = 24,
+                  seed: int = 0) -> list[np.ndarray]:
+    """What ``protect_absorb`` and ``protect_trigger`` fine-tune on: the model inputs in ``data`` as they are, else
+    ``n`` procedural images (dead leaves, fractal noise) of 256/``scale`` px, so that the bundled photos stay held out
+    for the check. ``task`` "denoise" or "derain" degrades the procedural images as ``wm eval``'s thief does (σ = 25
+    noise, synthetic streaks; seeded), so that a ×1 model is fine-tuned on the inputs it serves, not clean ones.
+
+    Raises:
+        ValueError: ``task`` is unknown or does not fit a ×``scale`` model.
+    """
+    if task is not None:
+        check_task(task, scale)
     if data:
         return [x for _, x in probe_inputs(scale=scale, data=data)]
     rng = np.random.default_rng(seed)
-    return [procedural_image(rng, max(32, 256 // scale)).astype(np.float32) for _ in range(n)]
+    images = [procedural_image(rng, max(32, 256 // scale)).astype(np.float32) for _ in range(n)]
+    if task in (None, "sr"):  # a ×s model's procedural inputs are drawn at the input size already
+        return images
+    generator = torch.Generator().manual_seed(seed)
+    return [degrade_image(x, task, generator=generator) for x in images]
 
 
 def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: str, *, inputs: Sequence[np.ndarray],

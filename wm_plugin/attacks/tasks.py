@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..train.procedural import procedural_image
 
-__all__ = ["TASKS", "check_task", "degrade", "default_task", "procedural_clean"]
+__all__ = ["TASKS", "check_task", "degrade", "degrade_image", "default_task", "procedural_clean"]
 
 TASKS = ("sr", "denoise", "derain")
 NOISE_SIGMA = 25 / 255
@@ -55,6 +55,13 @@ def degrade(clean: torch.Tensor, task: str, *, scale: int = 1,
         noise = torch.randn(clean.shape, generator=generator).to(clean)
         return (clean + NOISE_SIGMA * noise).clamp(0, 1)
     return (clean + rain_streaks(clean.shape, generator=generator).to(clean)).clamp(0, 1)
+
+
+def degrade_image(image: np.ndarray, task: str, *, scale: int = 1,
+                  generator: torch.Generator | None = None) -> np.ndarray:
+    """``degrade`` for one H×W×3 float image in [0, 1]: the model input for that clean image."""
+    x = torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+    return degrade(x, task, scale=scale, generator=generator)[0].permute(1, 2, 0).numpy()
 
 
 def rain_streaks(shape: torch.Size, *, generator: torch.Generator | None = None, density: float = 0.004,

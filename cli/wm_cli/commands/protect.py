@@ -44,6 +44,10 @@ from ..options import (
               help="absorb: weight of the reader's term beside the L1 loss (as in the training flag).")
 @click.option("--trainable", default=None, metavar="REGEX",
               help="trigger: train only the parameters whose names match (default: all).")
+@click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
+              help="absorb/trigger without --data: the task the model serves, so that the procedural images it is "
+                   "fine-tuned on are the inputs it would get (denoise: σ = 25 noise; derain: synthetic streaks). "
+                   "Default: as they are (clean for a ×1 model).")
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 43.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @data_option
@@ -52,7 +56,7 @@ from ..options import (
 @json_option
 @click.pass_context
 def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, trainable,
-            psnr, force, data, device, weights, as_json) -> None:
+            task, psnr, force, data, device, weights, as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
@@ -66,6 +70,9 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         raise click.UsageError("--framework is required (e.g. --framework basicsr)")
     if trainable is not None and mode != "trigger":
         raise click.UsageError("--trainable is for --mode trigger")
+    if task is not None and (mode == "barrier" or data):
+        raise click.UsageError("--task is for --mode absorb or trigger without --data (--data holds the model's "
+                               "inputs as they are)")
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
     for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else [])):
@@ -81,7 +88,11 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
                                  f"networks' mark is tied to image position, which a network cannot learn; "
                                  f"{key_path} is a deep key")
         scale = adapter.model_scale(config) if hasattr(adapter, "model_scale") and config else 1
-        common = dict(inputs=absorb_inputs(scale, data), scale=scale, config=config, device=device,
+        try:
+            inputs = absorb_inputs(scale, data, task=task)
+        except ValueError as e:
+            raise WatermarkError(f"--task: {e}") from None
+        common = dict(inputs=inputs, scale=scale, config=config, device=device,
                       progress=not as_json)
         common |= {k: v for k, v in (("steps", steps), ("lr", lr)) if v is not None}  # else each mode's own default
         if mode == "absorb":
