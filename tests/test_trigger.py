@@ -174,7 +174,8 @@ def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_both_ways(tmp
 
 def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, monkeypatch):
     """``--task denoise``: the procedural images absorb and trigger mode train on carry the thief's σ = 25 noise
-    (seeded), not clean ones; a task the model cannot serve, or one given where nothing is fine-tuned, is refused."""
+    (seeded), not clean ones; ``--trigger-height`` sets the trigger's height for protect and verify alike; a task the
+    model cannot serve, or an option given where it has no use, is refused."""
     from wm_plugin.attacks.tasks import NOISE_SIGMA
     from wm_plugin.keys import save_key
     from wm_plugin.protect import absorb_inputs
@@ -191,19 +192,29 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixtures"))
     from toy_nets import TinySR
 
-    torch.save(TinySR(scale=1).state_dict(), "dn.pth")
-    save_key(seeded_key(7), "d.key")
-    args = ("protect", "--arch", "toy_nets:TinySR(scale=1, width=8)", "--checkpoint", "dn.pth", "--key", "d.key")
     import wm_plugin.protect
 
-    seen = []  # what the real protect_trigger is given, the images it fine-tunes on
+    torch.save(TinySR(scale=1).state_dict(), "dn.pth")
+    save_key(seeded_key(7), "d.key")
+    arch = "toy_nets:TinySR(scale=1, width=8)"
+    args = ("protect", "--arch", arch, "--checkpoint", "dn.pth", "--key", "d.key")
+    seen = []  # what the real protect_trigger is given
     real = wm_plugin.protect.protect_trigger
-    monkeypatch.setattr(wm_plugin.protect, "protect_trigger",
-                        lambda *a, **kw: seen.append(kw["inputs"]) or real(*a, **kw))
-    r = wm(*args, "--mode", "trigger", "--task", "denoise", "--steps", "2", "-o", "dn_trig.pth", "--json")
+    monkeypatch.setattr(wm_plugin.protect, "protect_trigger", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    r = wm(*args, "--mode", "trigger", "--task", "denoise", "--trigger-height", "12", "--steps", "2",
+           "-o", "dn_trig.pth", "--json")
     assert r.code in (0, 1) and json.loads(r.out)["mode"] == "trigger", r.err
-    assert all(np.array_equal(a, b) for a, b in zip(seen[0], absorb_inputs(1, task="denoise")))
+    assert all(np.array_equal(a, b) for a, b in zip(seen[0]["inputs"], absorb_inputs(1, task="denoise")))
+    assert seen[0]["amplitude"] == pytest.approx(12 / 255)
+    checked = json.loads(r.out)["protected"]["p_value"]
+    read = {height: json.loads(wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger",
+                                  *height, "--json").out)["p_value"] for height in ((), ("--trigger-height", "12"))}
+    assert read[("--trigger-height", "12")] == checked != read[()]  # verify probes with the height it is given
     for extra, message in ((("--mode", "trigger", "--task", "sr"), "does not fit a ×1 model"),
-                           (("--mode", "barrier", "--task", "denoise"), "--task is for --mode absorb or trigger")):
+                           (("--mode", "barrier", "--task", "denoise"), "--task is for --mode absorb or trigger"),
+                           (("--mode", "absorb", "--trigger-height", "12"), "--trigger-height is for --mode trigger")):
         r = wm(*args, *extra, "--steps", "1", "-o", "x.pth")
         assert r.code == 2 and message in r.err and "Traceback" not in r.err and not Path("x.pth").exists(), r.err
+    for command in ("verify", "eval"):
+        r = wm(command, "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger-height", "12")
+        assert r.code == 2 and "--trigger-height is for --trigger" in r.err, r.err

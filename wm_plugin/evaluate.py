@@ -25,6 +25,7 @@ from .codec import WatermarkCodec
 from .keys import OwnerKey
 from .metrics import picture_psnr
 from .probe import as_picture, model_outputs, verify_outputs, verify_triggered
+from .trigger import TRIGGER_AMPLITUDE
 from .verify import DEFAULT_FPR, Verdict, verdict
 
 __all__ = ["EditResult", "evaluate_edits", "edits_markdown", "ModelAttackResult", "evaluate_model_attacks",
@@ -97,11 +98,12 @@ class ModelAttackResult:
 def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequence[str],
                            inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,
                            setting: AttackSetting, unattacked: Sequence[np.ndarray] | None = None,
-                           trigger: bool = False, fpr_target: float = DEFAULT_FPR) -> list[ModelAttackResult]:
+                           trigger: bool = False, trigger_amplitude: float = TRIGGER_AMPLITUDE,
+                           fpr_target: float = DEFAULT_FPR) -> list[ModelAttackResult]:
     """Attack ``model`` with each of ``attacks``, run each attacked copy on ``inputs`` (``run(model, batch)``, an
     adapter's ``run``) and verify its answers against ``key`` (with ``trigger``: its response to the key's
-    trigger, ``wm_plugin.trigger``). ``unattacked``: ``model``'s own answers to ``inputs``, where the caller has
-    them already.
+    trigger, ``wm_plugin.trigger``, of height ``trigger_amplitude``). ``unattacked``: ``model``'s own answers to
+    ``inputs``, where the caller has them already.
 
     Raises:
         KeyError: an unknown attack name.
@@ -118,7 +120,8 @@ def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: 
         outs = model_outputs(lambda x: run(attacked, x), inputs, device=device, progress=False)
         psnr = float(np.mean([picture_psnr(a, as_picture(o)) for a, o in zip(before, outs)]))
         if trigger:
-            v = verify_triggered(lambda x: run(attacked, x), inputs, key, plain=outs, device=device,
+            v = verify_triggered(lambda x: run(attacked, x), inputs, key, plain=outs, amplitude=trigger_amplitude,
+                                 device=device,
                                  fpr_target=fpr_target, progress=False)[0]
         else:
             v = verify_outputs(names, outs, key, codec=codec, fpr_target=fpr_target)

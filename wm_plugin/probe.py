@@ -20,7 +20,7 @@ from .codec import WatermarkCodec
 from .io import Picture, list_images, read_image, read_images, sample_images_dir
 from .keys import OwnerKey
 from .metrics import picture_psnr
-from .trigger import Trigger, triggered_logits
+from .trigger import TRIGGER_AMPLITUDE, Trigger, triggered_logits
 from .verify import DEFAULT_FPR, Verdict, verdict
 
 __all__ = ["probe_inputs", "adapter_probes", "sample_task_psnr", "model_outputs", "run_suspect", "as_picture",
@@ -102,12 +102,14 @@ def verify_model(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: Ow
 
 
 def verify_triggered(model: Model, inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *,
-                     plain: Sequence[np.ndarray] | None = None, device: str = "cpu", fpr_target: float = DEFAULT_FPR,
+                     plain: Sequence[np.ndarray] | None = None, amplitude: float = TRIGGER_AMPLITUDE,
+                     device: str = "cpu", fpr_target: float = DEFAULT_FPR,
                      progress: bool = True) -> tuple[Verdict, list[np.ndarray]]:
     """Probe ``model`` with ``inputs`` plain (or take its answers ``plain``, where the caller has them) and with
-    ``key``'s trigger (``wm_plugin.trigger``), and test the response it reads against ``key``: (verdict, the
-    answers to the triggered inputs). Each bit is a least-squares coefficient, whose size says how far to trust
-    its sign, which the signed-rank test of ``wm_plugin.verify`` weighs."""
-    logits, answers = triggered_logits(model, inputs, key, plain=plain, device=device, progress=progress)
+    ``key``'s trigger (``wm_plugin.trigger``, of height ``amplitude``), and test the response it reads against
+    ``key``: (verdict, the answers to the triggered inputs). Each bit is a least-squares coefficient, whose size
+    says how far to trust its sign, which the signed-rank test of ``wm_plugin.verify`` weighs."""
+    logits, answers = triggered_logits(model, inputs, key, plain=plain, amplitude=amplitude, device=device,
+                                       progress=progress)
     carried = Trigger.for_key(key).carried
     return verdict([n for n, _ in inputs], logits, carried, fpr_target=fpr_target), answers

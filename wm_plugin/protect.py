@@ -20,7 +20,7 @@ from .keys import OwnerKey
 from .metrics import picture_psnr
 from .probe import as_picture, model_outputs, probe_inputs, verify_outputs, verify_triggered
 from .train.procedural import procedural_image
-from .trigger import TRIGGER_LR, TRIGGER_STEPS, Trigger, implant_trigger
+from .trigger import TRIGGER_AMPLITUDE, TRIGGER_LR, TRIGGER_STEPS, Trigger, implant_trigger
 from .verify import DEFAULT_FPR, Verdict
 
 __all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck",
@@ -79,17 +79,18 @@ def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: s
 
 def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, inputs: Sequence[np.ndarray],
                     scale: int = 1, config: str | None = None, steps: int = TRIGGER_STEPS, lr: float = TRIGGER_LR,
-                    trainable: str | None = None, device: str = "cpu",
+                    trainable: str | None = None, amplitude: float = TRIGGER_AMPLITUDE, device: str = "cpu",
                     progress: bool = True) -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, fine-tune it to answer ``key``'s trigger with the owner's response and other inputs as
-    before (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``.
+    before (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``. ``amplitude``
+    is the trigger's height (a denoiser's noisy inputs hide a taller one than the default 4/255).
 
     Returns (original model, protected model as loaded back from ``output``, paths written).
     """
     original = adapter.load_model(checkpoint, config=config, device=device)
     model = adapter.load_model(checkpoint, config=config, device=device)
-    implant_trigger(model, inputs, Trigger.for_key(key), steps=steps, lr=lr, scale=scale, trainable=trainable,
-                    progress=progress)
+    implant_trigger(model, inputs, Trigger.for_key(key, amplitude), steps=steps, lr=lr, scale=scale,
+                    trainable=trainable, progress=progress)
     adapter.save_checkpoint(model, output, like=checkpoint, **({"config": config} if config is not None else {}))
     return original.eval(), adapter.load_model(output, config=config, device=device), [output]
 
@@ -116,9 +117,9 @@ class ProtectionCheck:
 
 def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequence[tuple[str, np.ndarray]],
                      key: OwnerKey, *, codec: WatermarkCodec, trigger: bool = False,
-                     fpr_target: float = DEFAULT_FPR) -> ProtectionCheck:
+                     trigger_amplitude: float = TRIGGER_AMPLITUDE, fpr_target: float = DEFAULT_FPR) -> ProtectionCheck:
     """Run both models on ``inputs``: how far apart their outputs are, and the verdict on each model's outputs
-    (with ``trigger``: on each model's response to ``key``'s trigger)."""
+    (with ``trigger``: on each model's response to ``key``'s trigger, of height ``trigger_amplitude``)."""
     names, device = [n for n, _ in inputs], str(codec.device)
 
     def run(net: Any, probes: Sequence[tuple[str, np.ndarray]]) -> list[np.ndarray]:
@@ -131,7 +132,8 @@ def check_protection(adapter: Any, original: Any, protected: Any, inputs: Sequen
                                verify_outputs(names, plain, key, codec=codec, fpr_target=fpr_target))
 
     def response(net: Any, answers: list[np.ndarray]) -> Verdict:
-        return verify_triggered(lambda x: adapter.run(net, x), inputs, key, plain=answers, device=device,
+        return verify_triggered(lambda x: adapter.run(net, x), inputs, key, plain=answers,
+                                amplitude=trigger_amplitude, device=device,
                                 fpr_target=fpr_target, progress=False)[0]
 
     return ProtectionCheck(psnr, response(protected, marked), response(original, plain),

@@ -186,15 +186,16 @@ def probe_envelope(trigger: Trigger, seed: bytes, index: int, height: int, width
 
 
 def triggered_logits(model: Callable[[torch.Tensor], torch.Tensor], inputs: Sequence[tuple[str, np.ndarray]], key, *,
-                     plain: Sequence[np.ndarray] | None = None, device: str = "cpu",
-                     progress: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+                     plain: Sequence[np.ndarray] | None = None, amplitude: float = TRIGGER_AMPLITUDE,
+                     device: str = "cpu", progress: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
     """Probe ``model`` (a batch (1,3,H,W) in [0, 1] to its answer) with each input, plain and with ``key``'s trigger.
 
-    ``plain``: the model's answers to ``inputs`` (H×W×3 in [0, 1]) where the caller has them already. Both answers
+    ``plain``: the model's answers to ``inputs`` (H×W×3 in [0, 1]) where the caller has them already;
+    ``amplitude``: the trigger's height, as the model was protected with (``Trigger``). Both answers
     are quantised to 8 bits, as saved outputs would be. Returns the bit logits read from each pair (n, one per bit
     of ``Trigger.carried``, to be tested against them) and the answers to the triggered inputs (H×W×3 float32).
     """
-    trigger = Trigger.for_key(key)
+    trigger = Trigger.for_key(key, amplitude)
     logits, answers = [], []
     for i, (_, rgb) in enumerate(tqdm(inputs, desc="probing with the trigger", unit="img", disable=not progress,
                                       leave=False)):

@@ -19,6 +19,8 @@ from ..options import (
     key_option,
     open_codec,
     resolve_arch,
+    trigger_amplitude,
+    trigger_height_option,
     trigger_option,
     weights_option,
 )
@@ -40,6 +42,7 @@ from ..options import (
 @arch_option
 @data_option
 @trigger_option
+@trigger_height_option
 @click.option("--edits", default=None, metavar="LIST",
               help="Comma-separated edits (default: none, jpeg90, jpeg75, jpeg50, resize0.5, resize2, crop50%, "
                    "noise2/255, blur1); any strength of each form: jpeg60, resize0.75, crop25%, noise8/255, blur2.")
@@ -69,8 +72,8 @@ from ..options import (
 @device_option
 @weights_option
 @json_option
-def command(key_path, outputs, model, framework, config, arch, data, trigger, edits, attacks, task, attack_data,
-            vgg_weights, lr, lora_rank, checkpoints, output, force, device, weights, as_json) -> None:
+def command(key_path, outputs, model, framework, config, arch, data, trigger, trigger_height, edits, attacks, task,
+            attack_data, vgg_weights, lr, lora_rank, checkpoints, output, force, device, weights, as_json) -> None:
     import numpy as np
 
     from wm_plugin.attacks import check_edit, list_edits
@@ -87,6 +90,8 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework or --arch)")
     if trigger and not model:
         raise click.UsageError("--trigger goes into the probe inputs of a --model")
+    if trigger_height is not None and not trigger:
+        raise click.UsageError("--trigger-height is for --trigger")
     if attacks and not model:
         raise click.UsageError("--attacks attacks a model's weights: give --model")
     if trigger and (edits or not attacks):
@@ -135,7 +140,8 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, ed
             setting = _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, progress=not as_json,
                                       checkpoints=checkpoints)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
-                                                    setting=setting, unattacked=answers, trigger=trigger)
+                                                    setting=setting, unattacked=answers, trigger=trigger,
+                                                    trigger_amplitude=trigger_amplitude(trigger_height))
     else:
         paths = list_images(outputs)
         labels = [str(p) for p in paths]

@@ -17,6 +17,8 @@ from ..options import (
     key_option,
     open_codec,
     resolve_arch,
+    trigger_amplitude,
+    trigger_height_option,
     weights_option,
 )
 
@@ -48,6 +50,7 @@ from ..options import (
               help="absorb/trigger without --data: the task the model serves, so that the procedural images it is "
                    "fine-tuned on are the inputs it would get (denoise: σ = 25 noise; derain: synthetic streaks). "
                    "Default: as they are (clean for a ×1 model).")
+@trigger_height_option
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 43.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @data_option
@@ -56,7 +59,7 @@ from ..options import (
 @json_option
 @click.pass_context
 def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, trainable,
-            task, psnr, force, data, device, weights, as_json) -> None:
+            task, trigger_height, psnr, force, data, device, weights, as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
@@ -70,6 +73,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         raise click.UsageError("--framework is required (e.g. --framework basicsr)")
     if trainable is not None and mode != "trigger":
         raise click.UsageError("--trainable is for --mode trigger")
+    if trigger_height is not None and mode != "trigger":
+        raise click.UsageError("--trigger-height is for --mode trigger")
     if task is not None and (mode == "barrier" or data):
         raise click.UsageError("--task is for --mode absorb or trigger without --data (--data holds the model's "
                                "inputs as they are)")
@@ -102,7 +107,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
             original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
         else:
             original, protected, written = protect_trigger(adapter, checkpoint, key, output, trainable=trainable,
-                                                           **common)
+                                                           amplitude=trigger_amplitude(trigger_height), **common)
             trigger = True
         inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:
@@ -110,7 +115,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
                                                        psnr=DEFAULT_PSNR if psnr is None else psnr, device=device)
         inputs = adapter_probes(adapter, config, data)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
-    check = check_protection(adapter, original, protected, inputs, key, codec=codec, trigger=trigger)
+    check = check_protection(adapter, original, protected, inputs, key, codec=codec, trigger=trigger,
+                             trigger_amplitude=trigger_amplitude(trigger_height))
     if as_json:
         click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint,
                                **check.to_dict()}))

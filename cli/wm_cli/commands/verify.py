@@ -19,6 +19,8 @@ from ..options import (
     key_option,
     open_codec,
     resolve_arch,
+    trigger_amplitude,
+    trigger_height_option,
     trigger_option,
     weights_option,
 )
@@ -42,6 +44,7 @@ def _fpr(ctx, param, value):
 @arch_option
 @data_option
 @trigger_option
+@trigger_height_option
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
 @click.option("--report", type=click.Path(file_okay=False), default=None,
               help="Write an evidence report here: report.html and the images it shows.")
@@ -52,8 +55,8 @@ def _fpr(ctx, param, value):
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, fpr, report, logo_out, device,
-            weights, as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, trigger_height, fpr, report,
+            logo_out, device, weights, as_json) -> None:
     from pathlib import Path
 
     from wm_plugin.api import verify_files
@@ -67,6 +70,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
     if trigger and not model:
         raise click.UsageError("--trigger goes into the probe inputs of a --model")
+    if trigger_height is not None and not trigger:
+        raise click.UsageError("--trigger-height is for --trigger")
     if model and not framework:
         raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch")
     if report and (Path(report) / "report.html").exists():
@@ -87,7 +92,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         if trigger:  # the response to the trigger is read from pairs of answers: no codec involved
             net = adapter.load_model(model, config=config, device=device)
             inputs = adapter_probes(adapter, config, data)
-            v, outs = verify_triggered(lambda x: adapter.run(net, x), inputs, key, device=device, fpr_target=fpr,
+            v, outs = verify_triggered(lambda x: adapter.run(net, x), inputs, key,
+                                       amplitude=trigger_amplitude(trigger_height), device=device, fpr_target=fpr,
                                        progress=not as_json)
         else:
             inputs, outs = run_suspect(adapter, model, config=config, data=data, device=device, progress=not as_json)
