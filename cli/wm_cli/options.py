@@ -64,7 +64,6 @@ trigger_height_option = click.option(
 )
 
 
-
 def trigger_amplitude(height: float | None) -> float:
     """The trigger's height in [0, 1] units for ``--trigger-height`` (in /255; None: the default)."""
     from wm_plugin.trigger import TRIGGER_AMPLITUDE
