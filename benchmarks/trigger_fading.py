@@ -50,9 +50,11 @@ from wm_plugin.verify import verdict
 RESULTS = Path(__file__).parent / "results"
 
 
-def read_response(model, run, probes, key, device: str = "cpu") -> dict:
-    """The response read from each probe, split along the key's kernel (see the module's docstring)."""
-    logits, _ = trigger_module.triggered_logits(lambda x: run(model, x), probes, key, device=device, progress=False)
+def read_response(model, run, probes, key, amplitude: float, device: str = "cpu") -> dict:
+    """The response to the key's trigger of height ``amplitude`` read from each probe, split along the key's kernel
+    (see the module's docstring)."""
+    logits, _ = trigger_module.triggered_logits(lambda x: run(model, x), probes, key, amplitude=amplitude,
+                                                device=device, progress=False)
     carried = trigger_module.Trigger.for_key(key).carried
     signs = carried.astype(np.float32) * 2 - 1
     amp = (logits * signs).mean(1) / trigger_module.LOGIT_SCALE
@@ -106,8 +108,6 @@ def main() -> None:
         trigger_module.RESPONSE_HEIGHT = args.response_height / 255
     trigger_module.CARRIERS = args.carriers
     amplitude = trigger_module.TRIGGER_AMPLITUDE if args.amplitude is None else args.amplitude / 255
-    trigger_module.Trigger.__init__.__defaults__ = (amplitude,)  # the readers build the key's trigger themselves
-    trigger_module.Trigger.for_key.__func__.__defaults__ = (amplitude,)
     torch.manual_seed(0)
     key = load_key(args.key)
     scale = adapter.model_scale(args.opt)
@@ -117,7 +117,7 @@ def main() -> None:
     else:
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
         trigger_module.implant_trigger(model, absorb_inputs(scale, task=args.implant_task),
-                                       trigger_module.Trigger.for_key(key),
+                                       trigger_module.Trigger.for_key(key, amplitude),
                                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
                                        plain_weight=args.plain_weight, trainable=args.trainable, progress=False)
         if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
@@ -135,7 +135,7 @@ def main() -> None:
 
     def point(step: int) -> dict:
         """The response read after ``step`` thief steps, and the model's PSNR on the thief's task."""
-        return {"step": step, **read_response(model, adapter.run, probes, key, args.device),
+        return {"step": step, **read_response(model, adapter.run, probes, key, amplitude, args.device),
                 "task_psnr": task_psnr(model, adapter.run, probes, setting.task, args.device)}
 
     original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)

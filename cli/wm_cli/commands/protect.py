@@ -86,7 +86,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         check_writable(path, force=force)
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
-    trigger = False
+    trigger, amplitude = False, trigger_amplitude(trigger_height)
     if mode in ("absorb", "trigger"):
         if mode == "absorb" and key.scheme != "spectral":
             raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
@@ -107,7 +107,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
             original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
         else:
             original, protected, written = protect_trigger(adapter, checkpoint, key, output, trainable=trainable,
-                                                           amplitude=trigger_amplitude(trigger_height), **common)
+                                                           amplitude=amplitude, **common)
             trigger = True
         inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:
@@ -116,7 +116,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         inputs = adapter_probes(adapter, config, data)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
     check = check_protection(adapter, original, protected, inputs, key, codec=codec, trigger=trigger,
-                             trigger_amplitude=trigger_amplitude(trigger_height))
+                             trigger_amplitude=amplitude)
     if as_json:
         click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint,
                                **check.to_dict()}))
