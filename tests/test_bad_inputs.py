@@ -98,7 +98,9 @@ def bad(tmp_path_factory):
                        "flag_missing_key": "{key: missing.key, mode: absorb}",
                        "flag_mode": "{key: k.key, mode: sideways}",
                        "flag_field": "{key: k.key, mode: absorb, strength: 3}",
-                       "flag_psnr": "{key: k.key, psnr: loud}"}.items():
+                       "flag_psnr": "{key: k.key, psnr: loud}",
+                       "flag_height": "{key: k.key, mode: trigger, trigger_height: 300}",
+                       "flag_height_absorb": "{key: k.key, mode: absorb, trigger_height: 12}"}.items():
         (d / f"{name}.yml").write_text(f"{train}\nwatermark: {flag}\n")
 
     # MMagic: a checkpoint of the tiny EDSR in the zoo's format, and its spoiled kin.
@@ -118,6 +120,12 @@ def bad(tmp_path_factory):
                                       "model = dict(generator=dict(_delete_=True, type='NoSuchNet'))\n")
     (d / "mm_barrier.py").write_text(f"_base_ = {str(EDSR_PY)!r}\nwatermark = dict(key='k.key', mode='barrier')\n")
     (d / "exists.pth").write_bytes(b"keep me")
+    (d / "taken.pth.wm.json").write_bytes(b"an earlier record")
+    record = {"format": "wm-protection", "version": 1, "mode": "trigger", "trigger_height": 12.0, "files": {},
+              "settings": {}, "check": {}}
+    (d / "stranger.wm.json").write_text(json.dumps({**record, "key_fingerprint": "0123456789abcdef"}))
+    (d / "tall.wm.json").write_text(json.dumps({**record, "key_fingerprint": seeded_key(1).fingerprint,
+                                                "trigger_height": 900}))
     return d
 
 
@@ -160,6 +168,12 @@ CASES = {
     "garbage weights": (["verify", *K, *I, "--weights", "weights_dir"], "weights_dir"),
     "outputs and model": (["verify", *K, *I, "--model", "rrdb.pth", "--framework", "basicsr"], "either --outputs"),
     "model without framework": (["verify", *K, "--model", "rrdb.pth"], "--model needs --framework"),
+    "record without model": (["verify", *K, *I, "--record", "stranger.wm.json"], "--record is about querying"),
+    "record not a record": ([*BSR, "rrdb.pth", "--record", "k.key"], "not a protection record"),
+    "record missing": ([*BSR, "rrdb.pth", "--record", "nope.wm.json"], "cannot read the protection record"),
+    "record of another key": ([*BSR, "rrdb.pth", "--record", "stranger.wm.json"], "with key 0123456789abcdef"),
+    "record with a bad height": ([*BSR, "rrdb.pth", "--record", "tall.wm.json"], "trigger_height must be"),
+    "record and trigger": ([*BSR, "rrdb.pth", "--record", "tall.wm.json", "--trigger"], "leave out --trigger"),
     "unknown framework": (["verify", *K, "--model", "rrdb.pth", "--framework", "basicsrr"], "did you mean basicsr"),
     # BasicSR checkpoints and options files
     "missing checkpoint": ([*BSR, "nope.pth"], "checkpoint not found: nope.pth"),
@@ -188,6 +202,7 @@ CASES = {
                                                  "--trainable is for --mode trigger"),
     "protect without framework": (["protect", "-opt", "rrdb.yml", "--checkpoint", "rrdb.pth", *K, "-o", "new.pth"],
                                   "--framework is required"),
+    "protect over a record": ([*PROTECT, "-o", "taken.pth"], "taken.pth.wm.json exists"),
     "protect a payload": (["protect", "--framework", "basicsr", "-opt", "rrdb.yml", "--checkpoint", "evil.pth", *K,
                            "-o", "new.pth"], "refused"),
     # the watermark flag in BasicSR training
@@ -198,6 +213,9 @@ CASES = {
     "flag unknown mode": (["basicsr-train", "-opt", "flag_mode.yml"], "watermark.mode: 'sideways' is not one of"),
     "flag unknown field": (["basicsr-train", "-opt", "flag_field.yml"], "watermark.strength: unknown field"),
     "flag psnr not a number": (["basicsr-train", "-opt", "flag_psnr.yml"], "watermark.psnr"),
+    "flag trigger too tall": (["basicsr-train", "-opt", "flag_height.yml"], "watermark.trigger_height"),
+    "flag trigger height in absorb mode": (["basicsr-train", "-opt", "flag_height_absorb.yml"],
+                                           "watermark.trigger_height: applies to mode: trigger"),
     # MMagic checkpoints and configs
     "mmagic missing config": (["verify", *K, "--framework", "mmagic", "--config", "nope.py", "--model", "edsr.pth"],
                               "config not found: nope.py"),

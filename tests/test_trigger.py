@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -87,6 +88,21 @@ def test_the_carrier_and_the_weight_start_loud_and_settle_at_their_own_height():
     assert heights == pytest.approx([4, 2, 1, 1] * np.array(TRIGGER_AMPLITUDE))
     assert losses == pytest.approx([1.0, 0.6, 0.2, 0.2])
 
+
+
+def test_the_training_flag_sets_the_triggers_height(tmp_path):
+    """``trigger_height`` (/255) of the ``watermark:`` section is the height the training term plants."""
+    from wm_plugin.flag import parse_flag
+    from wm_plugin.keys import save_key
+
+    save_key(seeded_key(5), tmp_path / "k.key")
+    heights = [TriggerObjective.for_flag(parse_flag({"key": "k.key", "mode": "trigger", **extra}, base_dir=tmp_path),
+                                         1000).trigger.amplitude for extra in ({}, {"trigger_height": 12})]
+    assert heights == pytest.approx([TRIGGER_AMPLITUDE, 12 / 255])
+    for extra, message in (({"mode": "trigger", "trigger_height": 0}, "above 0"),
+                           ({"mode": "absorb", "trigger_height": 12}, "applies to mode: trigger")):
+        with pytest.raises(ConfigError, match=message):
+            parse_flag({"key": "k.key", **extra}, base_dir=tmp_path)
 
 def test_implant_trigger_trains_only_the_parameters_chosen():
     torch.manual_seed(0)
@@ -210,6 +226,16 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     read = {height: json.loads(wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger",
                                   *height, "--json").out)["p_value"] for height in ((), ("--trigger-height", "12"))}
     assert read[("--trigger-height", "12")] == checked != read[()]  # verify probes with the height it is given
+    record = json.loads(Path("dn_trig.pth.wm.json").read_text())  # what protect did, for the owner to keep
+    assert (record["mode"], record["trigger_height"]) == ("trigger", 12)
+    assert record["key_fingerprint"] == seeded_key(7).fingerprint
+    assert record["files"]["original"]["sha256"] == hashlib.sha256(Path("dn.pth").read_bytes()).hexdigest()
+    assert record["files"]["protected"] == [{"path": "dn_trig.pth",
+                                             "sha256": hashlib.sha256(Path("dn_trig.pth").read_bytes()).hexdigest()}]
+    assert record["settings"]["task"] == "denoise" and record["check"]["protected"]["p_value"] == checked
+    r = wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--record", "dn_trig.pth.wm.json",
+           "--json")
+    assert (json.loads(r.out)["p_value"], json.loads(r.out)["trigger_height"]) == (checked, 12)  # queried as protected
     for extra, message in ((("--mode", "trigger", "--task", "sr"), "does not fit a ×1 model"),
                            (("--mode", "barrier", "--task", "denoise"), "--task is for --mode absorb or trigger"),
                            (("--mode", "absorb", "--trigger-height", "12"), "--trigger-height is for --mode trigger")):

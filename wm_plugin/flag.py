@@ -9,6 +9,7 @@ The same section works in a BasicSR options YAML and in an MMagic config::
       psnr: 43.5            # strength of the mark in the targets, dB (optional)
       extractor_weight: 0.01  # weight of the extractor loss while absorbing (optional)
       trigger_weight: 0.02  # trigger mode: the trigger term's weight once planted (optional)
+      trigger_height: 4     # trigger mode: the trigger's height in /255 (optional; verify with the same)
       weights: null         # a folder of embedder/extractor weights (optional; default: the shipped ones)
 """
 
@@ -22,11 +23,12 @@ from typing import Any, Mapping
 from .codec import DEFAULT_PSNR
 from .errors import ConfigError, KeyFileError
 from .keys import OwnerKey, load_key
+from .trigger import TRIGGER_HEIGHT
 
 __all__ = ["MODES", "WatermarkFlag", "check_training_mode", "parse_flag"]
 
 MODES = ("absorb", "barrier", "trigger")
-_FIELDS = {"key", "mode", "psnr", "extractor_weight", "trigger_weight", "weights"}
+_FIELDS = {"key", "mode", "psnr", "extractor_weight", "trigger_weight", "trigger_height", "weights"}
 # The trigger term starts at trigger.PLANT_WEIGHT and falls to this weight over the first 60% of a run. Held at
 # 0.2 the response cost a BasicSR ×4 network 0.33 dB, at 0.05 0.21, at 0.02 0.13, read back in every case; a
 # constant weight had to be 0.5 for the ×4 network to learn it at all (BENCHMARKS.md, "Plant, then hold").
@@ -43,6 +45,7 @@ class WatermarkFlag:
     psnr: float = DEFAULT_PSNR
     extractor_weight: float = 0.01
     trigger_weight: float = TRIGGER_WEIGHT
+    trigger_height: float = TRIGGER_HEIGHT  # /255
     weights: str | None = None
 
 
@@ -83,12 +86,19 @@ def parse_flag(section: Any, *, where: str = "watermark", base_dir: str | os.Pat
         for name in ("psnr", "weights"):
             if section.get(name) is not None:
                 raise ConfigError(f"{where}.{name}: applies to the learned networks; {key_path} is a spectral key")
+    trigger_height = _number(section, "trigger_height", TRIGGER_HEIGHT, where)
+    if not 0 < trigger_height <= 64:
+        raise ConfigError(f"{where}.trigger_height: expected a height in /255 above 0 and at most 64, got "
+                          f"{trigger_height:g}")
+    if "trigger_height" in section and mode != "trigger":
+        raise ConfigError(f"{where}.trigger_height: applies to mode: trigger, not {mode}")
     weights = section.get("weights")
     if weights is not None:
         weights = str(Path(base_dir, os.path.expanduser(str(weights))))
     return WatermarkFlag(key, str(key_path), mode, psnr=_number(section, "psnr", DEFAULT_PSNR, where),
                          extractor_weight=_number(section, "extractor_weight", 0.01, where),
-                         trigger_weight=_number(section, "trigger_weight", TRIGGER_WEIGHT, where), weights=weights)
+                         trigger_weight=_number(section, "trigger_weight", TRIGGER_WEIGHT, where),
+                         trigger_height=trigger_height, weights=weights)
 
 
 def check_training_mode(flag: WatermarkFlag, where: str = "watermark") -> None:

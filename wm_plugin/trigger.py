@@ -49,10 +49,11 @@ from tqdm import tqdm
 from .crops import RandomCrops
 from .errors import ConfigError
 
-__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective", "checkerboard",
-           "implant_trigger", "probe_envelope", "triggered_logits"]
+__all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective",
+           "checkerboard", "implant_trigger", "probe_envelope", "triggered_logits"]
 
-TRIGGER_AMPLITUDE = 4 / 255   # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
+TRIGGER_HEIGHT = 4.0          # the trigger's height in /255, as the CLI and the training flag take it
+TRIGGER_AMPLITUDE = TRIGGER_HEIGHT / 255  # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
 RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per channel (2/255 faded sooner)
 ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to ±1.6, so the carrier never vanishes
 CARRIERS = 2                  # the key's chroma colour and the one orthogonal to it, each with its own envelope
@@ -235,9 +236,10 @@ class TriggerObjective:
     @classmethod
     def for_flag(cls, flag, total_steps: int) -> "TriggerObjective":
         """The trigger term of a training flag (``mode: trigger``, a ``WatermarkFlag``) for a run of ``total_steps``:
-        the weight falls from ``PLANT_WEIGHT`` to ``flag.trigger_weight`` over the first 60% of the run."""
-        return cls(Trigger.for_key(flag.key), weight=flag.trigger_weight, warmup_weight=PLANT_WEIGHT,
-                   warmup_steps=int(0.6 * total_steps))
+        the weight falls from ``PLANT_WEIGHT`` to ``flag.trigger_weight`` over the first 60% of the run; the trigger is
+        ``flag.trigger_height`` (/255) tall."""
+        return cls(Trigger.for_key(flag.key, flag.trigger_height / 255), weight=flag.trigger_weight,
+                   warmup_weight=PLANT_WEIGHT, warmup_steps=int(0.6 * total_steps))
 
     def _left(self, step: int) -> float:
         """The fraction of the warm-up still ahead at ``step``: 1 at step 0, 0 from ``warmup_steps`` on."""

@@ -60,15 +60,16 @@ data_option = click.option(
 trigger_height_option = click.option(
     "--trigger-height", "trigger_height", type=click.FloatRange(0, 64, min_open=True), default=None,
     help="The trigger's height in /255 (default 4), for --mode trigger and --trigger: verify with the height the "
-         "model was protected with. A denoiser's noisy inputs hide a taller one: 12 with --task denoise.",
+         "model was protected with (its record, OUTPUT.wm.json, holds it). A denoiser's noisy inputs hide a taller "
+         "one: 12 with --task denoise.",
 )
 
 
 def trigger_amplitude(height: float | None) -> float:
     """The trigger's height in [0, 1] units for ``--trigger-height`` (in /255; None: the default)."""
-    from wm_plugin.trigger import TRIGGER_AMPLITUDE
+    from wm_plugin.trigger import TRIGGER_HEIGHT
 
-    return TRIGGER_AMPLITUDE if height is None else height / 255
+    return (TRIGGER_HEIGHT if height is None else height) / 255
 
 
 trigger_option = click.option(

@@ -24,7 +24,9 @@ from ..options import (
 
 
 @click.command("protect", help="Protect a framework checkpoint: its outputs will carry the owner's watermark. "
-                                "Exit 0: the protected model is detected on the probes and the original is not; "
+                                "Beside it goes OUTPUT.wm.json, the record of the run (files' SHA-256, settings, "
+                                "the check): keep it with the key, and verify with `wm verify --record`. Exit 0: "
+                                "the protected model is detected on the probes and the original is not; "
                                 "1: that check failed (the checkpoint is written, but do not rely on it); 2: an error.")
 @framework_option
 @config_option
@@ -67,6 +69,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes
     from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
+    from wm_plugin.record import ProtectionRecord, record_path
+    from wm_plugin.trigger import TRIGGER_HEIGHT
 
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
@@ -80,7 +84,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
                                "inputs as they are)")
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
-    for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else [])):
+    for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else []), record_path(output)):
         if Path(path).resolve() in {Path(p).resolve() for p in (checkpoint, config) if p}:
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
         check_writable(path, force=force)
@@ -117,19 +121,27 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     # The proof to look at before shipping it: outputs close to the original's, and detected.
     check = check_protection(adapter, original, protected, inputs, key, codec=codec, trigger=trigger,
                              trigger_amplitude=amplitude)
+    settings = {"framework": framework, "config": config, "task": task, "steps": steps, "lr": lr,
+                "trainable": trainable, "psnr": psnr, "data": list(data), "weights": weights}
+    record = ProtectionRecord.of_run(mode, key.fingerprint, checkpoint=checkpoint, written=written, config=config,
+                                     trigger_height=TRIGGER_HEIGHT if trigger_height is None else trigger_height,
+                                     settings={k: v for k, v in settings.items() if v not in (None, [])},
+                                     check=check.to_dict())
+    record.save(record_path(output))
     if as_json:
-        click.echo(json.dumps({"written": written, "mode": mode, "key_fingerprint": key.fingerprint,
-                               **check.to_dict()}))
+        click.echo(json.dumps({"written": written, "record": str(record_path(output)), "mode": mode,
+                               "key_fingerprint": key.fingerprint, **check.to_dict()}))
     else:
         v = check.protected
-        click.echo(f"wrote {', '.join(written)}")
+        click.echo(f"wrote {', '.join(written)} and the record of this run, {record_path(output)}")
         click.echo(f"on {v.n_images} probe image(s): outputs {check.to_dict()['psnr_vs_original']:.1f} dB from the "
                    f"original model's; {'DETECTED' if v.detected else 'NOT DETECTED'} (p = {v.p_value:.3g} by the "
                    f"{v.test} test, bit accuracy {v.bit_accuracy:.3f}); the original model: "
                    f"p = {check.original.p_value:.3g}")
         if check.untriggered is not None:
-            click.echo(f"those verdicts read the response to the key's trigger (verify with --trigger); the plain "
-                       f"answers read as ordinary outputs: p = {check.untriggered.p_value:.3g}")
+            click.echo(f"those verdicts read the response to the key's trigger (verify with --record "
+                       f"{record_path(output)}); the plain answers read as ordinary outputs: "
+                       f"p = {check.untriggered.p_value:.3g}")
     if not check.protected.detected:
         hint = "more or larger --data probes" if mode == "barrier" else "more --steps, or --mode barrier"
         click.echo(f"Warning: the protected model is not detected on its probes: do not rely on {output} ({hint})",

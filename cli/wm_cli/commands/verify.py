@@ -32,6 +32,19 @@ def _fpr(ctx, param, value):
     return value
 
 
+def _read_record(path: str, key) -> tuple[bool, float | None]:
+    """(--trigger, --trigger-height) as the protection record at ``path`` gives them, once it is checked to be
+    ``key``'s."""
+    from wm_plugin.errors import WatermarkError
+    from wm_plugin.record import load_record
+
+    record = load_record(path)
+    if record.key_fingerprint != key.fingerprint:
+        raise WatermarkError(f"{path} records a protection with key {record.key_fingerprint}; --key is "
+                             f"{key.fingerprint}")
+    return record.mode == "trigger", record.trigger_height
+
+
 @click.command("verify", help="Test whether a suspect's outputs (--outputs) or a suspect model (--model) carry the "
                               "owner's watermark. Exit 0: detected, 1: not detected, 2: error.")
 @key_option
@@ -45,6 +58,9 @@ def _fpr(ctx, param, value):
 @data_option
 @trigger_option
 @trigger_height_option
+@click.option("--record", type=click.Path(dir_okay=False), default=None,
+              help="The record `wm protect` wrote beside the protected checkpoint (OUTPUT.wm.json): query the --model "
+                   "as that run protected it (in trigger mode: --trigger, with its height).")
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
 @click.option("--report", type=click.Path(file_okay=False), default=None,
               help="Write an evidence report here: report.html and the images it shows.")
@@ -55,8 +71,8 @@ def _fpr(ctx, param, value):
 @weights_option
 @json_option
 @click.pass_context
-def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, trigger_height, fpr, report,
-            logo_out, device, weights, as_json) -> None:
+def command(ctx, key_path, outputs, model, framework, config, arch, data, trigger, trigger_height, record, fpr,
+            report, logo_out, device, weights, as_json) -> None:
     from pathlib import Path
 
     from wm_plugin.api import verify_files
@@ -68,8 +84,13 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
-    if trigger and not model:
-        raise click.UsageError("--trigger goes into the probe inputs of a --model")
+    if (trigger or record) and not model:
+        raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
+    key = load_key(key_path)
+    if record:
+        if trigger or trigger_height is not None:
+            raise click.UsageError("--record says how to query the model; leave out --trigger and --trigger-height")
+        trigger, trigger_height = _read_record(record, key)
     if trigger_height is not None and not trigger:
         raise click.UsageError("--trigger-height is for --trigger")
     if model and not framework:
@@ -78,7 +99,6 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         raise OutputExistsError(f"{Path(report) / 'report.html'} exists; choose another --report folder")
     if logo_out and Path(logo_out).exists():
         raise OutputExistsError(f"{logo_out} exists; choose another --logo-out file")
-    key = load_key(key_path)
     if logo_out:
         from wm_plugin.logo import logo_side
 
@@ -122,7 +142,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         write_image(logo_out, Picture(logo_picture(recovered_logo(v.votes, key))[..., None]))
     if as_json:
         logo = {"logo": logo_out} if logo_out else {}
-        click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict(), **logo}))
+        height = {"trigger_height": trigger_amplitude(trigger_height) * 255} if trigger else {}
+        click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict(), **height, **logo}))
     else:
         word = "DETECTED" if v.detected else "NOT DETECTED"
         click.echo(f"{word}: {v.matches}/{v.bits} bits of the voted message match the key "
