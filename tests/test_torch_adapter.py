@@ -90,3 +90,12 @@ def test_a_barrier_that_cannot_be_rebuilt_is_not_saved(tmp_path):
     assert not list(tmp_path.iterdir())
     spectral = WatermarkBarrier.for_key(torch.nn.Identity(), seeded_key(6, scheme="spectral"))
     assert spectral.saved_spec() == {"embedder": dict(spectral.spec), "psnr": 0.0}
+
+
+def test_the_scale_of_a_bare_model_is_read_from_its_answer():
+    """Probe inputs are the bundled photos ÷ the model's scale, as for the zoos' models: measured on a 32 px input."""
+    from wm_torch.adapter import TorchAdapter
+
+    scales = [TorchAdapter().model_scale(f"toy_nets:TinySR(scale={s}, width=4)") for s in (1, 2, 4)]
+    assert scales == [1, 2, 4]
+    assert TorchAdapter().model_scale("toy_nets:NotAModule") == 1  # the load reports what is wrong with the spec

@@ -81,6 +81,18 @@ class TorchAdapter:
             raise WeightsError(f"{checkpoint} does not fit {config}: {str(e).splitlines()[0]}") from None
         return net.to(device).eval()
 
+    def model_scale(self, config: str | None) -> int:
+        """The upscaling factor of the module ``config`` names: the side of its answer to a 32 px input over 32
+        (1 where it cannot say: the spec does not build, or the module refuses that input)."""
+        side = 32
+        try:
+            with torch.no_grad():
+                answer = build_arch(config).eval()(torch.zeros(1, 3, side, side))
+        except (ConfigError, RuntimeError, ValueError):
+            return 1
+        scale = answer.shape[-1] / side if isinstance(answer, torch.Tensor) and answer.ndim == 4 else 1
+        return int(scale) if scale >= 1 and scale == int(scale) else 1
+
     def run(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """The model's outputs for ``images`` (B,3,H,W in [0, 1]), clamped to [0, 1]."""
         with torch.no_grad():
