@@ -16,6 +16,8 @@ photos (÷ scale for super-resolution, noisy for a ×1 model), beside the origin
 2026-11-27 and before: 64 bits). ``--attack-data DIR`` fine-tunes on the thief's own images instead of procedural
 ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filter of ``wm eval`` while it fine-tunes
 (the probes still reach the weights unfiltered): a thief whose images hold nothing in the carrier band.
+``--stranger KEY`` (repeatable) also reads every point with another key: with ``--steps 0`` (no implant), the
+original model fine-tuned as the thief would, read by several owners' triggers (the control: never detected).
 ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
 implanted weights there (a checkpoint of the model's framework), or starts from them when the file exists, so that
 several thieves share one implant.
@@ -101,6 +103,8 @@ def main() -> None:
     ap.add_argument("--chunks", default="1000,1000,1000,2000")
     ap.add_argument("--implanted", type=Path, default=None,
                     help="the implanted checkpoint: written after the implant, or read instead of it")
+    ap.add_argument("--stranger", type=Path, action="append", default=[],
+                    help="also read each point with this key (repeatable): one the model was not protected with")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", type=Path, default=RESULTS / "trigger_fading.jsonl")
     args = ap.parse_args()
@@ -109,7 +113,7 @@ def main() -> None:
     trigger_module.CARRIERS = args.carriers
     amplitude = trigger_module.TRIGGER_AMPLITUDE if args.amplitude is None else args.amplitude / 255
     torch.manual_seed(0)
-    key = load_key(args.key)
+    key, strangers = load_key(args.key), [load_key(path) for path in args.stranger]
     scale = adapter.model_scale(args.opt)
     start = time.time()
     if args.implanted and args.implanted.exists():
@@ -135,8 +139,11 @@ def main() -> None:
 
     def point(step: int) -> dict:
         """The response read after ``step`` thief steps, and the model's PSNR on the thief's task."""
+        others = [{"key": other.fingerprint, **read_response(model, adapter.run, probes, other, amplitude, args.device)}
+                  for other in strangers]
         return {"step": step, **read_response(model, adapter.run, probes, key, amplitude, args.device),
-                "task_psnr": task_psnr(model, adapter.run, probes, setting.task, args.device)}
+                "task_psnr": task_psnr(model, adapter.run, probes, setting.task, args.device),
+                **({"strangers": others} if others else {})}
 
     original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     row["task_psnr_original"] = task_psnr(original, adapter.run, probes, setting.task, args.device)
