@@ -236,6 +236,9 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     r = wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--record", "dn_trig.pth.wm.json",
            "--json")
     assert (json.loads(r.out)["p_value"], json.loads(r.out)["trigger_height"]) == (checked, 12)  # queried as protected
+    r = wm("eval", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--record", "dn_trig.pth.wm.json",
+           "--attacks", "none", "--json")
+    assert json.loads(r.out)["model_attacks"][0]["p_value"] == checked, r.err
     for extra, message in ((("--mode", "trigger", "--task", "sr"), "does not fit a ×1 model"),
                            (("--mode", "barrier", "--task", "denoise"), "--task is for --mode absorb or trigger"),
                            (("--mode", "absorb", "--trigger-height", "12"), "--trigger-height is for --mode trigger")):

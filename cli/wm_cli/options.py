@@ -77,3 +77,27 @@ trigger_option = click.option(
     help="Probe the model with and without the key's secret trigger and read its response (for models "
          "protected with --mode trigger).",
 )
+
+record_option = click.option(
+    "--record", type=click.Path(dir_okay=False), default=None,
+    help="The record `wm protect` wrote beside the protected checkpoint (OUTPUT.wm.json): query the --model as that "
+         "run protected it (in trigger mode: --trigger, with its height).",
+)
+
+
+def query_from_record(record: str | None, key, trigger: bool, trigger_height: float | None
+                      ) -> tuple[bool, float | None]:
+    """(--trigger, --trigger-height) once ``--record`` is taken into account: the record's, checked to be ``key``'s,
+    where one is given (then neither option may be), else the options as given."""
+    if record is None:
+        return trigger, trigger_height
+    if trigger or trigger_height is not None:
+        raise click.UsageError("--record says how to query the model; leave out --trigger and --trigger-height")
+    from wm_plugin.errors import WatermarkError
+    from wm_plugin.record import load_record
+
+    doc = load_record(record)
+    if doc.key_fingerprint != key.fingerprint:
+        raise WatermarkError(f"{record} records a protection with key {doc.key_fingerprint}; --key is "
+                             f"{key.fingerprint}")
+    return doc.mode == "trigger", doc.trigger_height

@@ -18,6 +18,8 @@ from ..options import (
     json_option,
     key_option,
     open_codec,
+    query_from_record,
+    record_option,
     resolve_arch,
     trigger_amplitude,
     trigger_height_option,
@@ -43,6 +45,7 @@ from ..options import (
 @data_option
 @trigger_option
 @trigger_height_option
+@record_option
 @click.option("--edits", default=None, metavar="LIST",
               help="Comma-separated edits (default: none, jpeg90, jpeg75, jpeg50, resize0.5, resize2, crop50%, "
                    "noise2/255, blur1); any strength of each form: jpeg60, resize0.75, crop25%, noise8/255, blur2.")
@@ -72,8 +75,9 @@ from ..options import (
 @device_option
 @weights_option
 @json_option
-def command(key_path, outputs, model, framework, config, arch, data, trigger, trigger_height, edits, attacks, task,
-            attack_data, vgg_weights, lr, lora_rank, checkpoints, output, force, device, weights, as_json) -> None:
+def command(key_path, outputs, model, framework, config, arch, data, trigger, trigger_height, record, edits, attacks,
+            task, attack_data, vgg_weights, lr, lora_rank, checkpoints, output, force, device, weights,
+            as_json) -> None:
     import numpy as np
 
     from wm_plugin.attacks import check_edit, list_edits
@@ -88,8 +92,10 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, tr
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework or --arch)")
-    if trigger and not model:
-        raise click.UsageError("--trigger goes into the probe inputs of a --model")
+    if (trigger or record) and not model:
+        raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
+    key = load_key(key_path)
+    trigger, trigger_height = query_from_record(record, key, trigger, trigger_height)
     if trigger_height is not None and not trigger:
         raise click.UsageError("--trigger-height is for --trigger")
     if attacks and not model:
@@ -120,7 +126,6 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, tr
     files = [Path(output) / "eval.md", Path(output) / "eval.json"] if output else []
     for path in files:
         check_writable(path, force=force)
-    key = load_key(key_path)
     codec = open_codec(weights, device, key=key)
     attack_results = []
     if model:

@@ -18,6 +18,8 @@ from ..options import (
     json_option,
     key_option,
     open_codec,
+    query_from_record,
+    record_option,
     resolve_arch,
     trigger_amplitude,
     trigger_height_option,
@@ -30,19 +32,6 @@ def _fpr(ctx, param, value):
     if value is not None and not 0 < value < 1:
         raise click.BadParameter(f"must be between 0 and 1, got {value}", ctx, param)
     return value
-
-
-def _read_record(path: str, key) -> tuple[bool, float | None]:
-    """(--trigger, --trigger-height) as the protection record at ``path`` gives them, once it is checked to be
-    ``key``'s."""
-    from wm_plugin.errors import WatermarkError
-    from wm_plugin.record import load_record
-
-    record = load_record(path)
-    if record.key_fingerprint != key.fingerprint:
-        raise WatermarkError(f"{path} records a protection with key {record.key_fingerprint}; --key is "
-                             f"{key.fingerprint}")
-    return record.mode == "trigger", record.trigger_height
 
 
 @click.command("verify", help="Test whether a suspect's outputs (--outputs) or a suspect model (--model) carry the "
@@ -58,9 +47,7 @@ def _read_record(path: str, key) -> tuple[bool, float | None]:
 @data_option
 @trigger_option
 @trigger_height_option
-@click.option("--record", type=click.Path(dir_okay=False), default=None,
-              help="The record `wm protect` wrote beside the protected checkpoint (OUTPUT.wm.json): query the --model "
-                   "as that run protected it (in trigger mode: --trigger, with its height).")
+@record_option
 @click.option("--fpr", type=float, default=None, callback=_fpr, help="False-positive target (default 1e-6).")
 @click.option("--report", type=click.Path(file_okay=False), default=None,
               help="Write an evidence report here: report.html and the images it shows.")
@@ -87,10 +74,7 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     if (trigger or record) and not model:
         raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
     key = load_key(key_path)
-    if record:
-        if trigger or trigger_height is not None:
-            raise click.UsageError("--record says how to query the model; leave out --trigger and --trigger-height")
-        trigger, trigger_height = _read_record(record, key)
+    trigger, trigger_height = query_from_record(record, key, trigger, trigger_height)
     if trigger_height is not None and not trigger:
         raise click.UsageError("--trigger-height is for --trigger")
     if model and not framework:
