@@ -13,7 +13,8 @@
 #               steps at lr 1e-4 (issue 6's bar: TPR@1e-6 >= 0.95); with TPR_EXTRA=1 also one key under 20k steps,
 #               LoRA 5k, pruning, int8 and the chroma notch, one under 5k steps at lr 1e-5, and the control (the
 #               original attacked the same ways, probed with 12 keys) (trigger_tpr_<label>.jsonl); with TPR_CONTROL=1
-#               only the control of the 5k-step fine-tune
+#               only the control of the 5k-step fine-tune; TPR_MODEL=denoise_plain TPR_ARGS="--amplitude 12 --implant-task
+#               denoise": the denoiser, implanted as `wm protect --task denoise --trigger-height 12` does
 #   fading      trigger_fading.py on .gpu/models/plain, one fresh key, four processes at once: the one-carrier and the
 #               two-carrier trigger under the same thief (procedural images), and the two-carrier one under a thief
 #               fine-tuning on the photos (.gpu/data/train) and under one whose procedural inputs pass the chroma
@@ -89,9 +90,10 @@ finetune() {
 }
 tpr_run() {  # label, trigger_tpr.py arguments
   local label=$1; shift
-  timeout "$LIMIT" python3 benchmarks/trigger_tpr.py --opt $M/plain.yml --checkpoint $M/plain.pth \
-    --steps "${TRIG_STEPS:-3000}" --batch 16 --device cuda --label "$label" --out "$OUT/trigger_tpr_$label.jsonl" "$@" \
-    > "/tmp/logs/5_tpr_$label.txt" 2>&1
+  local model=${TPR_MODEL:-plain}
+  timeout "$LIMIT" python3 benchmarks/trigger_tpr.py --opt $M/$model.yml --checkpoint $M/$model.pth \
+    --steps "${TRIG_STEPS:-3000}" --batch 16 --device cuda --label "$label" --out "$OUT/trigger_tpr_$label.jsonl" \
+    ${TPR_ARGS:-} "$@" > "/tmp/logs/5_tpr_$label.txt" 2>&1
 }
 tpr() {
   local n lr lrs=(${TPR_LRS:-1e-3})

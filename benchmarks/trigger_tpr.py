@@ -9,14 +9,16 @@ with every key's trigger (a model fine-tuned from the unprotected original must 
 Every verdict is ``verify_triggered``'s (the signed-rank test); each row also gives ``p_value_sign_test``, the sign
 test's p-value on the same voted word, for comparison with the figures measured before the signed-rank test.
 
-Task PSNR: the protected model's plain answers to the probes (the bundled photos ÷ scale) against the photos,
-beside the original's.
+Task PSNR: the protected model's plain answers to the probes (the bundled photos ÷ scale; for a ×1 model the photos
+degraded for its task, seeded) against the photos, beside the original's (``trigger_fading.task_psnr``).
 
 Run: ``python benchmarks/trigger_tpr.py --keys 5 --attacks finetune5k`` (``--attack-data data/train``: the thief
 fine-tunes on photos instead of procedural images; ``--device cuda --batch 16`` on a GPU; ``--opt``/``--checkpoint``
 for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.jsonl`` (or ``--out``).
 ``--part protected`` / ``--part control`` run one half (to split the work between runs: the control does not
 depend on the keys);
+``--amplitude H`` (/255) sets the trigger's height and ``--implant-task denoise`` implants on noisy procedural images,
+as ``wm protect --trigger-height H --task denoise`` does (a denoiser: ``--amplitude 12``).
 ``--deadline S`` starts a key only if the slowest key so far would still end within S seconds of the start, so a
 run under a hard time limit still writes its row.
 """
@@ -33,16 +35,18 @@ import numpy as np
 import torch
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+from trigger_fading import task_psnr
 from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
+from wm_plugin.attacks.tasks import TASKS
 from wm_plugin.evaluate import evaluate_model_attacks
 from wm_plugin.io import read_images
 from wm_plugin.keys import generate_key
 from wm_plugin.metrics import picture_psnr
-from wm_plugin.probe import adapter_probes, as_picture, model_outputs, sample_task_psnr, verify_triggered
+from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger
+from wm_plugin.trigger import PLAIN_WEIGHT, TRIGGER_HEIGHT, Trigger, implant_trigger
 from wm_plugin.verify import binomial_tail
 
 RESULTS = Path(__file__).parent / "results"
@@ -58,6 +62,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500, help="implant steps")
     ap.add_argument("--lr", type=float, default=1e-3, help="implant learning rate")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--amplitude", type=float, default=TRIGGER_HEIGHT, help="the trigger's height, /255")
+    ap.add_argument("--implant-task", choices=TASKS, default=None,
+                    help="degrade the implant's procedural images for this task (wm protect --task)")
     ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
     ap.add_argument("--attacks", default="finetune5k")
@@ -81,6 +88,7 @@ def main() -> None:
     clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr, progress=False)
     keys = [generate_key(64) for _ in range(args.keys)]
+    amplitude = args.amplitude / 255
 
     def run(net, x):
         return adapter.run(net, x)
@@ -100,17 +108,18 @@ def main() -> None:
             break
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
         start = time.time()
-        implant_trigger(model, absorb_inputs(scale), Trigger.for_key(key), steps=args.steps, lr=args.lr, scale=scale,
-                        batch=args.batch, plain_weight=args.plain_weight, progress=False)
+        implant_trigger(model, absorb_inputs(scale, task=args.implant_task), Trigger.for_key(key, amplitude),
+                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
+                        progress=False)
         row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
         row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
                                                        for a, b in zip(plain_original, plain)]))
-        row["task_psnr"] = sample_task_psnr(plain)
-        row["none"] = summary(verify_triggered(lambda x: run(model, x), probes, key, plain=plain, device=args.device,
-                                               progress=False)[0])
+        row["task_psnr"] = task_psnr(model, run, probes, setting.task, args.device)
+        row["none"] = summary(verify_triggered(lambda x: run(model, x), probes, key, plain=plain, amplitude=amplitude,
+                                               device=args.device, progress=False)[0])
         for r in evaluate_model_attacks(model, run, attacks, probes, key, codec=codec_for(key, device=args.device),
-                                        setting=setting, unattacked=plain, trigger=True):
+                                        setting=setting, unattacked=plain, trigger=True, trigger_amplitude=amplitude):
             row[r.attack] = r.to_dict() | sign_test(r.verdict)
         protected_rows.append(row)
         slowest = max(slowest, time.time() - start)
@@ -119,18 +128,18 @@ def main() -> None:
     control = {}
     for attack in attacks if args.part != "protected" else []:
         attacked = apply_model_attack(attack, original, setting)
-        control[attack] = [summary(verify_triggered(lambda x: run(attacked, x), probes, key, device=args.device,
-                                                    progress=False)[0]) for key in keys]
+        control[attack] = [summary(verify_triggered(lambda x: run(attacked, x), probes, key, amplitude=amplitude,
+                                                    device=args.device, progress=False)[0]) for key in keys]
         print(attack, "control", json.dumps(control[attack]), flush=True)
 
     def rate(attack: str) -> float | None:
         return float(np.mean([r[attack]["detected"] for r in protected_rows])) if protected_rows else None
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "part": args.part, "keys": len(protected_rows) or args.keys,
-           "steps": args.steps, "lr": args.lr,
+           "steps": args.steps, "lr": args.lr, "amplitude": args.amplitude, "implant_task": args.implant_task,
            "plain_weight": args.plain_weight, "attack_lr": args.attack_lr,
            "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
-           "task_psnr_original": sample_task_psnr(plain_original),
+           "task_psnr_original": task_psnr(original, run, probes, setting.task, args.device),
            "tpr": {a: rate(a) for a in ["none", *attacks]},
            "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in control},
            "protected": protected_rows, "control": control,
