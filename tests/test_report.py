@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html.parser
 import json
 import shutil
@@ -78,6 +79,8 @@ def test_report_of_a_clean_model_with_its_probe_inputs(folder, wm, monkeypatch):
     page = _Page((folder / "clean" / "report.html").read_text())
     assert page.ids["verdict"] == "NOT DETECTED"
     assert sum(src.startswith("input_") for src in page.images) == 4  # the four bundled probe photos
+    text = (folder / "clean" / "report.html").read_text()
+    assert hashlib.sha256(Path("sr.pth").read_bytes()).hexdigest() in text  # which bytes were tested
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None,

@@ -234,8 +234,9 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
                                              "sha256": hashlib.sha256(Path("dn_trig.pth").read_bytes()).hexdigest()}]
     assert record["settings"]["task"] == "denoise" and record["check"]["protected"]["p_value"] == checked
     r = wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--record", "dn_trig.pth.wm.json",
-           "--json")
+           "--report", "evidence", "--json")
     assert (json.loads(r.out)["p_value"], json.loads(r.out)["trigger_height"]) == (checked, 12)  # queried as protected
+    assert "trigger (12/255)" in Path("evidence/report.html").read_text()  # the evidence says how it probed
     r = wm("eval", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--record", "dn_trig.pth.wm.json",
            "--attacks", "none", "--json")
     assert json.loads(r.out)["model_attacks"][0]["p_value"] == checked, r.err

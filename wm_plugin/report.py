@@ -28,7 +28,8 @@ from .errors import KeyFileError, OutputExistsError
 from .fileio import atomic_path, write_text_atomic
 from .keys import OwnerKey
 from .logo import logo_picture, logo_side, recovered_logo
-from .verify import Verdict
+from .record import file_sha256
+from .verify import Verdict, normalized_correlation
 
 __all__ = ["write_report"]
 
@@ -78,13 +79,16 @@ def _message_section(folder: Path, verdict: Verdict, key: OwnerKey) -> str:
     except KeyFileError:
         return ""
     owner = np.asarray(key.message, np.uint8).reshape(side, side) * 255
-    for name, grid in (("message_key.png", owner), ("message_read.png", recovered_logo(verdict.votes, key))):
+    votes = np.asarray(verdict.votes)[: key.bits]  # a trigger's response reads more bits: its first carrier's are these
+    for name, grid in (("message_key.png", owner), ("message_read.png", recovered_logo(votes, key))):
         with atomic_path(folder / name) as tmp:
             Image.fromarray(logo_picture(grid, 160)).save(tmp, format="PNG")
+    part = f" (the first {key.bits} of the {len(verdict.votes)} bits read)" if len(verdict.votes) > key.bits else ""
+    nc = normalized_correlation(votes, key.carried_bits())
     return f"""<h2>The owner's message, as a picture</h2>
 <p>Left: the {key.bits} message bits of the owner's key, white for 1 (for a key made from a logo, the logo). Right: the
-message these images voted for, unscrambled with the key: white or black where the bits read confidently, grey where
-nothing is read. Normalized correlation (NC) between the two: <span id="nc">{verdict.nc:.3f}</span> (1: identical;
+message these images voted for{part}, unscrambled with the key: white or black where the bits read confidently, grey
+where nothing is read. Normalized correlation (NC) between the two: <span id="nc">{nc:.3f}</span> (1: identical;
 about 0: unrelated).</p>
 <p id="message"><img src="message_key.png" alt="the owner's message">
 <img src="message_read.png" alt="the message read"></p>
@@ -103,7 +107,8 @@ def _versions() -> str:
 
 
 def write_report(folder: str | Path, verdict: Verdict, key: OwnerKey, outputs: Sequence[np.ndarray], *,
-                 inputs: Sequence[np.ndarray] | None = None, subject: str, command: Sequence[str]) -> Path:
+                 inputs: Sequence[np.ndarray] | None = None, subject: str, command: Sequence[str],
+                 files: Sequence[str | Path] = ()) -> Path:
     """Write ``report.html`` and its PNGs into ``folder``; return the page's path.
 
     Args:
@@ -112,6 +117,7 @@ def write_report(folder: str | Path, verdict: Verdict, key: OwnerKey, outputs: S
         inputs: the probe inputs the suspect model was given (model mode), same order.
         subject: what was tested, in words (a checkpoint and its framework, or a folder of outputs).
         command: the command line that asked for the verification.
+        files: files to name with their SHA-256 (the suspect checkpoint), so the page says which bytes were tested.
 
     Raises:
         OutputExistsError: ``folder`` already holds a report.
@@ -136,6 +142,8 @@ def write_report(folder: str | Path, verdict: Verdict, key: OwnerKey, outputs: S
     heads = (["input"] if inputs is not None else []) + ["output", "fine texture ×8 (where the mark lives)"]
     head_cells = "".join(f"<th>{h}</th>" for h in heads)
     cmd = " ".join(shlex.quote(str(a)) for a in command)
+    hashes = "".join(f'<li>SHA-256 of {html.escape(str(f))}: <code class="sha256">{file_sha256(f)}</code></li>\n'
+                     for f in files)
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>wm verify: {word}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
@@ -150,7 +158,7 @@ key's mark. Decision threshold (false-positive target): {verdict.fpr_target:g}. 
 {verdict.n_images_detected} of {verdict.n_images} image(s) are detected on their own.</p>
 <h2>What was tested</h2>
 <ul><li>Subject: {html.escape(subject)}</li>
-<li>Owner key fingerprint: <code id="fingerprint">{key.fingerprint}</code> (public; the key's secret seed is not
+{hashes}<li>Owner key fingerprint: <code id="fingerprint">{key.fingerprint}</code> (public; the key's secret seed is not
 in this report)</li>
 <li>Command: <code id="command">{html.escape(cmd)}</code></li>
 <li>Software: {html.escape(_versions())}</li>

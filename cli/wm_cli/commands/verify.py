@@ -106,9 +106,11 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         if report:
             from wm_plugin.report import write_report
 
+            probing = (f", each probe given with and without the key's trigger "
+                       f"({trigger_amplitude(trigger_height) * 255:g}/255)" if trigger else "")
             write_report(report, v, key, [as_picture(o).pixels for o in outs],
-                         inputs=[as_picture(x).pixels for _, x in inputs], command=ctx.obj["argv"],
-                         subject=f"{framework} model {model}" + (f" ({config})" if config else ""))
+                         inputs=[as_picture(x).pixels for _, x in inputs], command=ctx.obj["argv"], files=[model],
+                         subject=f"{framework} model {model}" + (f" ({config})" if config else "") + probing)
     else:
         codec = open_codec(weights, device, key=key)
         files = list_images(outputs)
