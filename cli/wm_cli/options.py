@@ -65,11 +65,11 @@ trigger_height_option = click.option(
 )
 
 
-def trigger_amplitude(height: float | None) -> float:
-    """The trigger's height in [0, 1] units for ``--trigger-height`` (in /255; None: the default)."""
+def resolve_trigger_height(height: float | None) -> float:
+    """The trigger's height in /255 that ``--trigger-height`` asks for (None: the default)."""
     from wm_plugin.trigger import TRIGGER_HEIGHT
 
-    return (TRIGGER_HEIGHT if height is None else height) / 255
+    return TRIGGER_HEIGHT if height is None else height
 
 
 trigger_option = click.option(
@@ -85,19 +85,24 @@ record_option = click.option(
 )
 
 
-def query_from_record(record: str | None, key, trigger: bool, trigger_height: float | None
-                      ) -> tuple[bool, float | None]:
-    """(--trigger, --trigger-height) once ``--record`` is taken into account: the record's, checked to be ``key``'s,
-    where one is given (then neither option may be), else the options as given."""
-    if record is None:
-        return trigger, trigger_height
-    if trigger or trigger_height is not None:
-        raise click.UsageError("--record says how to query the model; leave out --trigger and --trigger-height")
-    from wm_plugin.errors import WatermarkError
-    from wm_plugin.record import load_record
+def trigger_query(model: str | None, record: str | None, key, trigger: bool,
+                  trigger_height: float | None) -> tuple[bool, float]:
+    """How ``wm verify`` and ``wm eval`` query a ``--model``: (with the trigger?, its height in /255), from
+    ``--trigger`` and ``--trigger-height``, or from ``--record`` (checked to be ``key``'s; then neither option may
+    be given). Raises ``click.UsageError`` for an option that has no use."""
+    if (trigger or record) and not model:
+        raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
+    if record is not None:
+        if trigger or trigger_height is not None:
+            raise click.UsageError("--record says how to query the model; leave out --trigger and --trigger-height")
+        from wm_plugin.errors import WatermarkError
+        from wm_plugin.record import load_record
 
-    doc = load_record(record)
-    if doc.key_fingerprint != key.fingerprint:
-        raise WatermarkError(f"{record} records a protection with key {doc.key_fingerprint}; --key is "
-                             f"{key.fingerprint}")
-    return doc.mode == "trigger", doc.trigger_height
+        doc = load_record(record)
+        if doc.key_fingerprint != key.fingerprint:
+            raise WatermarkError(f"{record} records a protection with key {doc.key_fingerprint}; --key is "
+                                 f"{key.fingerprint}")
+        trigger, trigger_height = doc.mode == "trigger", doc.trigger_height
+    if trigger_height is not None and not trigger:
+        raise click.UsageError("--trigger-height is for --trigger")
+    return trigger, resolve_trigger_height(trigger_height)

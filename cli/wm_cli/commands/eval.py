@@ -18,12 +18,11 @@ from ..options import (
     json_option,
     key_option,
     open_codec,
-    query_from_record,
     record_option,
     resolve_arch,
-    trigger_amplitude,
     trigger_height_option,
     trigger_option,
+    trigger_query,
     weights_option,
 )
 
@@ -92,12 +91,8 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, tr
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework or --arch)")
-    if (trigger or record) and not model:
-        raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
     key = load_key(key_path)
-    trigger, trigger_height = query_from_record(record, key, trigger, trigger_height)
-    if trigger_height is not None and not trigger:
-        raise click.UsageError("--trigger-height is for --trigger")
+    trigger, trigger_height = trigger_query(model, record, key, trigger, trigger_height)
     if attacks and not model:
         raise click.UsageError("--attacks attacks a model's weights: give --model")
     if trigger and (edits or not attacks):
@@ -146,7 +141,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, tr
                                       checkpoints=checkpoints)
             attack_results = evaluate_model_attacks(net, adapter.run, attack_names, inputs, key, codec=codec,
                                                     setting=setting, unattacked=answers, trigger=trigger,
-                                                    trigger_amplitude=trigger_amplitude(trigger_height))
+                                                    trigger_amplitude=trigger_height / 255)
     else:
         paths = list_images(outputs)
         labels = [str(p) for p in paths]

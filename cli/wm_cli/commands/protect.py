@@ -17,7 +17,7 @@ from ..options import (
     key_option,
     open_codec,
     resolve_arch,
-    trigger_amplitude,
+    resolve_trigger_height,
     trigger_height_option,
     weights_option,
 )
@@ -70,7 +70,6 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     from wm_plugin.probe import adapter_probes
     from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
     from wm_plugin.record import ProtectionRecord, record_path
-    from wm_plugin.trigger import TRIGGER_HEIGHT
 
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
@@ -90,7 +89,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         check_writable(path, force=force)
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
-    trigger, amplitude = False, trigger_amplitude(trigger_height)
+    trigger, height = False, resolve_trigger_height(trigger_height)
     if mode in ("absorb", "trigger"):
         if mode == "absorb" and key.scheme != "spectral":
             raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
@@ -111,7 +110,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
             original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
         else:
             original, protected, written = protect_trigger(adapter, checkpoint, key, output, trainable=trainable,
-                                                           amplitude=amplitude, **common)
+                                                           amplitude=height / 255, **common)
             trigger = True
         inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:
@@ -120,11 +119,11 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         inputs = adapter_probes(adapter, config, data)
     # The proof to look at before shipping it: outputs close to the original's, and detected.
     check = check_protection(adapter, original, protected, inputs, key, codec=codec, trigger=trigger,
-                             trigger_amplitude=amplitude)
+                             trigger_amplitude=height / 255)
     settings = {"framework": framework, "config": config, "task": task, "steps": steps, "lr": lr,
                 "trainable": trainable, "psnr": psnr, "data": list(data), "weights": weights}
     record = ProtectionRecord.of_run(mode, key.fingerprint, checkpoint=checkpoint, written=written, config=config,
-                                     trigger_height=TRIGGER_HEIGHT if trigger_height is None else trigger_height,
+                                     trigger_height=height,
                                      settings={k: v for k, v in settings.items() if v not in (None, [])},
                                      check=check.to_dict())
     record.save(record_path(output))

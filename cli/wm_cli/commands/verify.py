@@ -18,12 +18,11 @@ from ..options import (
     json_option,
     key_option,
     open_codec,
-    query_from_record,
     record_option,
     resolve_arch,
-    trigger_amplitude,
     trigger_height_option,
     trigger_option,
+    trigger_query,
     weights_option,
 )
 
@@ -71,12 +70,8 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
-    if (trigger or record) and not model:
-        raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
     key = load_key(key_path)
-    trigger, trigger_height = query_from_record(record, key, trigger, trigger_height)
-    if trigger_height is not None and not trigger:
-        raise click.UsageError("--trigger-height is for --trigger")
+    trigger, trigger_height = trigger_query(model, record, key, trigger, trigger_height)
     if model and not framework:
         raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch")
     if report and (Path(report) / "report.html").exists():
@@ -97,7 +92,7 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
             net = adapter.load_model(model, config=config, device=device)
             inputs = adapter_probes(adapter, config, data)
             v, outs = verify_triggered(lambda x: adapter.run(net, x), inputs, key,
-                                       amplitude=trigger_amplitude(trigger_height), device=device, fpr_target=fpr,
+                                       amplitude=trigger_height / 255, device=device, fpr_target=fpr,
                                        progress=not as_json)
         else:
             inputs, outs = run_suspect(adapter, model, config=config, data=data, device=device, progress=not as_json)
@@ -107,7 +102,7 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
             from wm_plugin.report import write_report
 
             probing = (f", each probe given with and without the key's trigger "
-                       f"({trigger_amplitude(trigger_height) * 255:g}/255)" if trigger else "")
+                       f"({trigger_height:g}/255)" if trigger else "")
             write_report(report, v, key, [as_picture(o).pixels for o in outs],
                          inputs=[as_picture(x).pixels for _, x in inputs], command=ctx.obj["argv"], files=[model],
                          subject=f"{framework} model {model}" + (f" ({config})" if config else "") + probing)
@@ -128,7 +123,7 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         write_image(logo_out, Picture(logo_picture(recovered_logo(v.votes, key))[..., None]))
     if as_json:
         logo = {"logo": logo_out} if logo_out else {}
-        height = {"trigger_height": trigger_amplitude(trigger_height) * 255} if trigger else {}
+        height = {"trigger_height": trigger_height} if trigger else {}
         click.echo(json.dumps({"key_fingerprint": key.fingerprint, **v.to_dict(), **height, **logo}))
     else:
         word = "DETECTED" if v.detected else "NOT DETECTED"
