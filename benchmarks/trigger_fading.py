@@ -20,7 +20,9 @@ ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filt
 original model fine-tuned as the thief would, read by several owners' triggers (the control: never detected).
 ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
 implanted weights there (a checkpoint of the model's framework), or starts from them when the file exists, so that
-several thieves share one implant.
+several thieves share one implant. ``--keep DIR`` writes the thief's weights after every chunk (``stepN.pth``) and
+the points read so far (``curve.jsonl``) there; run again with the same ``--keep`` and ``--chunks``, a stopped run
+goes on from where it stopped (the chunk under way is saved every 500 steps as ``chunkI.ckpt``).
 
 Run: ``python benchmarks/trigger_fading.py --key owner.key --response-height 8``. Appends a row to
 ``benchmarks/results/trigger_fading.jsonl`` (or ``--out``).
@@ -76,6 +78,19 @@ def task_psnr(model, run, probes, task: str, device: str = "cpu") -> float:
     return sample_task_psnr(model_outputs(lambda x: run(model, x), probes, device=device, progress=False))
 
 
+def kept_points(folder: Path | None) -> list[dict]:
+    """The points a run with ``--keep folder`` read before it stopped (none for a new folder)."""
+    curve = folder / "curve.jsonl" if folder else None
+    return [json.loads(line) for line in curve.read_text().splitlines()] if curve and curve.exists() else []
+
+
+def keep_point(folder: Path, point: dict) -> None:
+    """Append one point to ``folder/curve.jsonl``, after the weights it was read from are written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "curve.jsonl", "a") as f:
+        f.write(json.dumps(point) + "\n")
+
+
 def main() -> None:
     adapter = load_adapter("basicsr")
     demo_checkpoint, demo_opt = adapter.demo_model()
@@ -105,6 +120,8 @@ def main() -> None:
                     help="the implanted checkpoint: written after the implant, or read instead of it")
     ap.add_argument("--stranger", type=Path, action="append", default=[],
                     help="also read each point with this key (repeatable): one the model was not protected with")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="a folder for the weights after each chunk and the points so far: a stopped run resumes")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", type=Path, default=RESULTS / "trigger_fading.jsonl")
     args = ap.parse_args()
@@ -116,7 +133,10 @@ def main() -> None:
     key, strangers = load_key(args.key), [load_key(path) for path in args.stranger]
     scale = adapter.model_scale(args.opt)
     start = time.time()
-    if args.implanted and args.implanted.exists():
+    kept = kept_points(args.keep)
+    if kept:  # resuming a stopped thief: the implant is behind it
+        model = adapter.load_model(str(args.keep / f"step{kept[-1]['step']}.pth"), config=args.opt, device=args.device)
+    elif args.implanted and args.implanted.exists():
         model = adapter.load_model(str(args.implanted), config=args.opt, device=args.device)
     else:
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
@@ -147,17 +167,29 @@ def main() -> None:
 
     original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     row["task_psnr_original"] = task_psnr(original, adapter.run, probes, setting.task, args.device)
-    curve = [point(0)]
-    print(json.dumps(curve[-1]), flush=True)
+    curve = kept or [point(0)]
+    for kept_point in curve:
+        print(json.dumps(kept_point), flush=True)
+    if args.keep and not kept:
+        keep_point(args.keep, curve[0])
+    chunks = [int(c) for c in args.chunks.split(",") if c]
     done = 0
-    for i, steps in enumerate(int(c) for c in args.chunks.split(",") if c):
+    for i, steps in enumerate(chunks):
+        done += steps
+        if i < len(curve) - 1:
+            if curve[i + 1]["step"] != done:
+                raise SystemExit(f"{args.keep} holds a run of other --chunks (step {curve[i + 1]['step']}, not {done})")
+            continue
         thief_view = FilteredInputs(model, args.thief_filter) if args.thief_filter else model
         model = finetune(thief_view, setting.clean, task=setting.task, scale=scale, steps=steps, lr=setting.lr,
-                         crop=setting.crop, batch=8, seed=i, progress=False)
+                         crop=setting.crop, batch=8, seed=i, progress=False,
+                         checkpoint=args.keep / f"chunk{i}.ckpt" if args.keep else None)
         model = model.model if args.thief_filter else model  # the fine-tuned weights, probed unfiltered
-        done += steps
         curve.append(point(done))
         print(json.dumps(curve[-1]), flush=True)
+        if args.keep:
+            adapter.save_checkpoint(model, str(args.keep / f"step{done}.pth"), like=args.checkpoint, config=args.opt)
+            keep_point(args.keep, curve[-1])
     machine = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     row |= {"curve": curve, "machine": machine, "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
