@@ -126,6 +126,8 @@ def bad(tmp_path_factory):
     (d / "stranger.wm.json").write_text(json.dumps({**record, "key_fingerprint": "0123456789abcdef"}))
     (d / "tall.wm.json").write_text(json.dumps({**record, "key_fingerprint": seeded_key(1).fingerprint,
                                                 "trigger_height": 900}))
+    (d / "listed.wm.json").write_text(json.dumps({**record, "key_fingerprint": seeded_key(1).fingerprint,
+                                                  "settings": ["basicsr"]}))
     return d
 
 
@@ -173,6 +175,7 @@ CASES = {
     "record missing": ([*BSR, "rrdb.pth", "--record", "nope.wm.json"], "cannot read the protection record"),
     "record of another key": ([*BSR, "rrdb.pth", "--record", "stranger.wm.json"], "with key 0123456789abcdef"),
     "record with a bad height": ([*BSR, "rrdb.pth", "--record", "tall.wm.json"], "trigger_height must be"),
+    "record with a list for settings": ([*BSR, "rrdb.pth", "--record", "listed.wm.json"], "must be JSON objects"),
     "record and trigger": ([*BSR, "rrdb.pth", "--record", "tall.wm.json", "--trigger"], "leave out --trigger"),
     "unknown framework": (["verify", *K, "--model", "rrdb.pth", "--framework", "basicsrr"], "did you mean basicsr"),
     # BasicSR checkpoints and options files

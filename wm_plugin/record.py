@@ -96,6 +96,8 @@ def load_record(path: str | os.PathLike) -> ProtectionRecord:
     missing = sorted(fields - set(doc) - {"created"})
     if missing:
         raise WatermarkError(f"{path}: missing record field {missing[0]!r}")
+    if not all(isinstance(doc[name], dict) for name in ("files", "settings", "check")):
+        raise WatermarkError(f"{path}: files, settings and check must be JSON objects")
     height = doc["trigger_height"]
     if doc["mode"] == "trigger" and (isinstance(height, bool) or not isinstance(height, (int, float))
                                      or not 0 < height <= 64):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 device_option = click.option(
@@ -81,15 +83,29 @@ trigger_option = click.option(
 record_option = click.option(
     "--record", type=click.Path(dir_okay=False), default=None,
     help="The record `wm protect` wrote beside the protected checkpoint (OUTPUT.wm.json): query the --model as that "
-         "run protected it (in trigger mode: --trigger, with its height).",
+         "run protected it (in trigger mode: --trigger, with its height), with its --framework and --config unless "
+         "given.",
 )
 
 
-def trigger_query(model: str | None, record: str | None, key, trigger: bool,
-                  trigger_height: float | None) -> tuple[bool, float]:
-    """How ``wm verify`` and ``wm eval`` query a ``--model``: (with the trigger?, its height in /255), from
-    ``--trigger`` and ``--trigger-height``, or from ``--record`` (checked to be ``key``'s; then neither option may
-    be given). Raises ``click.UsageError`` for an option that has no use."""
+@dataclasses.dataclass(frozen=True)
+class ModelQuery:
+    """How ``wm verify`` and ``wm eval`` run a ``--model``: with which framework and config, and whether with the
+    key's trigger, of which height (/255)."""
+
+    framework: str | None
+    config: str | None
+    trigger: bool
+    trigger_height: float
+
+
+def model_query(model: str | None, record: str | None, key, *, framework: str | None, config: str | None,
+                arch: str | None, trigger: bool, trigger_height: float | None) -> ModelQuery:
+    """The query the options ask for: ``--framework``/``--config``/``--arch``, ``--trigger`` and ``--trigger-height``;
+    or ``--record`` (checked to be ``key``'s): its mode and height (then neither trigger option may be given), and
+    its framework and config unless the suspect's are given. Raises ``click.UsageError`` for an option that has
+    no use."""
+    framework, config = resolve_arch(arch, framework, config)
     if (trigger or record) and not model:
         raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
     if record is not None:
@@ -103,6 +119,8 @@ def trigger_query(model: str | None, record: str | None, key, trigger: bool,
             raise WatermarkError(f"{record} records a protection with key {doc.key_fingerprint}; --key is "
                                  f"{key.fingerprint}")
         trigger, trigger_height = doc.mode == "trigger", doc.trigger_height
+        if framework is None and config is None:  # a copy of the protected model runs as the protect run ran it
+            framework, config = doc.settings.get("framework"), doc.settings.get("config")
     if trigger_height is not None and not trigger:
         raise click.UsageError("--trigger-height is for --trigger")
-    return trigger, resolve_trigger_height(trigger_height)
+    return ModelQuery(framework, config, trigger, resolve_trigger_height(trigger_height))

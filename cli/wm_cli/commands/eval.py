@@ -17,12 +17,11 @@ from ..options import (
     framework_option,
     json_option,
     key_option,
+    model_query,
     open_codec,
     record_option,
-    resolve_arch,
     trigger_height_option,
     trigger_option,
-    trigger_query,
     weights_option,
 )
 
@@ -88,11 +87,12 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, tr
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes, as_picture, model_outputs
 
-    framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework or --arch)")
     key = load_key(key_path)
-    trigger, trigger_height = trigger_query(model, record, key, trigger, trigger_height)
+    query = model_query(model, record, key, framework=framework, config=config, arch=arch, trigger=trigger,
+                        trigger_height=trigger_height)
+    framework, config, trigger, trigger_height = query.framework, query.config, query.trigger, query.trigger_height
     if attacks and not model:
         raise click.UsageError("--attacks attacks a model's weights: give --model")
     if trigger and (edits or not attacks):
@@ -125,7 +125,7 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, tr
     attack_results = []
     if model:
         if not framework:
-            raise click.UsageError("--model needs --framework (and usually --config) or --arch")
+            raise click.UsageError("--model needs --framework (and usually --config), --arch or --record")
         from wm_plugin.adapters import load_adapter
 
         adapter = load_adapter(framework)

@@ -17,12 +17,11 @@ from ..options import (
     framework_option,
     json_option,
     key_option,
+    model_query,
     open_codec,
     record_option,
-    resolve_arch,
     trigger_height_option,
     trigger_option,
-    trigger_query,
     weights_option,
 )
 
@@ -67,13 +66,15 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     from wm_plugin.keys import load_key
     from wm_plugin.verify import DEFAULT_FPR
 
-    framework, config = resolve_arch(arch, framework, config)
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
     key = load_key(key_path)
-    trigger, trigger_height = trigger_query(model, record, key, trigger, trigger_height)
+    query = model_query(model, record, key, framework=framework, config=config, arch=arch, trigger=trigger,
+                        trigger_height=trigger_height)
+    framework, config, trigger, trigger_height = query.framework, query.config, query.trigger, query.trigger_height
     if model and not framework:
-        raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch")
+        raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch "
+                               "or --record")
     if report and (Path(report) / "report.html").exists():
         raise OutputExistsError(f"{Path(report) / 'report.html'} exists; choose another --report folder")
     if logo_out and Path(logo_out).exists():
