@@ -151,6 +151,7 @@ def test_distributed_training_with_the_flag_on_cpu(tmp_path, workdir, mode):
     log = next((tmp_path / "experiments" / "ddp").glob("train_*.log")).read_text()
     assert "World size (gpu number): 2" in log and f"Model [WatermarkedSRModel] is created (watermark: {mode}" in log
     assert ("l_trigger" in log) == (mode == "trigger")  # the trigger term ran, in trigger mode only
+    assert ("trigger height 4/255 (verify with --trigger --trigger-height 4)" in log) == (mode == "trigger")
     assert (tmp_path / "experiments" / "ddp" / "models" / "net_g_latest.pth").is_file()
 
 

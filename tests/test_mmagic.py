@@ -296,6 +296,7 @@ def test_distributed_training_with_the_flag_on_cpu(workdir, mode):
     assert res.returncode == 0, res.stderr[-2000:]
     log = next((workdir / f"ddp_{mode}").glob("*/*.log")).read_text()
     assert "Distributed training: True" in log and f"watermark: {mode}" in log
+    assert ("trigger height 4/255" in log) == (mode == "trigger")  # the height to verify with, in the log
     assert (workdir / f"ddp_{mode}" / "iter_10.pth").is_file()
     assert float((workdir / f"ddp_{mode}" / "replica_gap.txt").read_text()) == 0.0
 

@@ -99,6 +99,8 @@ def test_the_training_flag_sets_the_triggers_height(tmp_path):
     heights = [TriggerObjective.for_flag(parse_flag({"key": "k.key", "mode": "trigger", **extra}, base_dir=tmp_path),
                                          1000).trigger.amplitude for extra in ({}, {"trigger_height": 12})]
     assert heights == pytest.approx([TRIGGER_AMPLITUDE, 12 / 255])
+    tall = parse_flag({"key": "k.key", "mode": "trigger", "trigger_height": 12}, base_dir=tmp_path)
+    assert "--trigger --trigger-height 12" in tall.summary()  # the training log says how to verify the model
     for extra, message in (({"mode": "trigger", "trigger_height": 0}, "above 0"),
                            ({"mode": "absorb", "trigger_height": 12}, "applies to mode: trigger")):
         with pytest.raises(ConfigError, match=message):

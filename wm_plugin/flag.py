@@ -48,6 +48,13 @@ class WatermarkFlag:
     trigger_height: float = TRIGGER_HEIGHT  # /255
     weights: str | None = None
 
+    def summary(self) -> str:
+        """What the training logs say of the flag: the mode, the key, and how the model will be verified."""
+        if self.mode == "trigger":
+            return (f"trigger, key {self.key.fingerprint}, trigger height {self.trigger_height:g}/255 (verify with "
+                    f"--trigger --trigger-height {self.trigger_height:g})")
+        return f"{self.mode}, key {self.key.fingerprint}, {self.psnr:g} dB"
+
 
 def _number(section: Mapping[str, Any], name: str, default: float, where: str) -> float:
     value = section.get(name, default)

@@ -94,6 +94,5 @@ def build_watermarked_model(opt: dict):
         raise ConfigError(f"model_type: unknown BasicSR model {opt['model_type']!r}") from None
     model = watermarked_model(base)(opt)
     flag = parse_flag(opt["watermark"])
-    get_root_logger().info(f"Model [{type(model).__name__}] is created (watermark: {flag.mode}, "
-                           f"key {flag.key.fingerprint}).")
+    get_root_logger().info(f"Model [{type(model).__name__}] is created (watermark: {flag.summary()}).")
     return model

@@ -70,8 +70,7 @@ class WatermarkHook(Hook):
         self.marker = TargetMarker(self.flag).to(device)
         if not isinstance(model.pixel_loss, ExtractorLoss):
             model.pixel_loss = ExtractorLoss(model.pixel_loss, self.flag, to_pixels=self.space.to_pixels).to(device)
-        flag = self.flag
-        print_log(f"watermark: {flag.mode}, key {flag.key.fingerprint}, {flag.psnr} dB", logger="current")
+        print_log(f"watermark: {self.flag.summary()}", logger="current")
 
     def _start_trigger(self, runner, model) -> None:
         """Hook the generator (to keep its training inputs) and its optimiser (to add the trigger term's gradient)."""
@@ -85,7 +84,7 @@ class WatermarkHook(Hook):
         self.objective = TriggerObjective.for_flag(self.flag, runner.max_iters)
         generator.register_forward_pre_hook(self._keep_inputs)
         optimizer.register_step_pre_hook(self._add_trigger_gradient)
-        print_log(f"watermark: trigger, key {self.flag.key.fingerprint}", logger="current")
+        print_log(f"watermark: {self.flag.summary()}", logger="current")
 
     def _keep_inputs(self, generator, args) -> None:
         if generator.training and torch.is_grad_enabled():
