@@ -238,7 +238,9 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     r = wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--record", "dn_trig.pth.wm.json",
            "--report", "evidence", "--json")
     assert (json.loads(r.out)["p_value"], json.loads(r.out)["trigger_height"]) == (checked, 12)  # queried as protected
-    assert "trigger (12/255)" in Path("evidence/report.html").read_text()  # the evidence says how it probed
+    html = Path("evidence/report.html").read_text()
+    assert "trigger (12/255)" in html  # the evidence says how it probed
+    assert f"over all 128 bits, as `wm verify --json` gives it: {json.loads(r.out)['nc']:.3f}" in html
     r = wm("eval", "--model", "dn_trig.pth", "--key", "d.key", "--record", "dn_trig.pth.wm.json",
            "--attacks", "none", "--json")  # the record also says how to build the model: --arch
     assert json.loads(r.out)["model_attacks"][0]["p_value"] == checked, r.err

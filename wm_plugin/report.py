@@ -85,11 +85,12 @@ def _message_section(folder: Path, verdict: Verdict, key: OwnerKey) -> str:
             Image.fromarray(logo_picture(grid, 160)).save(tmp, format="PNG")
     part = f" (the first {key.bits} of the {len(verdict.votes)} bits read)" if len(verdict.votes) > key.bits else ""
     nc = normalized_correlation(votes, key.carried_bits())
+    overall = f"; over all {len(verdict.votes)} bits, as `wm verify --json` gives it: {verdict.nc:.3f}" if part else ""
     return f"""<h2>The owner's message, as a picture</h2>
 <p>Left: the {key.bits} message bits of the owner's key, white for 1 (for a key made from a logo, the logo). Right: the
 message these images voted for{part}, unscrambled with the key: white or black where the bits read confidently, grey
 where nothing is read. Normalized correlation (NC) between the two: <span id="nc">{nc:.3f}</span> (1: identical;
-about 0: unrelated).</p>
+about 0: unrelated){overall}.</p>
 <p id="message"><img src="message_key.png" alt="the owner's message">
 <img src="message_read.png" alt="the message read"></p>
 """
