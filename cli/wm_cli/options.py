@@ -104,7 +104,7 @@ def model_query(model: str | None, record: str | None, key, *, framework: str | 
     """The query the options ask for: ``--framework``/``--config``/``--arch``, ``--trigger`` and ``--trigger-height``;
     or ``--record`` (checked to be ``key``'s): its mode and height (then neither trigger option may be given), and
     its framework and config unless the suspect's are given. Raises ``click.UsageError`` for an option that has
-    no use."""
+    no use, or a --model with no framework to run it in."""
     framework, config = resolve_arch(arch, framework, config)
     if (trigger or record) and not model:
         raise click.UsageError(f"{'--trigger' if trigger else '--record'} is about querying a --model")
@@ -123,4 +123,7 @@ def model_query(model: str | None, record: str | None, key, *, framework: str | 
             framework, config = doc.settings.get("framework"), doc.settings.get("config")
     if trigger_height is not None and not trigger:
         raise click.UsageError("--trigger-height is for --trigger")
+    if model and not framework:
+        raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch "
+                               "or --record")
     return ModelQuery(framework, config, trigger, resolve_trigger_height(trigger_height))

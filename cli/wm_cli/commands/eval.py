@@ -124,8 +124,6 @@ def command(key_path, outputs, model, framework, config, arch, data, trigger, tr
     codec = open_codec(weights, device, key=key)
     attack_results = []
     if model:
-        if not framework:
-            raise click.UsageError("--model needs --framework (and usually --config), --arch or --record")
         from wm_plugin.adapters import load_adapter
 
         adapter = load_adapter(framework)

@@ -72,9 +72,6 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     query = model_query(model, record, key, framework=framework, config=config, arch=arch, trigger=trigger,
                         trigger_height=trigger_height)
     framework, config, trigger, trigger_height = query.framework, query.config, query.trigger, query.trigger_height
-    if model and not framework:
-        raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch "
-                               "or --record")
     if report and (Path(report) / "report.html").exists():
         raise OutputExistsError(f"{Path(report) / 'report.html'} exists; choose another --report folder")
     if logo_out and Path(logo_out).exists():
