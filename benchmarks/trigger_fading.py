@@ -20,8 +20,8 @@ ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filt
 original model fine-tuned as the thief would, read by several owners' triggers (the control: never detected).
 ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
 implanted weights there (a checkpoint of the model's framework), or starts from them when the file exists, so that
-several thieves share one implant. ``--keep DIR`` writes the thief's weights after every chunk (``stepN.pth``) and
-the points read so far (``curve.jsonl``) there; run again with the same ``--keep`` and ``--chunks``, a stopped run
+several thieves share one implant. ``--keep DIR`` writes the weights at every point read (``stepN.pth``, from step 0)
+and the points read so far (``curve.jsonl``) there; run again with the same ``--keep`` and ``--chunks``, a stopped run
 goes on from where it stopped (the chunk under way is saved every 500 steps as ``chunkI.ckpt``).
 
 Run: ``python benchmarks/trigger_fading.py --key owner.key --response-height 8``. Appends a row to
@@ -84,9 +84,11 @@ def kept_points(folder: Path | None) -> list[dict]:
     return [json.loads(line) for line in curve.read_text().splitlines()] if curve and curve.exists() else []
 
 
-def keep_point(folder: Path, point: dict) -> None:
-    """Append one point to ``folder/curve.jsonl``, after the weights it was read from are written."""
+def keep_point(folder: Path, adapter, model, point: dict, *, like: str, config: str) -> None:
+    """Write the weights ``point`` was read from (``stepN.pth``), then append the point to ``folder/curve.jsonl``:
+    every kept point has weights to resume from."""
     folder.mkdir(parents=True, exist_ok=True)
+    adapter.save_checkpoint(model, str(folder / f"step{point['step']}.pth"), like=like, config=config)
     with open(folder / "curve.jsonl", "a") as f:
         f.write(json.dumps(point) + "\n")
 
@@ -171,7 +173,7 @@ def main() -> None:
     for kept_point in curve:
         print(json.dumps(kept_point), flush=True)
     if args.keep and not kept:
-        keep_point(args.keep, curve[0])
+        keep_point(args.keep, adapter, model, curve[0], like=args.checkpoint, config=args.opt)
     chunks = [int(c) for c in args.chunks.split(",") if c]
     done = 0
     for i, steps in enumerate(chunks):
@@ -188,8 +190,7 @@ def main() -> None:
         curve.append(point(done))
         print(json.dumps(curve[-1]), flush=True)
         if args.keep:
-            adapter.save_checkpoint(model, str(args.keep / f"step{done}.pth"), like=args.checkpoint, config=args.opt)
-            keep_point(args.keep, curve[-1])
+            keep_point(args.keep, adapter, model, curve[-1], like=args.checkpoint, config=args.opt)
     machine = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     row |= {"curve": curve, "machine": machine, "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
