@@ -228,8 +228,10 @@ def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, 
 
     checkpoint, options = BasicSRAdapter().demo_model()
     save_key(seeded_key(13, scheme="spectral"), tmp_path / "s.key")
-    monkeypatch.chdir(workdir)
-    r = wm("protect", "--framework", "basicsr", "-opt", options, "--checkpoint", checkpoint, "--key",
+    (tmp_path / "cfg").mkdir()
+    shutil.copy(options, tmp_path / "cfg" / "demo.yml")
+    monkeypatch.chdir(tmp_path / "cfg")  # the config given relative to where protect runs
+    r = wm("protect", "--framework", "basicsr", "-opt", "demo.yml", "--checkpoint", checkpoint, "--key",
            tmp_path / "s.key", "--mode", "absorb", "--steps", "5", "-o", tmp_path / "absorbed.pth", "--json")
     report = json.loads(r.out)
     assert r.code == 1 and not report["ok"] and "not detected on its probes" in r.err, r.err
@@ -240,6 +242,12 @@ def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, 
     assert set(after) == {"params", "params_ema"} and set(after["params_ema"]) == set(before["params_ema"])
     assert any(not torch.equal(after["params_ema"][k], before["params_ema"][k]) for k in before["params_ema"])
     assert 30 < report["psnr_vs_original"] < 80
+    record = json.loads((tmp_path / "absorbed.pth.wm.json").read_text())
+    assert record["settings"]["config"] == record["files"]["config"]["path"] == str(Path("cfg", "demo.yml"))
+    monkeypatch.chdir(workdir)  # elsewhere: the record's paths are relative to the record, not to protect's folder
+    r = wm("verify", "--model", tmp_path / "absorbed.pth", "--key", tmp_path / "s.key", "--record",
+           tmp_path / "absorbed.pth.wm.json", "--json")
+    assert r.code in (0, 1) and json.loads(r.out)["n_images"] == 4, r.err
 
 
 def test_protect_absorb_needs_a_spectral_key(workdir, tmp_path, wm, monkeypatch):

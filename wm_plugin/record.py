@@ -3,6 +3,8 @@
 It says what was done, with which key, to which files (their SHA-256), and the check the result passed: an owner
 keeps it with the key, as the evidence that ties the shipped checkpoint to the original one. ``wm verify --record``
 reads from it how to query a suspect: in trigger mode, with a trigger of the height the model was protected with.
+Paths of files are written relative to the record's folder, so that a record moved with the files it names still
+finds them; ``recorded_path`` reads one back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from .errors import WatermarkError
 from .fileio import write_text_atomic
 
-__all__ = ["RECORD_FORMAT", "ProtectionRecord", "file_sha256", "load_record", "record_path"]
+__all__ = ["RECORD_FORMAT", "ProtectionRecord", "file_sha256", "load_record", "record_path", "recorded_path"]
 
 RECORD_FORMAT, RECORD_VERSION = "wm-protection", 1
 
@@ -26,6 +28,23 @@ RECORD_FORMAT, RECORD_VERSION = "wm-protection", 1
 def record_path(output: str | os.PathLike) -> Path:
     """Where the record of the protected checkpoint ``output`` goes: beside it, ``.wm.json`` appended."""
     return Path(f"{output}.wm.json")
+
+
+def _relative(path: str, folder: Path) -> str:
+    """``path`` (a file) relative to ``folder``; as given when it is no file, or on another drive."""
+    if not Path(path).is_file():
+        return path
+    try:
+        return os.path.relpath(path, folder)
+    except ValueError:  # Windows: another drive
+        return str(Path(path).resolve())
+
+
+def recorded_path(value: str, record: str | os.PathLike) -> str:
+    """A path the record at ``record`` holds, to open from here: relative to the record's folder where that is a
+    file, else as written (a record from before paths were kept relative to it, or a spec that is no file)."""
+    beside = Path(record).parent / value
+    return str(beside) if beside.is_file() else value
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -53,17 +72,23 @@ class ProtectionRecord:
 
     @classmethod
     def of_run(cls, mode: str, key_fingerprint: str, *, checkpoint: str, written: Sequence[str],
-               config: str | None = None, trigger_height: float | None = None, settings: Mapping[str, Any] = (),
-               check: Mapping[str, Any] = ()) -> "ProtectionRecord":
-        """The record of a run that read ``checkpoint`` (and ``config``) and wrote ``written``, now."""
+               at: str | os.PathLike, config: str | None = None, trigger_height: float | None = None,
+               settings: Mapping[str, Any] = (), check: Mapping[str, Any] = ()) -> "ProtectionRecord":
+        """The record, to be saved ``at`` a path, of a run that read ``checkpoint`` (and ``config``) and wrote
+        ``written``, now. Its paths (the files' and ``settings["config"]``) are relative to the record's folder."""
+        folder = Path(at).parent
+
         def entry(path: str) -> dict:
-            return {"path": str(path), "sha256": file_sha256(path)}
+            return {"path": _relative(str(path), folder), "sha256": file_sha256(path)}
 
         files = {"original": entry(checkpoint), "protected": [entry(p) for p in written]}
         if config is not None and Path(config).is_file():
             files["config"] = entry(config)
+        settings = dict(settings)
+        if settings.get("config") is not None:
+            settings["config"] = _relative(settings["config"], folder)
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-        return cls(mode, key_fingerprint, trigger_height if mode == "trigger" else None, files, dict(settings),
+        return cls(mode, key_fingerprint, trigger_height if mode == "trigger" else None, files, settings,
                    dict(check), now)
 
     def to_dict(self) -> dict:

@@ -112,7 +112,7 @@ def model_query(model: str | None, record: str | None, key, *, framework: str | 
         if trigger or trigger_height is not None:
             raise click.UsageError("--record says how to query the model; leave out --trigger and --trigger-height")
         from wm_plugin.errors import WatermarkError
-        from wm_plugin.record import load_record
+        from wm_plugin.record import load_record, recorded_path
 
         doc = load_record(record)
         if doc.key_fingerprint != key.fingerprint:
@@ -121,6 +121,7 @@ def model_query(model: str | None, record: str | None, key, *, framework: str | 
         trigger, trigger_height = doc.mode == "trigger", doc.trigger_height
         if framework is None and config is None:  # a copy of the protected model runs as the protect run ran it
             framework, config = doc.settings.get("framework"), doc.settings.get("config")
+            config = config and recorded_path(config, record)
     if trigger_height is not None and not trigger:
         raise click.UsageError("--trigger-height is for --trigger")
     if model and not framework:

@@ -122,8 +122,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
                              trigger_amplitude=height / 255)
     settings = {"framework": framework, "config": config, "task": task, "steps": steps, "lr": lr,
                 "trainable": trainable, "psnr": psnr, "data": list(data), "weights": weights}
-    record = ProtectionRecord.of_run(mode, key.fingerprint, checkpoint=checkpoint, written=written, config=config,
-                                     trigger_height=height,
+    record = ProtectionRecord.of_run(mode, key.fingerprint, checkpoint=checkpoint, written=written,
+                                     at=record_path(output), config=config, trigger_height=height,
                                      settings={k: v for k, v in settings.items() if v not in (None, [])},
                                      check=check.to_dict())
     record.save(record_path(output))
