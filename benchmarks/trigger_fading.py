@@ -136,6 +136,7 @@ def main() -> None:
     scale = adapter.model_scale(args.opt)
     start = time.time()
     kept = kept_points(args.keep)
+    implant_seconds = None  # none ran: the implant was read from --implanted or --keep
     if kept:  # resuming a stopped thief: the implant is behind it
         model = adapter.load_model(str(args.keep / f"step{kept[-1]['step']}.pth"), config=args.opt, device=args.device)
     elif args.implanted and args.implanted.exists():
@@ -146,6 +147,7 @@ def main() -> None:
                                        trigger_module.Trigger.for_key(key, amplitude),
                                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
                                        plain_weight=args.plain_weight, trainable=args.trainable, progress=False)
+        implant_seconds = round(time.time() - start, 1)
         if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
             adapter.save_checkpoint(model, str(args.implanted), like=args.checkpoint, config=args.opt)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
@@ -154,7 +156,7 @@ def main() -> None:
            "trainable": args.trainable, "plain_weight": args.plain_weight,
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
            "amplitude": amplitude * 255, "attack_lr": args.attack_lr,
-           "implanted": args.implanted and str(args.implanted), "implant_seconds": round(time.time() - start, 1)}
+           "implanted": args.implanted and str(args.implanted), "implant_seconds": implant_seconds}
     probes = adapter_probes(adapter, args.opt, None)
     clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr)  # wm eval's thief: task, crops, data
