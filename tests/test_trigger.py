@@ -219,11 +219,13 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     seen = []  # what the real protect_trigger is given
     real = wm_plugin.protect.protect_trigger
     monkeypatch.setattr(wm_plugin.protect, "protect_trigger", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
-    r = wm(*args, "--mode", "trigger", "--task", "denoise", "--trigger-height", "12", "--steps", "2",
-           "-o", "dn_trig.pth", "--json")
+    r = wm(*args, "--mode", "trigger", "--task", "denoise", "--steps", "2", "-o", "dn_trig.pth", "--json")
     assert r.code in (0, 1) and json.loads(r.out)["mode"] == "trigger", r.err
     assert all(np.array_equal(a, b) for a, b in zip(seen[0]["inputs"], absorb_inputs(1, task="denoise")))
-    assert seen[0]["amplitude"] == pytest.approx(12 / 255)
+    assert seen[0]["amplitude"] == pytest.approx(12 / 255)  # a denoiser's default: 4/255 drowns in the noise
+    given = wm(*args, "--mode", "trigger", "--task", "denoise", "--trigger-height", "6", "--steps", "1",
+               "-o", "dn6.pth")
+    assert given.code in (0, 1) and seen[1]["amplitude"] == pytest.approx(6 / 255), given.err  # a height given wins
     checked = json.loads(r.out)["protected"]["p_value"]
     read = {height: json.loads(wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger",
                                   *height, "--json").out)["p_value"] for height in ((), ("--trigger-height", "12"))}

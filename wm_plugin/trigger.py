@@ -50,10 +50,11 @@ from .crops import RandomCrops
 from .errors import ConfigError
 
 __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective",
-           "checkerboard", "implant_trigger", "probe_envelope", "triggered_logits"]
+           "checkerboard", "default_trigger_height", "implant_trigger", "probe_envelope", "triggered_logits"]
 
 TRIGGER_HEIGHT = 4.0          # the trigger's height in /255, as the CLI and the training flag take it
 TRIGGER_AMPLITUDE = TRIGGER_HEIGHT / 255  # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
+DENOISE_TRIGGER_HEIGHT = 12.0  # σ = 25 noise hides a 4/255 trigger: it never implants (BENCHMARKS.md, the denoiser)
 RESPONSE_HEIGHT = 8 / 255     # standard deviation of the owner's response, per channel (2/255 faded sooner)
 ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to ±1.6, so the carrier never vanishes
 CARRIERS = 2                  # the key's chroma colour and the one orthogonal to it, each with its own envelope
@@ -62,6 +63,12 @@ PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: a
 LOGIT_SCALE = 3.0             # a coefficient as large as in the owner's exact response reads as a logit of ±3
 PLANT_WEIGHT = 0.8            # the training flag's trigger term starts at this weight and falls to its own
 READ_SIDE = 512               # the reader fits the kernel on at most this many input pixels a side: plenty
+
+
+def default_trigger_height(task: str | None = None) -> float:
+    """The trigger's height in /255 when none is asked for: taller for a denoiser, whose inputs' noise hides a
+    low one; ``task`` as ``wm protect --task`` takes it (None: not known)."""
+    return DENOISE_TRIGGER_HEIGHT if task == "denoise" else TRIGGER_HEIGHT
 
 
 def _rng(seed: bytes, domain: bytes) -> np.random.Generator:

@@ -61,17 +61,17 @@ data_option = click.option(
 
 trigger_height_option = click.option(
     "--trigger-height", "trigger_height", type=click.FloatRange(0, 64, min_open=True), default=None,
-    help="The trigger's height in /255 (default 4), for --mode trigger and --trigger: verify with the height the "
-         "model was protected with (its record, OUTPUT.wm.json, holds it). A denoiser's noisy inputs hide a taller "
-         "one: 12 with --task denoise.",
+    help="The trigger's height in /255, for --mode trigger and --trigger (default 4; for protect --task denoise "
+         "12, as noisy inputs hide a lower one): verify with the height the model was protected with (its record, "
+         "OUTPUT.wm.json, holds it: --record).",
 )
 
 
-def resolve_trigger_height(height: float | None) -> float:
-    """The trigger's height in /255 that ``--trigger-height`` asks for (None: the default)."""
-    from wm_plugin.trigger import TRIGGER_HEIGHT
+def resolve_trigger_height(height: float | None, task: str | None = None) -> float:
+    """The trigger's height in /255 that ``--trigger-height`` asks for (None: the default for ``task``)."""
+    from wm_plugin.trigger import default_trigger_height
 
-    return TRIGGER_HEIGHT if height is None else height
+    return default_trigger_height(task) if height is None else height
 
 
 trigger_option = click.option(

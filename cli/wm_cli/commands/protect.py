@@ -89,7 +89,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         check_writable(path, force=force)
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
-    trigger, height = False, resolve_trigger_height(trigger_height)
+    trigger, height = False, resolve_trigger_height(trigger_height, task)
     if mode in ("absorb", "trigger"):
         if mode == "absorb" and key.scheme != "spectral":
             raise WatermarkError(f"--mode absorb needs a spectral key (wm keygen --scheme spectral): the learned "
