@@ -230,6 +230,8 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     read = {height: json.loads(wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger",
                                   *height, "--json").out)["p_value"] for height in ((), ("--trigger-height", "12"))}
     assert read[("--trigger-height", "12")] == checked != read[()]  # verify probes with the height it is given
+    r = wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger")
+    assert r.code == 1 and "probed with the default 4/255 trigger" in r.err, r.err  # the hint at the likely cause
     record = json.loads(Path("dn_trig.pth.wm.json").read_text())  # what protect did, for the owner to keep
     assert (record["mode"], record["trigger_height"]) == ("trigger", 12)
     assert record["key_fingerprint"] == seeded_key(7).fingerprint

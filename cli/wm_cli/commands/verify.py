@@ -69,6 +69,7 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
     if bool(outputs) == bool(model):
         raise click.UsageError("give either --outputs (images) or --model (a checkpoint, with --framework)")
     key = load_key(key_path)
+    height_by_default = trigger_height is None and record is None
     query = model_query(model, record, key, framework=framework, config=config, arch=arch, trigger=trigger,
                         trigger_height=trigger_height)
     framework, config, trigger, trigger_height = query.framework, query.config, query.trigger, query.trigger_height
@@ -128,6 +129,10 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
         click.echo(f"{word}: {v.matches}/{v.bits} bits of the voted message match the key "
                    f"(p = {v.p_value:.3g} by the {v.test} test, target {v.fpr_target:g}); {v.n_images} image(s), "
                    f"mean bit accuracy {v.bit_accuracy:.3f}, {v.n_images_detected} detected on their own")
+        if trigger and height_by_default and not v.detected:  # the one setting the suspect's answers cannot tell
+            click.echo(f"probed with the default {trigger_height:g}/255 trigger; a model protected with another height "
+                       "(`wm protect --task denoise`: 12) answers only to that one: give --trigger-height, or "
+                       "--record with the protect run's record", err=True)
         if logo_out:
             click.echo(f"logo read: NC {v.nc:.3f} with the key's logo, {v.n_images_nc} image(s) above 0.95 on their "
                        f"own; written to {logo_out}")
