@@ -151,8 +151,9 @@ def read_model(model, run, probes, trigger: PatternTrigger) -> dict:
             "one_sided_bit_accuracy": float(((one_sided > 0) == (signs > 0)).mean())}
 
 
-def task_psnr(model, run, setting: AttackSetting, n: int = 8) -> float:
-    """PSNR (dB) of ``model`` on ``n`` pairs of the thief's task (one fixed batch of its crops)."""
+def thief_task_psnr(model, run, setting: AttackSetting, n: int = 8) -> float:
+    """PSNR (dB) of ``model`` on ``n`` pairs of the thief's task (one fixed batch of its crops): not
+    ``trigger_fading.task_psnr``, which is on the bundled photos, so the two scripts' task figures differ."""
     y = RandomCrops(setting.clean, setting.crop, n, 99).next()
     x = degrade(y, setting.task, scale=setting.scale, generator=torch.Generator().manual_seed(123))
     with torch.no_grad():
@@ -189,13 +190,13 @@ def main() -> None:
     original = adapter.load_model(args.checkpoint, config=args.opt)
     row = {"label": args.label, **{k: v for k, v in vars(args).items() if k != "out"},
            "original": read_model(original, adapter.run, probes, trigger),
-           "task_psnr_original": task_psnr(original, adapter.run, setting)}
+           "task_psnr_original": thief_task_psnr(original, adapter.run, setting)}
     start = time.time()
     model = implant(adapter.load_model(args.checkpoint, config=args.opt), absorb_inputs(scale), trigger,
                     variant=args.variant, scale=scale, steps=args.steps, batch=args.batch, crop=args.crop,
                     warm=args.warm)
     row |= {"implant_seconds": round(time.time() - start, 1),
-            "task_psnr_implanted": task_psnr(model, adapter.run, setting)}
+            "task_psnr_implanted": thief_task_psnr(model, adapter.run, setting)}
     curve = [{"step": 0, **read_model(model, adapter.run, probes, trigger)}]
     print(json.dumps(curve[-1]), flush=True)
     thief = partial(finetune, clean=setting.clean, task=setting.task, scale=scale, lr=setting.lr, crop=setting.crop,
