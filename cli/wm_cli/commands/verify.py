@@ -130,9 +130,11 @@ def command(ctx, key_path, outputs, model, framework, config, arch, data, trigge
                    f"(p = {v.p_value:.3g} by the {v.test} test, target {v.fpr_target:g}); {v.n_images} image(s), "
                    f"mean bit accuracy {v.bit_accuracy:.3f}, {v.n_images_detected} detected on their own")
         if trigger and height_by_default and not v.detected:  # the one setting the suspect's answers cannot tell
+            from wm_plugin.trigger import default_trigger_height
+
             click.echo(f"probed with the default {trigger_height:g}/255 trigger; a model protected with another height "
-                       "(`wm protect --task denoise`: 12) answers only to that one: give --trigger-height, or "
-                       "--record with the protect run's record", err=True)
+                       f"(`wm protect --task denoise`: {default_trigger_height('denoise'):g}) answers only to that "
+                       "one: give --trigger-height, or --record with the protect run's record", err=True)
         if logo_out:
             click.echo(f"logo read: NC {v.nc:.3f} with the key's logo, {v.n_images_nc} image(s) above 0.95 on their "
                        f"own; written to {logo_out}")
