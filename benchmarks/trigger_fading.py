@@ -9,7 +9,8 @@ standard deviation of ``e`` in the same unit, ``resid_corr`` the mean correlatio
 the error is the model's own, more probes would not remove it). Bit accuracy is about Φ(amp / resid); ``p_value``
 is ``wm verify --trigger``'s over the probes; ``task_psnr`` the model's PSNR on the thief's task, on the bundled
 photos (÷ scale for super-resolution, noisy for a ×1 model), beside the original model's (``task_psnr_original``).
-``--implant-task denoise`` implants on noisy procedural images, as ``wm protect --task denoise`` does.
+``--implant-task denoise`` implants on noisy procedural images, as ``wm protect --task denoise`` does, and with that
+command's taller trigger unless ``--amplitude`` says otherwise (``trigger.default_trigger_height``).
 
 ``--response-height`` and ``--amplitude`` (in /255) override the response's and the carrier's height of
 ``wm_plugin.trigger`` for the experiment, ``--carriers 1`` its number of carriers (the one-carrier trigger of
@@ -107,7 +108,8 @@ def main() -> None:
     ap.add_argument("--plain-weight", type=float, default=trigger_module.PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
     ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
-    ap.add_argument("--amplitude", type=float, default=None, help="the carrier's height, /255")
+    ap.add_argument("--amplitude", type=float, default=None,
+                    help="the carrier's height, /255 (default: wm protect's for --implant-task)")
     ap.add_argument("--carriers", type=int, choices=[1, 2], default=trigger_module.CARRIERS)
     ap.add_argument("--attack-data", action="append", default=None,
                     help="the thief's clean images (default: procedural)")
@@ -130,7 +132,8 @@ def main() -> None:
     if args.response_height is not None:
         trigger_module.RESPONSE_HEIGHT = args.response_height / 255
     trigger_module.CARRIERS = args.carriers
-    amplitude = trigger_module.TRIGGER_AMPLITUDE if args.amplitude is None else args.amplitude / 255
+    amplitude = (trigger_module.default_trigger_height(args.implant_task) if args.amplitude is None
+                 else args.amplitude) / 255
     torch.manual_seed(0)
     key, strangers = load_key(args.key), [load_key(path) for path in args.stranger]
     scale = adapter.model_scale(args.opt)

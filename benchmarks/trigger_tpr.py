@@ -17,8 +17,8 @@ fine-tunes on photos instead of procedural images; ``--device cuda --batch 16`` 
 for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.jsonl`` (or ``--out``).
 ``--part protected`` / ``--part control`` run one half (to split the work between runs: the control does not
 depend on the keys);
-``--amplitude H`` (/255) sets the trigger's height and ``--implant-task denoise`` implants on noisy procedural images,
-as ``wm protect --trigger-height H --task denoise`` does (a denoiser: ``--amplitude 12``).
+``--implant-task denoise`` implants on noisy procedural images with the taller trigger, as ``wm protect --task
+denoise`` does; ``--amplitude H`` (/255) sets the trigger's height, as ``--trigger-height H`` does.
 ``--deadline S`` starts a key only if the slowest key so far would still end within S seconds of the start, so a
 run under a hard time limit still writes its row.
 """
@@ -46,7 +46,7 @@ from wm_plugin.keys import generate_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import PLAIN_WEIGHT, TRIGGER_HEIGHT, Trigger, implant_trigger
+from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, default_trigger_height, implant_trigger
 from wm_plugin.verify import binomial_tail
 
 RESULTS = Path(__file__).parent / "results"
@@ -62,7 +62,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500, help="implant steps")
     ap.add_argument("--lr", type=float, default=1e-3, help="implant learning rate")
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--amplitude", type=float, default=TRIGGER_HEIGHT, help="the trigger's height, /255")
+    ap.add_argument("--amplitude", type=float, default=None,
+                    help="the trigger's height, /255 (default: wm protect's for --implant-task)")
     ap.add_argument("--implant-task", choices=TASKS, default=None,
                     help="degrade the implant's procedural images for this task (wm protect --task)")
     ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
@@ -88,7 +89,8 @@ def main() -> None:
     clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr, progress=False)
     keys = [generate_key(64) for _ in range(args.keys)]
-    amplitude = args.amplitude / 255
+    height = default_trigger_height(args.implant_task) if args.amplitude is None else args.amplitude
+    amplitude = height / 255
 
     def run(net, x):
         return adapter.run(net, x)
@@ -136,7 +138,7 @@ def main() -> None:
         return float(np.mean([r[attack]["detected"] for r in protected_rows])) if protected_rows else None
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "part": args.part, "keys": len(protected_rows) or args.keys,
-           "steps": args.steps, "lr": args.lr, "amplitude": args.amplitude, "implant_task": args.implant_task,
+           "steps": args.steps, "lr": args.lr, "amplitude": height, "implant_task": args.implant_task,
            "plain_weight": args.plain_weight, "attack_lr": args.attack_lr,
            "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
            "task_psnr_original": task_psnr(original, run, probes, setting.task, args.device),
