@@ -225,7 +225,8 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     assert seen[0]["amplitude"] == pytest.approx(12 / 255)  # a denoiser's default: 4/255 drowns in the noise
     given = wm(*args, "--mode", "trigger", "--task", "denoise", "--trigger-height", "6", "--steps", "1",
                "-o", "dn6.pth")
-    assert given.code in (0, 1) and seen[1]["amplitude"] == pytest.approx(6 / 255), given.err  # a height given wins
+    assert seen[1]["amplitude"] == pytest.approx(6 / 255), given.err  # a height given wins
+    assert given.code == 1 and "a taller --trigger-height than 6 (a denoiser: 12)" in given.err  # one step: not planted
     checked = json.loads(r.out)["protected"]["p_value"]
     read = {height: json.loads(wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger",
                                   *height, "--json").out)["p_value"] for height in ((), ("--trigger-height", "12"))}

@@ -70,6 +70,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     from wm_plugin.probe import adapter_probes
     from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
     from wm_plugin.record import ProtectionRecord, record_path
+    from wm_plugin.trigger import default_trigger_height
 
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
@@ -142,7 +143,10 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
                        f"{record_path(output)}); the plain answers read as ordinary outputs: "
                        f"p = {check.untriggered.p_value:.3g}")
     if not check.protected.detected:
-        hint = "more or larger --data probes" if mode == "barrier" else "more --steps, or --mode barrier"
+        hint = {"barrier": "more or larger --data probes", "absorb": "more --steps, or --mode barrier",
+                # noise in the inputs hides a low trigger: a denoiser given --data is not known to be one
+                "trigger": f"more --steps, a taller --trigger-height than {height:g} (a denoiser: "
+                           f"{default_trigger_height('denoise'):g}), or --mode barrier"}[mode]
         click.echo(f"Warning: the protected model is not detected on its probes: do not rely on {output} ({hint})",
                    err=True)
     elif check.original.detected:
