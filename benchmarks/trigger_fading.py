@@ -132,8 +132,7 @@ def main() -> None:
     if args.response_height is not None:
         trigger_module.RESPONSE_HEIGHT = args.response_height / 255
     trigger_module.CARRIERS = args.carriers
-    amplitude = (trigger_module.default_trigger_height(args.implant_task) if args.amplitude is None
-                 else args.amplitude) / 255
+    amplitude = trigger_module.resolve_trigger_height(args.amplitude, args.implant_task) / 255
     torch.manual_seed(0)
     key, strangers = load_key(args.key), [load_key(path) for path in args.stranger]
     scale = adapter.model_scale(args.opt)

@@ -46,7 +46,7 @@ from wm_plugin.keys import generate_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, default_trigger_height, implant_trigger
+from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger, resolve_trigger_height
 from wm_plugin.verify import binomial_tail
 
 RESULTS = Path(__file__).parent / "results"
@@ -89,7 +89,7 @@ def main() -> None:
     clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr, progress=False)
     keys = [generate_key(64) for _ in range(args.keys)]
-    height = default_trigger_height(args.implant_task) if args.amplitude is None else args.amplitude
+    height = resolve_trigger_height(args.amplitude, args.implant_task)
     amplitude = height / 255
 
     def run(net, x):

@@ -50,7 +50,8 @@ from .crops import RandomCrops
 from .errors import ConfigError
 
 __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective",
-           "checkerboard", "default_trigger_height", "implant_trigger", "probe_envelope", "triggered_logits"]
+           "checkerboard", "default_trigger_height", "implant_trigger", "probe_envelope", "resolve_trigger_height",
+           "triggered_logits"]
 
 TRIGGER_HEIGHT = 4.0          # the trigger's height in /255, as the CLI and the training flag take it
 TRIGGER_AMPLITUDE = TRIGGER_HEIGHT / 255  # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
@@ -69,6 +70,12 @@ def default_trigger_height(task: str | None = None) -> float:
     """The trigger's height in /255 when none is asked for: taller for a denoiser, whose inputs' noise hides a
     low one; ``task`` as ``wm protect --task`` takes it (None: not known)."""
     return DENOISE_TRIGGER_HEIGHT if task == "denoise" else TRIGGER_HEIGHT
+
+
+def resolve_trigger_height(height: float | None, task: str | None = None) -> float:
+    """The trigger's height in /255 asked for (``--trigger-height``, ``--amplitude``), or when that is None the
+    default for ``task``."""
+    return default_trigger_height(task) if height is None else height
 
 
 def _rng(seed: bytes, domain: bytes) -> np.random.Generator:

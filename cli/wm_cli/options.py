@@ -67,13 +67,6 @@ trigger_height_option = click.option(
 )
 
 
-def resolve_trigger_height(height: float | None, task: str | None = None) -> float:
-    """The trigger's height in /255 that ``--trigger-height`` asks for (None: the default for ``task``)."""
-    from wm_plugin.trigger import default_trigger_height
-
-    return default_trigger_height(task) if height is None else height
-
-
 trigger_option = click.option(
     "--trigger", is_flag=True,
     help="Probe the model with and without the key's secret trigger and read its response (for models "
@@ -127,4 +120,6 @@ def model_query(model: str | None, record: str | None, key, *, framework: str | 
     if model and not framework:
         raise click.UsageError("--model needs --framework (e.g. --framework basicsr) and usually --config, or --arch "
                                "or --record")
+    from wm_plugin.trigger import resolve_trigger_height
+
     return ModelQuery(framework, config, trigger, resolve_trigger_height(trigger_height))

@@ -17,7 +17,6 @@ from ..options import (
     key_option,
     open_codec,
     resolve_arch,
-    resolve_trigger_height,
     trigger_height_option,
     weights_option,
 )
@@ -70,7 +69,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     from wm_plugin.probe import adapter_probes
     from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
     from wm_plugin.record import ProtectionRecord, record_path
-    from wm_plugin.trigger import default_trigger_height
+    from wm_plugin.trigger import default_trigger_height, resolve_trigger_height
 
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
