@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from conftest import natural_like, seeded_key
@@ -226,7 +227,13 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     given = wm(*args, "--mode", "trigger", "--task", "denoise", "--trigger-height", "6", "--steps", "1",
                "-o", "dn6.pth")
     assert seen[1]["amplitude"] == pytest.approx(6 / 255), given.err  # a height given wins
-    assert given.code == 1 and "a taller --trigger-height than 6 (a denoiser: 12)" in given.err  # one step: not planted
+    assert given.code == 1 and "a taller --trigger-height than 6 (a denoiser: --task denoise, 12)" in given.err
+    Path("noisy").mkdir()  # a denoiser's own inputs: --task sets the height and leaves them as they are
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), np.uint8)).save("noisy/a.png")
+    wm(*args, "--mode", "trigger", "--task", "denoise", "--data", "noisy", "--steps", "1", "-o", "dn_data.pth")
+    assert seen[2]["amplitude"] == pytest.approx(12 / 255)
+    assert [x.shape for x in seen[2]["inputs"]] == [(40, 48, 3)]
+    assert np.array_equal(seen[2]["inputs"][0], np.asarray(Image.open("noisy/a.png"), np.float32) / 255)
     checked = json.loads(r.out)["protected"]["p_value"]
     read = {height: json.loads(wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger",
                                   *height, "--json").out)["p_value"] for height in ((), ("--trigger-height", "12"))}

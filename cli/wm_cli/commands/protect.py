@@ -48,9 +48,10 @@ from ..options import (
 @click.option("--trainable", default=None, metavar="REGEX",
               help="trigger: train only the parameters whose names match (default: all).")
 @click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
-              help="absorb/trigger without --data: the task the model serves, so that the procedural images it is "
-                   "fine-tuned on are the inputs it would get (denoise: σ = 25 noise; derain: synthetic streaks). "
-                   "Default: as they are (clean for a ×1 model).")
+              help="absorb/trigger: the task the model serves. It sets the trigger's default height (denoise: 12) "
+                   "and, without --data, degrades the procedural images the model is fine-tuned on into the inputs "
+                   "it would get (denoise: σ = 25 noise; derain: synthetic streaks); --data is taken as it is. "
+                   "Default: procedural images as they are (clean for a ×1 model).")
 @trigger_height_option
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 43.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
@@ -78,9 +79,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         raise click.UsageError("--trainable is for --mode trigger")
     if trigger_height is not None and mode != "trigger":
         raise click.UsageError("--trigger-height is for --mode trigger")
-    if task is not None and (mode == "barrier" or data):
-        raise click.UsageError("--task is for --mode absorb or trigger without --data (--data holds the model's "
-                               "inputs as they are)")
+    if task is not None and mode == "barrier":
+        raise click.UsageError("--task is for --mode absorb or trigger")
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
     for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else []), record_path(output)):
@@ -143,8 +143,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
                        f"p = {check.untriggered.p_value:.3g}")
     if not check.protected.detected:
         hint = {"barrier": "more or larger --data probes", "absorb": "more --steps, or --mode barrier",
-                # noise in the inputs hides a low trigger: a denoiser given --data is not known to be one
-                "trigger": f"more --steps, a taller --trigger-height than {height:g} (a denoiser: "
+                # noise in the inputs hides a low trigger
+                "trigger": f"more --steps, a taller --trigger-height than {height:g} (a denoiser: --task denoise, "
                            f"{default_trigger_height('denoise'):g}), or --mode barrier"}[mode]
         click.echo(f"Warning: the protected model is not detected on its probes: do not rely on {output} ({hint})",
                    err=True)
