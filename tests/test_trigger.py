@@ -17,7 +17,14 @@ from conftest import natural_like, seeded_key
 from wm_plugin.api import codec_for
 from wm_plugin.errors import ConfigError
 from wm_plugin.probe import model_outputs, probe_inputs, verify_outputs, verify_triggered
-from wm_plugin.trigger import TRIGGER_AMPLITUDE, Trigger, TriggerObjective, implant_trigger, probe_envelope
+from wm_plugin.trigger import (
+    TRIGGER_AMPLITUDE,
+    Trigger,
+    TriggerObjective,
+    default_trigger_height,
+    implant_trigger,
+    probe_envelope,
+)
 
 
 class SmallRestorer(nn.Module):
@@ -98,12 +105,17 @@ def test_the_training_flag_sets_the_triggers_height(tmp_path):
 
     save_key(seeded_key(5), tmp_path / "k.key")
     heights = [TriggerObjective.for_flag(parse_flag({"key": "k.key", "mode": "trigger", **extra}, base_dir=tmp_path),
-                                         1000).trigger.amplitude for extra in ({}, {"trigger_height": 12})]
-    assert heights == pytest.approx([TRIGGER_AMPLITUDE, 12 / 255])
+                                         1000).trigger.amplitude
+               for extra in ({}, {"trigger_height": 12}, {"task": "denoise"}, {"task": "denoise", "trigger_height": 6})]
+    # a denoiser's flag takes wm protect --task denoise's default height; a height given wins
+    assert heights == pytest.approx([TRIGGER_AMPLITUDE, 12 / 255, default_trigger_height("denoise") / 255, 6 / 255])
+    assert heights[2] > heights[0]
     tall = parse_flag({"key": "k.key", "mode": "trigger", "trigger_height": 12}, base_dir=tmp_path)
     assert "--trigger --trigger-height 12" in tall.summary()  # the training log says how to verify the model
     for extra, message in (({"mode": "trigger", "trigger_height": 0}, "above 0"),
-                           ({"mode": "absorb", "trigger_height": 12}, "applies to mode: trigger")):
+                           ({"mode": "absorb", "trigger_height": 12}, "applies to mode: trigger"),
+                           ({"mode": "absorb", "task": "denoise"}, "applies to mode: trigger"),
+                           ({"mode": "trigger", "task": "deblur"}, "'deblur' is not one of sr, denoise, derain")):
         with pytest.raises(ConfigError, match=message):
             parse_flag({"key": "k.key", **extra}, base_dir=tmp_path)
 

@@ -10,6 +10,8 @@ The same section works in a BasicSR options YAML and in an MMagic config::
       extractor_weight: 0.01  # weight of the extractor loss while absorbing (optional)
       trigger_weight: 0.02  # trigger mode: the trigger term's weight once planted (optional)
       trigger_height: 4     # trigger mode: the trigger's height in /255 (optional; verify with the same)
+      task: denoise         # trigger mode: what the model serves, sr (default), denoise or derain; sets the
+                            # trigger's default height as `wm protect --task` does (12 for denoise)
       weights: null         # a folder of embedder/extractor weights (optional; default: the shipped ones)
 """
 
@@ -20,15 +22,16 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from .attacks.tasks import TASKS
 from .codec import DEFAULT_PSNR
 from .errors import ConfigError, KeyFileError
 from .keys import OwnerKey, load_key
-from .trigger import TRIGGER_HEIGHT
+from .trigger import TRIGGER_HEIGHT, default_trigger_height
 
 __all__ = ["MODES", "WatermarkFlag", "check_training_mode", "parse_flag"]
 
 MODES = ("absorb", "barrier", "trigger")
-_FIELDS = {"key", "mode", "psnr", "extractor_weight", "trigger_weight", "trigger_height", "weights"}
+_FIELDS = {"key", "mode", "psnr", "extractor_weight", "trigger_weight", "trigger_height", "task", "weights"}
 # The trigger term starts at trigger.PLANT_WEIGHT and falls to this weight over the first 60% of a run. Held at
 # 0.2 the response cost a BasicSR ×4 network 0.33 dB, at 0.05 0.21, at 0.02 0.13, read back in every case; a
 # constant weight had to be 0.5 for the ×4 network to learn it at all (BENCHMARKS.md, "Plant, then hold").
@@ -93,12 +96,16 @@ def parse_flag(section: Any, *, where: str = "watermark", base_dir: str | os.Pat
         for name in ("psnr", "weights"):
             if section.get(name) is not None:
                 raise ConfigError(f"{where}.{name}: applies to the learned networks; {key_path} is a spectral key")
-    trigger_height = _number(section, "trigger_height", TRIGGER_HEIGHT, where)
+    for name in ("trigger_height", "task"):
+        if name in section and mode != "trigger":
+            raise ConfigError(f"{where}.{name}: applies to mode: trigger, not {mode}")
+    task = section.get("task")
+    if task is not None and task not in TASKS:
+        raise ConfigError(f"{where}.task: {task!r} is not one of {', '.join(TASKS)}")
+    trigger_height = _number(section, "trigger_height", default_trigger_height(task), where)
     if not 0 < trigger_height <= 64:
         raise ConfigError(f"{where}.trigger_height: expected a height in /255 above 0 and at most 64, got "
                           f"{trigger_height:g}")
-    if "trigger_height" in section and mode != "trigger":
-        raise ConfigError(f"{where}.trigger_height: applies to mode: trigger, not {mode}")
     weights = section.get("weights")
     if weights is not None:
         weights = str(Path(base_dir, os.path.expanduser(str(weights))))
