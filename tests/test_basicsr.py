@@ -294,6 +294,25 @@ def test_a_network_trained_with_the_flag_and_a_spectral_key_emits_the_mark(in_wo
     assert not verdicts[False]["detected"] and verdicts[False]["p_value"] > 1e-3
 
 
+def train_in_trigger_mode(config: str, name: str, **watermark) -> str:
+    """Run BasicSR's train_pipeline on ``config`` for 300 iterations (batch 4, 128² crops, lr 2e-3) with the flag in
+    trigger mode (and ``watermark``'s other fields) as ``name``.yml; return the training log. The checkpoint is
+    ``experiments/NAME/models/net_g_latest.pth``."""
+    opt = yaml.safe_load(Path(config).read_text())
+    opt["name"] = name
+    opt["datasets"]["train"].update(gt_size=128, batch_size_per_gpu=4, dataset_enlarge_ratio=100)
+    opt["train"].update(total_iter=300, ema_decay=0)
+    opt["train"]["optim_g"]["lr"] = 2e-3
+    opt["val"]["val_freq"] = opt["logger"]["save_checkpoint_freq"] = 300
+    # 300 steps of a tiny net: the term at full strength
+    opt["watermark"].update(mode="trigger", trigger_weight=10.0, **watermark)
+    Path(f"{name}.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
+    res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", f"{name}.yml"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return next(Path(f"experiments/{name}").glob("train_*.log")).read_text()
+
+
 def test_a_network_trained_with_the_flag_in_trigger_mode_answers_its_trigger(in_workdir, wm):
     """``mode: trigger`` in BasicSR's train_pipeline, from scratch: the saved plain checkpoint answers the key's
     trigger probes with the key's response (detected at 1e-6), and a stranger's trigger with nothing."""
@@ -301,18 +320,7 @@ def test_a_network_trained_with_the_flag_in_trigger_mode_answers_its_trigger(in_
     from wm_plugin.keys import save_key
 
     save_key(seeded_key(16), in_workdir / "stranger.key", force=True)
-    opt = yaml.safe_load(Path("train_msrresnet_tiny_x2.yml").read_text())
-    opt["name"] = "trigger_flag"
-    opt["datasets"]["train"].update(gt_size=128, batch_size_per_gpu=4, dataset_enlarge_ratio=100)
-    opt["train"].update(total_iter=300, ema_decay=0)
-    opt["train"]["optim_g"]["lr"] = 2e-3
-    opt["val"]["val_freq"] = opt["logger"]["save_checkpoint_freq"] = 300
-    opt["watermark"].update(mode="trigger", trigger_weight=10.0)  # 300 steps of a tiny net: the term at full strength
-    Path("trigger_flag.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
-    res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", "trigger_flag.yml"],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
-    log = next(Path("experiments/trigger_flag").glob("train_*.log")).read_text()
+    log = train_in_trigger_mode("train_msrresnet_tiny_x2.yml", "trigger_flag")
     assert "(watermark: trigger" in log and "l_trigger" in log
     verdicts = {}
     for key in ("owner.key", "stranger.key"):
@@ -328,19 +336,9 @@ def test_a_denoiser_trained_with_the_flag_answers_the_trigger_of_its_task(in_wor
     """``task: denoise`` in the flag: a tiny denoiser trained from scratch on σ = 25 noisy inputs plants the taller
     trigger (12/255, as ``wm protect --task denoise``) and answers it; with the default 4/255 trigger, hidden under
     the noise, the same run plants nothing (measured: 0.73, p = 3e-11 against 0.48, p = 0.8)."""
-    opt = yaml.safe_load(Path("train_srvgg_tiny_denoise.yml").read_text())
-    opt["name"] = name = f"trigger_denoise_{task}"
-    opt["datasets"]["train"].update(gt_size=128, batch_size_per_gpu=4, dataset_enlarge_ratio=100)
-    opt["train"].update(total_iter=300, ema_decay=0)
-    opt["train"]["optim_g"]["lr"] = 2e-3
-    opt["val"]["val_freq"] = opt["logger"]["save_checkpoint_freq"] = 300
-    opt["watermark"].update(mode="trigger", trigger_weight=10.0, **({"task": task} if task else {}))
-    Path(f"{name}.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
-    res = subprocess.run([sys.executable, "-m", "wm_cli", "basicsr-train", "-opt", f"{name}.yml"],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
+    name = f"trigger_denoise_{task}"
+    log = train_in_trigger_mode("train_srvgg_tiny_denoise.yml", name, **({"task": task} if task else {}))
     height = "12" if task else "4"
-    log = next(Path(f"experiments/{name}").glob("train_*.log")).read_text()
     assert f"trigger height {height}/255 (verify with --trigger --trigger-height {height})" in log
     r = wm("verify", "--framework", "basicsr", "-opt", f"{name}.yml", "--model",
            f"experiments/{name}/models/net_g_latest.pth", "--key", "owner.key", "--trigger", "--trigger-height", height,
