@@ -21,6 +21,12 @@ depend on the keys);
 denoise`` does; ``--amplitude H`` (/255) sets the trigger's height, as ``--trigger-height H`` does.
 ``--deadline S`` starts a key only if the slowest key so far would still end within S seconds of the start, so a
 run under a hard time limit still writes its row.
+
+More probes per verdict, beside the default four (the bundled photos): ``--probe-data DIR`` probes with the images
+in DIR as they are (``wm verify --trigger --data DIR``; ``benchmarks/datasets.py --probes 32`` writes held-out
+crops), ``--probe-repeats N`` with the bundled photos N times over, each time under fresh envelopes (the probe's
+index draws them). Each verdict then also gives every such set's under ``probe_sets``. ``--keep DIR`` writes the
+fresh keys and every attacked model's weights there, so a verdict can be re-checked with other probes later.
 """
 
 from __future__ import annotations
@@ -33,16 +39,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 from trigger_fading import task_psnr
 from wm_plugin.adapters import load_adapter
-from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.attacks.tasks import TASKS
-from wm_plugin.evaluate import evaluate_model_attacks
 from wm_plugin.io import read_images
-from wm_plugin.keys import generate_key
+from wm_plugin.keys import generate_key, save_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
 from wm_plugin.protect import absorb_inputs
@@ -78,6 +83,11 @@ def main() -> None:
                     help="the protected models, the control (the original attacked, probed with every key), or both")
     ap.add_argument("--deadline", type=float, default=None,
                     help="seconds from the start: no key is begun that the slowest key so far says would end later")
+    ap.add_argument("--probe-data", action="append", default=[],
+                    help="also verify with the model inputs in this folder (repeatable)")
+    ap.add_argument("--probe-repeats", type=int, default=0,
+                    help="also verify with the bundled photos this many times over, under fresh envelopes")
+    ap.add_argument("--keep", type=Path, default=None, help="write the keys and the attacked models' weights here")
     ap.add_argument("--out", type=Path, default=RESULTS / "trigger_tpr.jsonl")
     args = ap.parse_args()
     began = time.time()
@@ -85,10 +95,18 @@ def main() -> None:
     scale = adapter.model_scale(args.opt)
     original = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
     probes = adapter_probes(adapter, args.opt, None)
+    probe_sets = {Path(d).name: adapter_probes(adapter, args.opt, [d]) for d in args.probe_data}
+    if args.probe_repeats:
+        probe_sets[f"samples x{args.probe_repeats}"] = [(f"{name}#{r}", rgb) for r in range(args.probe_repeats)
+                                                        for name, rgb in probes]
     attacks = [a for a in args.attacks.split(",") if a]
     clean = read_images(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr, progress=False)
     keys = [generate_key(64) for _ in range(args.keys)]
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for i, key in enumerate(keys):
+            save_key(key, args.keep / f"key{i}.json")
     height = resolve_trigger_height(args.amplitude, args.implant_task)
     amplitude = height / 255
 
@@ -101,6 +119,24 @@ def main() -> None:
 
     def summary(v) -> dict:
         return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy, **sign_test(v)}
+
+    def verdicts(net, key, plain=None) -> dict:
+        """The summary of ``net``'s verdict on the default probes (its answers to them ``plain``, where known), and
+        on each extra probe set under ``probe_sets``."""
+        def verdict_on(inputs, answers=None):
+            return summary(verify_triggered(lambda x: run(net, x), inputs, key, plain=answers, amplitude=amplitude,
+                                            device=args.device, progress=False)[0])
+
+        extra = {"probe_sets": {name: verdict_on(p) for name, p in probe_sets.items()}} if probe_sets else {}
+        return verdict_on(probes, plain) | extra
+
+    def mean_psnr(answers, others) -> float:
+        return float(np.mean([picture_psnr(as_picture(a), as_picture(b)) for a, b in zip(answers, others)]))
+
+    def keep(net, name: str) -> None:
+        if args.keep:
+            save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()},
+                      args.keep / f"{name}.safetensors")
 
     plain_original = model_outputs(lambda x: run(original, x), probes, device=args.device, progress=False)
     protected_rows, slowest = [], 0.0
@@ -115,14 +151,17 @@ def main() -> None:
                         progress=False)
         row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
-        row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
-                                                       for a, b in zip(plain_original, plain)]))
+        row["psnr_plain_vs_original"] = mean_psnr(plain_original, plain)
         row["task_psnr"] = task_psnr(model, run, probes, setting.task, args.device)
-        row["none"] = summary(verify_triggered(lambda x: run(model, x), probes, key, plain=plain, amplitude=amplitude,
-                                               device=args.device, progress=False)[0])
-        for r in evaluate_model_attacks(model, run, attacks, probes, key, codec=codec_for(key, device=args.device),
-                                        setting=setting, unattacked=plain, trigger=True, trigger_amplitude=amplitude):
-            row[r.attack] = r.to_dict() | sign_test(r.verdict)
+        row["none"] = verdicts(model, key, plain)
+        for attack in attacks:
+            attack_start = time.time()
+            attacked = apply_model_attack(attack, model, setting)
+            seconds = round(time.time() - attack_start, 1)
+            answers = model_outputs(lambda x: run(attacked, x), probes, device=args.device, progress=False)
+            row[attack] = verdicts(attacked, key, answers) | {"psnr_vs_model": mean_psnr(plain, answers),
+                                                              "seconds": seconds}
+            keep(attacked, f"key{i}_{attack}")
         protected_rows.append(row)
         slowest = max(slowest, time.time() - start)
         print(json.dumps(row), flush=True)
@@ -130,8 +169,8 @@ def main() -> None:
     control = {}
     for attack in attacks if args.part != "protected" else []:
         attacked = apply_model_attack(attack, original, setting)
-        control[attack] = [summary(verify_triggered(lambda x: run(attacked, x), probes, key, amplitude=amplitude,
-                                                    device=args.device, progress=False)[0]) for key in keys]
+        keep(attacked, f"control_{attack}")
+        control[attack] = [verdicts(attacked, key) for key in keys]
         print(attack, "control", json.dumps(control[attack]), flush=True)
 
     def rate(attack: str) -> float | None:
@@ -141,6 +180,7 @@ def main() -> None:
            "steps": args.steps, "lr": args.lr, "amplitude": height, "implant_task": args.implant_task,
            "plain_weight": args.plain_weight, "attack_lr": args.attack_lr,
            "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
+           "probe_sets": {name: len(p) for name, p in probe_sets.items()},
            "task_psnr_original": task_psnr(original, run, probes, setting.task, args.device),
            "tpr": {a: rate(a) for a in ["none", *attacks]},
            "control_accused": {a: float(np.mean([c["detected"] for c in control[a]])) for a in control},
