@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="write the keys and the attacked models' weights here")
     ap.add_argument("--out", type=Path, default=RESULTS / "trigger_tpr.jsonl")
     args = ap.parse_args()
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        ap.error(f"--keep {args.keep} is not empty: choose a new folder (nothing kept is overwritten)")
     began = time.time()
     torch.manual_seed(0)
     scale = adapter.model_scale(args.opt)
