@@ -44,8 +44,10 @@ from safetensors.torch import save_file
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 from trigger_fading import task_psnr
 from wm_plugin.adapters import load_adapter
+from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.attacks.tasks import TASKS
+from wm_plugin.evaluate import iter_model_attacks
 from wm_plugin.io import read_images
 from wm_plugin.keys import generate_key, save_key
 from wm_plugin.metrics import picture_psnr
@@ -122,18 +124,20 @@ def main() -> None:
     def summary(v) -> dict:
         return {"detected": v.detected, "p_value": v.p_value, "bit_accuracy": v.bit_accuracy, **sign_test(v)}
 
+    def verdict_on(net, key, inputs, answers=None) -> dict:
+        """The summary of ``net``'s verdict on ``inputs`` (its answers to them ``answers``, where known)."""
+        return summary(verify_triggered(lambda x: run(net, x), inputs, key, plain=answers, amplitude=amplitude,
+                                        device=args.device, progress=False)[0])
+
+    def on_probe_sets(net, key) -> dict:
+        """``net``'s verdict summary on each extra probe set, under ``probe_sets`` (nothing without one)."""
+        if not probe_sets:
+            return {}
+        return {"probe_sets": {name: verdict_on(net, key, p) for name, p in probe_sets.items()}}
+
     def verdicts(net, key, plain=None) -> dict:
-        """The summary of ``net``'s verdict on the default probes (its answers to them ``plain``, where known), and
-        on each extra probe set under ``probe_sets``."""
-        def verdict_on(inputs, answers=None):
-            return summary(verify_triggered(lambda x: run(net, x), inputs, key, plain=answers, amplitude=amplitude,
-                                            device=args.device, progress=False)[0])
-
-        extra = {"probe_sets": {name: verdict_on(p) for name, p in probe_sets.items()}} if probe_sets else {}
-        return verdict_on(probes, plain) | extra
-
-    def mean_psnr(answers, others) -> float:
-        return float(np.mean([picture_psnr(as_picture(a), as_picture(b)) for a, b in zip(answers, others)]))
+        """``net``'s verdict summary on the default probes (its answers to them ``plain``), and the extra sets'."""
+        return verdict_on(net, key, probes, plain) | on_probe_sets(net, key)
 
     def keep(net, name: str) -> None:
         if args.keep:
@@ -153,17 +157,15 @@ def main() -> None:
                         progress=False)
         row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
-        row["psnr_plain_vs_original"] = mean_psnr(plain_original, plain)
+        row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
+                                                       for a, b in zip(plain_original, plain)]))
         row["task_psnr"] = task_psnr(model, run, probes, setting.task, args.device)
         row["none"] = verdicts(model, key, plain)
-        for attack in attacks:
-            attack_start = time.time()
-            attacked = apply_model_attack(attack, model, setting)
-            seconds = round(time.time() - attack_start, 1)
-            answers = model_outputs(lambda x: run(attacked, x), probes, device=args.device, progress=False)
-            row[attack] = verdicts(attacked, key, answers) | {"psnr_vs_model": mean_psnr(plain, answers),
-                                                              "seconds": seconds}
-            keep(attacked, f"key{i}_{attack}")
+        for r, attacked in iter_model_attacks(model, run, attacks, probes, key,
+                                              codec=codec_for(key, device=args.device), setting=setting,
+                                              unattacked=plain, trigger=True, trigger_amplitude=amplitude):
+            row[r.attack] = r.to_dict() | sign_test(r.verdict) | on_probe_sets(attacked, key)
+            keep(attacked, f"key{i}_{r.attack}")
         protected_rows.append(row)
         slowest = max(slowest, time.time() - start)
         print(json.dumps(row), flush=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -28,7 +28,8 @@ from .probe import as_picture, model_outputs, verify_outputs, verify_triggered
 from .trigger import TRIGGER_AMPLITUDE
 from .verify import DEFAULT_FPR, Verdict, verdict
 
-__all__ = ["EditResult", "evaluate_edits", "edits_markdown", "ModelAttackResult", "evaluate_model_attacks",
+__all__ = ["EditResult", "evaluate_edits", "edits_markdown", "ModelAttackResult", "iter_model_attacks",
+           "evaluate_model_attacks",
            "model_attacks_markdown"]
 
 
@@ -95,6 +96,36 @@ class ModelAttackResult:
                 "matches": v.matches, "bits": v.bits, "method": v.method}
 
 
+def iter_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequence[str],
+                       inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,
+                       setting: AttackSetting, unattacked: Sequence[np.ndarray] | None = None,
+                       trigger: bool = False, trigger_amplitude: float = TRIGGER_AMPLITUDE,
+                       fpr_target: float = DEFAULT_FPR) -> Iterator[tuple[ModelAttackResult, Any]]:
+    """``evaluate_model_attacks`` one attack at a time: each result with the attacked copy its answers came from,
+    for a caller that reads that copy further or keeps it.
+
+    Raises:
+        KeyError: an unknown attack name.
+    """
+    device, names = str(codec.device), [n for n, _ in inputs]
+    if unattacked is None:
+        unattacked = model_outputs(lambda x: run(model, x), inputs, device=device, progress=False)
+    before = [as_picture(o) for o in unattacked]
+    for attack in attacks:
+        start = time.perf_counter()
+        attacked = apply_model_attack(attack, model, setting)
+        seconds = time.perf_counter() - start
+        outs = model_outputs(lambda x: run(attacked, x), inputs, device=device, progress=False)
+        psnr = float(np.mean([picture_psnr(a, as_picture(o)) for a, o in zip(before, outs)]))
+        if trigger:
+            v = verify_triggered(lambda x: run(attacked, x), inputs, key, plain=outs, amplitude=trigger_amplitude,
+                                 device=device,
+                                 fpr_target=fpr_target, progress=False)[0]
+        else:
+            v = verify_outputs(names, outs, key, codec=codec, fpr_target=fpr_target)
+        yield ModelAttackResult(attack, v, psnr, seconds), attacked
+
+
 def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequence[str],
                            inputs: Sequence[tuple[str, np.ndarray]], key: OwnerKey, *, codec: WatermarkCodec,
                            setting: AttackSetting, unattacked: Sequence[np.ndarray] | None = None,
@@ -108,25 +139,9 @@ def evaluate_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: 
     Raises:
         KeyError: an unknown attack name.
     """
-    device, names = str(codec.device), [n for n, _ in inputs]
-    if unattacked is None:
-        unattacked = model_outputs(lambda x: run(model, x), inputs, device=device, progress=False)
-    before = [as_picture(o) for o in unattacked]
-    results = []
-    for attack in attacks:
-        start = time.perf_counter()
-        attacked = apply_model_attack(attack, model, setting)
-        seconds = time.perf_counter() - start
-        outs = model_outputs(lambda x: run(attacked, x), inputs, device=device, progress=False)
-        psnr = float(np.mean([picture_psnr(a, as_picture(o)) for a, o in zip(before, outs)]))
-        if trigger:
-            v = verify_triggered(lambda x: run(attacked, x), inputs, key, plain=outs, amplitude=trigger_amplitude,
-                                 device=device,
-                                 fpr_target=fpr_target, progress=False)[0]
-        else:
-            v = verify_outputs(names, outs, key, codec=codec, fpr_target=fpr_target)
-        results.append(ModelAttackResult(attack, v, psnr, seconds))
-    return results
+    return [result for result, _ in iter_model_attacks(model, run, attacks, inputs, key, codec=codec, setting=setting,
+                                                       unattacked=unattacked, trigger=trigger,
+                                                       trigger_amplitude=trigger_amplitude, fpr_target=fpr_target)]
 
 
 def model_attacks_markdown(results: Sequence[ModelAttackResult], *, fpr_target: float = DEFAULT_FPR) -> str:
