@@ -29,8 +29,7 @@ from .trigger import TRIGGER_AMPLITUDE
 from .verify import DEFAULT_FPR, Verdict, verdict
 
 __all__ = ["EditResult", "evaluate_edits", "edits_markdown", "ModelAttackResult", "iter_model_attacks",
-           "evaluate_model_attacks",
-           "model_attacks_markdown"]
+           "evaluate_model_attacks", "model_attacks_markdown"]
 
 
 @dataclasses.dataclass(frozen=True)
