@@ -118,8 +118,7 @@ def iter_model_attacks(model: Any, run: Callable[[Any, Any], Any], attacks: Sequ
         psnr = float(np.mean([picture_psnr(a, as_picture(o)) for a, o in zip(before, outs)]))
         if trigger:
             v = verify_triggered(lambda x: run(attacked, x), inputs, key, plain=outs, amplitude=trigger_amplitude,
-                                 device=device,
-                                 fpr_target=fpr_target, progress=False)[0]
+                                 device=device, fpr_target=fpr_target, progress=False)[0]
         else:
             v = verify_outputs(names, outs, key, codec=codec, fpr_target=fpr_target)
         yield ModelAttackResult(attack, v, psnr, seconds), attacked
