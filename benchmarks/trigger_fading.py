@@ -17,6 +17,9 @@ command's taller trigger unless ``--amplitude`` says otherwise (``trigger.defaul
 2026-11-27 and before: 64 bits). ``--attack-data DIR`` fine-tunes on the thief's own images instead of procedural
 ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filter of ``wm eval`` while it fine-tunes
 (the probes still reach the weights unfiltered): a thief whose images hold nothing in the carrier band.
+``--lora-rank 4`` makes the thief train low-rank adapters instead of the weights (``wm eval``'s ``lora`` attack: with
+``--chunks 5000``, its ``lora5k``), fresh ones each chunk, merged into the weights at its end; ``--lora-layers REGEX``
+puts them only on the layers whose names it matches (``conv_first``; ``(?!conv_first$).*``: all but that one).
 ``--stranger KEY`` (repeatable) also reads every point with another key: with ``--steps 0`` (no implant), the
 original model fine-tuned as the thief would, read by several owners' triggers (the control: never detected).
 ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
@@ -42,7 +45,7 @@ import torch
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 import wm_plugin.trigger as trigger_module
 from wm_plugin.adapters import load_adapter
-from wm_plugin.attacks.finetune import finetune
+from wm_plugin.attacks.finetune import finetune, merge_lora
 from wm_plugin.attacks.inputs import INPUT_FILTERS, FilteredInputs
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.attacks.tasks import TASKS, degrade_image
@@ -120,6 +123,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--chunks", default="1000,1000,1000,2000")
+    ap.add_argument("--lora-rank", type=int, default=None, help="the thief trains adapters of this rank")
+    ap.add_argument("--lora-layers", default=None, help="a regular expression: the layers that get adapters")
     ap.add_argument("--implanted", type=Path, default=None,
                     help="the implanted checkpoint: written after the implant, or read instead of it")
     ap.add_argument("--stranger", type=Path, action="append", default=[],
@@ -157,7 +162,8 @@ def main() -> None:
            "attack_data": args.attack_data or "procedural", "thief_filter": args.thief_filter,
            "trainable": args.trainable, "plain_weight": args.plain_weight,
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
-           "amplitude": amplitude * 255, "attack_lr": args.attack_lr,
+           "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "lora_rank": args.lora_rank,
+           "lora_layers": args.lora_layers,
            "implanted": args.implanted and str(args.implanted), "implant_seconds": implant_seconds}
     probes = adapter_probes(adapter, args.opt, None)
     clean = read_images(args.attack_data) if args.attack_data else None
@@ -188,9 +194,9 @@ def main() -> None:
             continue
         thief_view = FilteredInputs(model, args.thief_filter) if args.thief_filter else model
         model = finetune(thief_view, setting.clean, task=setting.task, scale=scale, steps=steps, lr=setting.lr,
-                         crop=setting.crop, batch=8, seed=i, progress=False,
-                         checkpoint=args.keep / f"chunk{i}.ckpt" if args.keep else None)
-        model = model.model if args.thief_filter else model  # the fine-tuned weights, probed unfiltered
+                         lora_rank=args.lora_rank, lora_layers=args.lora_layers, crop=setting.crop, batch=8, seed=i,
+                         progress=False, checkpoint=args.keep / f"chunk{i}.ckpt" if args.keep else None)
+        model = merge_lora(model.model if args.thief_filter else model)  # the weights, probed unfiltered
         curve.append(point(done))
         print(json.dumps(curve[-1]), flush=True)
         if args.keep:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from wm_plugin.attacks.finetune import LoRAConv2d, add_lora, finetune
+from wm_plugin.attacks.finetune import LoRAConv2d, add_lora, finetune, merge_lora
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack, check_model_attack, surrogate_loss
 from wm_plugin.attacks.tasks import NOISE_SIGMA, degrade
 from wm_plugin.attacks.weights import prune, quantize_int8, weight_noise
@@ -71,6 +71,17 @@ def test_lora_starts_as_the_model_and_trains_only_the_adapters():
     tuned = finetune(net, [np.random.default_rng(0).random((48, 48, 3), np.float32)], task="denoise", steps=5,
                      lr=1e-2, lora_rank=2, crop=32, batch=2, progress=False)
     assert torch.equal(tuned[0].base.weight, net[0].weight) and not torch.allclose(tuned(x), expected)
+
+
+def test_lora_on_chosen_layers_merges_into_a_model_of_the_original_architecture():
+    x = torch.rand(1, 3, 16, 16)
+    lora = add_lora(small_net(), rank=2, layers="2")
+    assert isinstance(lora[0], nn.Conv2d) and isinstance(lora[2], LoRAConv2d)
+    torch.nn.init.normal_(lora[2].up.weight)  # a trained adapter
+    expected = lora(x)
+    merged = merge_lora(lora)
+    assert isinstance(merged[2], nn.Conv2d) and merged.state_dict().keys() == small_net().state_dict().keys()
+    assert torch.allclose(merged(x), expected, atol=1e-5) and not torch.allclose(merged(x), small_net()(x))
 
 
 def test_finetune_learns_the_task_and_leaves_the_model_given():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from typing import Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ from ..crops import RandomCrops
 from .resume import TrainingState, weights_fingerprint
 from .tasks import degrade
 
-__all__ = ["LoRAConv2d", "LoRALinear", "add_lora", "finetune"]
+__all__ = ["LoRAConv2d", "LoRALinear", "add_lora", "finetune", "merge_lora"]
 
 
 class LoRAConv2d(nn.Module):
@@ -41,6 +42,11 @@ class LoRAConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.up(self.down(x))
 
+    def merged(self) -> nn.Conv2d:
+        """The base convolution with the adapter added into its weight: one conv that computes the same."""
+        self.base.weight.data += torch.einsum("or,rikl->oikl", self.up.weight[:, :, 0, 0], self.down.weight)
+        return self.base
+
 
 class LoRALinear(nn.Module):
     """A frozen linear layer plus a trainable rank-``rank`` product."""
@@ -57,13 +63,22 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.up(self.down(x))
 
+    def merged(self) -> nn.Linear:
+        """The base layer with the adapter added into its weight."""
+        self.base.weight.data += self.up.weight @ self.down.weight
+        return self.base
 
-def add_lora(model: nn.Module, rank: int) -> nn.Module:
+
+def add_lora(model: nn.Module, rank: int, layers: str | None = None) -> nn.Module:
     """Freeze ``model`` and put a LoRA adapter beside each of its (ungrouped) convolutions and linear layers, in
-    place; returns it. Grouped convolutions are left frozen."""
+    place; returns it. Grouped convolutions are left frozen. ``layers``: a regular expression; only the layers
+    whose names in ``model.named_modules()`` it matches in full get an adapter."""
     model.requires_grad_(False)
-    for parent in list(model.modules()):
+    wanted = re.compile(layers) if layers is not None else None
+    for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
+            if wanted and not wanted.fullmatch(f"{prefix}.{name}" if prefix else name):
+                continue
             if isinstance(child, nn.Conv2d) and child.groups == 1:
                 setattr(parent, name, LoRAConv2d(child, rank))
             elif isinstance(child, nn.Linear):
@@ -71,14 +86,25 @@ def add_lora(model: nn.Module, rank: int) -> nn.Module:
     return model
 
 
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Fold every adapter of ``add_lora`` into the layer beside it, in place; returns ``model``, now of its
+    original architecture (what a thief ships: the framework's checkpoint loads it)."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, (LoRAConv2d, LoRALinear)):
+                setattr(parent, name, child.merged())
+    return model
+
+
 def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale: int = 1, steps: int = 1000,
-             lr: float = 1e-4, lora_rank: int | None = None, crop: int = 96, batch: int = 8, seed: int = 0,
-             progress: bool = True, checkpoint: str | os.PathLike | None = None,
+             lr: float = 1e-4, lora_rank: int | None = None, lora_layers: str | None = None, crop: int = 96,
+             batch: int = 8, seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
              checkpoint_every: int = 500) -> nn.Module:
     """A copy of ``model`` fine-tuned with L1 on (degraded, clean) random crops of ``clean`` (H×W×3 floats in
     [0, 1], at least ``crop`` px a side; ``crop`` is on the target side and a multiple of ``scale``).
 
-    ``lora_rank`` trains low-rank adapters instead of the weights. The model given is left as it was.
+    ``lora_rank`` trains low-rank adapters instead of the weights (on the layers ``lora_layers`` matches, see
+    ``add_lora``; all by default). The model given is left as it was.
     ``checkpoint``: a file the training is saved to every ``checkpoint_every`` steps and resumed from
     (``wm_plugin.attacks.resume``).
 
@@ -90,7 +116,7 @@ def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale:
     model = copy.deepcopy(model).requires_grad_(True)  # a thief trains what the owner froze (a barrier's embedder) too
     if lora_rank:
         torch.manual_seed(seed)  # the adapters' initial weights
-        add_lora(model, lora_rank)
+        add_lora(model, lora_rank, lora_layers)
     device = next(model.parameters()).device
     if any(min(x.shape[:2]) < crop for x in clean):
         raise ValueError(f"fine-tuning images must be at least {crop} px a side")
@@ -100,6 +126,8 @@ def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale:
     if checkpoint is not None:
         run = {"attack": "finetune", "task": task, "scale": scale, "steps": steps, "lr": lr, "lora_rank": lora_rank,
                "crop": crop, "batch": batch, "seed": seed, "victim": victim, "clean": [list(x.shape) for x in clean]}
+        if lora_layers:  # only then: the checkpoints of runs with adapters everywhere still resume
+            run["lora_layers"] = lora_layers
         state = TrainingState(checkpoint, run=run, every=checkpoint_every, generators=[crops.generator])
     parts = {"model": model, "opt": opt}
     start = state.resume(parts) if state else 0
