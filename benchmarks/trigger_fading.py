@@ -24,7 +24,8 @@ puts them only on the layers whose names it matches (``conv_first``; ``(?!conv_f
 original model fine-tuned as the thief would, read by several owners' triggers (the control: never detected).
 ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
 implanted weights there (a checkpoint of the model's framework), or starts from them when the file exists, so that
-several thieves share one implant. ``--keep DIR`` writes the weights at every point read (``stepN.pth``, from step 0)
+several thieves share one implant; the implant under way is saved every 500 steps beside it (``FILE.state.pt``) and
+resumed from there. ``--keep DIR`` writes the weights at every point read (``stepN.pth``, from step 0)
 and the points read so far (``curve.jsonl``) there; run again with the same ``--keep`` and ``--chunks``, a stopped run
 goes on from where it stopped (the chunk under way is saved every 500 steps as ``chunkI.ckpt``).
 
@@ -150,11 +151,14 @@ def main() -> None:
         model = adapter.load_model(str(args.implanted), config=args.opt, device=args.device)
     else:
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
+        state = args.implanted and args.implanted.with_suffix(".state.pt")
+        resumed = state and state.exists()
         trigger_module.implant_trigger(model, absorb_inputs(scale, task=args.implant_task),
                                        trigger_module.Trigger.for_key(key, amplitude),
                                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
-                                       plain_weight=args.plain_weight, trainable=args.trainable, progress=False)
-        implant_seconds = round(time.time() - start, 1)
+                                       plain_weight=args.plain_weight, trainable=args.trainable, progress=False,
+                                       checkpoint=state)
+        implant_seconds = None if resumed else round(time.time() - start, 1)  # a resumed one: its last part only
         if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
             adapter.save_checkpoint(model, str(args.implanted), like=args.checkpoint, config=args.opt)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,

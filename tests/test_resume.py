@@ -1,4 +1,5 @@
-"""Long training attacks saved as they go and resumed: a stopped run ends where an unbroken one would."""
+"""Long training saved as it goes and resumed (the attacks, the trigger's implant): a stopped run ends where an
+unbroken one would."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from conftest import seeded_key
 from wm_plugin.attacks import finetune as finetune_module
 from wm_plugin.attacks.finetune import finetune
 from wm_plugin.attacks.surrogate import train_surrogate
 from wm_plugin.errors import ConfigError
 from wm_plugin.train.procedural import procedural_image
+from wm_plugin.trigger import Trigger, TriggerObjective, implant_trigger
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -95,6 +98,32 @@ def test_a_stopped_fine_tuning_resumes_to_the_weights_of_an_unbroken_run(tmp_pat
     assert torch.load(ckpt, weights_only=True)["step"] == 3
     resumed = finetune(victim(), clean_images(), **args, checkpoint=ckpt, checkpoint_every=3)
     assert same_weights(resumed, unbroken)
+
+
+def test_a_stopped_implant_resumes_to_the_weights_of_an_unbroken_run(tmp_path, monkeypatch):
+    """``wm protect --mode trigger`` on a CPU can take an hour: model, optimiser, crops and envelopes come back; a file
+    of an implant with another trigger is refused."""
+    args = dict(steps=5, lr=1e-2, output_crop=32, batch=2, progress=False)
+    trigger = Trigger.for_key(seeded_key(3))
+    unbroken = implant_trigger(victim(), clean_images(), trigger, **args)
+    calls, triggered = [], TriggerObjective.triggered
+
+    def interrupted(self, *a, **k):  # Ctrl-C in the fourth step
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return triggered(self, *a, **k)
+    monkeypatch.setattr(TriggerObjective, "triggered", interrupted)
+    ckpt = tmp_path / "implant.pt"
+    with pytest.raises(KeyboardInterrupt):
+        implant_trigger(victim(), clean_images(), trigger, **args, checkpoint=ckpt, checkpoint_every=3)
+    monkeypatch.setattr(TriggerObjective, "triggered", triggered)
+    assert torch.load(ckpt, weights_only=True)["step"] == 3
+    resumed = implant_trigger(victim(), clean_images(), trigger, **args, checkpoint=ckpt, checkpoint_every=3)
+    assert same_weights(resumed, unbroken)
+    assert not same_weights(resumed, implant_trigger(victim(), clean_images(), trigger, **{**args, "steps": 3}))
+    with pytest.raises(ConfigError, match="another run.*trigger"):
+        implant_trigger(victim(), clean_images(), Trigger.for_key(seeded_key(4)), **args, checkpoint=ckpt)
 
 
 def test_eval_saves_its_training_attacks_and_does_not_redo_them(marked_samples, wm, monkeypatch):

@@ -203,6 +203,37 @@ def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_both_ways(tmp
     assert r.code == 2 and "matches no parameter" in r.err and not Path("x.pth").exists()
 
 
+def test_protect_resumes_a_trigger_implant_from_its_training_state(tmp_path, wm, monkeypatch):
+    """``--training-state``: the implant is saved as it goes; run again, a finished implant is not redone (the same
+    weights, the state file untouched); the option is refused where it has no use or would overwrite an input."""
+    from wm_plugin.keys import save_key
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixtures"))
+    from toy_nets import TinySR
+
+    torch.manual_seed(0)
+    torch.save(TinySR().state_dict(), "sr.pth")
+    save_key(seeded_key(7), "d.key")
+    args = ("protect", "--arch", "toy_nets:TinySR(scale=2, width=8)", "--checkpoint", "sr.pth", "--key", "d.key",
+            "--mode", "trigger", "--steps", "3", "--json")
+    first = wm(*args, "--training-state", "st/implant.pt", "-o", "a.pth")
+    assert first.code in (0, 1), first.err
+    saved = Path("st/implant.pt").stat().st_mtime_ns
+    assert torch.load("st/implant.pt", weights_only=True)["step"] == 3
+    again = wm(*args, "--training-state", "st/implant.pt", "-o", "b.pth")
+    assert again.code == first.code and Path("st/implant.pt").stat().st_mtime_ns == saved
+    a, b = (torch.load(f, weights_only=True)["state_dict"] for f in ("a.pth", "b.pth"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    before = Path("sr.pth").read_bytes()
+    for extra, message in ((("--training-state", "sr.pth"), "would overwrite an input"),
+                           (("--training-state", "sr.pth/st.pt"), "--training-state: cannot create"),
+                           (("--mode", "barrier", "--training-state", "x.pt"), "is for --mode trigger")):
+        r = wm(*args, *extra, "-o", "c.pth")
+        assert r.code == 2 and message in r.err and r.err.count("\n") == 1, r.err
+    assert Path("sr.pth").read_bytes() == before and not Path("c.pth").exists()
+
+
 def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, monkeypatch):
     """``--task denoise``: the procedural images absorb and trigger mode train on carry the thief's σ = 25 noise
     (seeded), not clean ones; ``--trigger-height`` sets the trigger's height for protect and verify alike; a task the

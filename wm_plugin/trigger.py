@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 import re
 from typing import Callable, Sequence
 
@@ -48,6 +49,7 @@ from tqdm import tqdm
 
 from .crops import RandomCrops
 from .errors import ConfigError
+from .resume import TrainingState, weights_fingerprint
 
 __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective",
            "checkerboard", "default_trigger_height", "implant_trigger", "probe_envelope", "resolve_trigger_height",
@@ -127,6 +129,14 @@ class Trigger:
             coefficients.append(float(RESPONSE_HEIGHT / unit))  # |coefficient| of each bit in the exact response
         self.basis, self.coefficients = torch.stack(bases), coefficients  # (carriers, 3·side², k)
         self.kernel = torch.cat(kernels, 1)  # (3, carriers, side, side): a convolution of the envelopes
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of what the trigger adds and what it asks for: its colours, height and response kernel."""
+        digest = hashlib.sha256(f"{self.amplitude!r}".encode())
+        for tensor in (self.colours, self.kernel):
+            digest.update(tensor.numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     @classmethod
     def for_key(cls, key, amplitude: float = TRIGGER_AMPLITUDE) -> "Trigger":
@@ -290,7 +300,8 @@ class TriggerObjective:
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = TRIGGER_STEPS,
                     lr: float = TRIGGER_LR, output_crop: int = 128, scale: int = 1, batch: int = 4,
                     weight: float = 10.0, plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0,
-                    trainable: str | None = None, seed: int = 0, progress: bool = True) -> nn.Module:
+                    trainable: str | None = None, seed: int = 0, progress: bool = True,
+                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 500) -> nn.Module:
     """Fine-tune ``model`` in place so that it answers ``trigger``'s probes with the owner's response and every
     other input as it did (``wm protect --mode trigger``).
 
@@ -300,7 +311,11 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     the steps), towards that answer plus ``trigger.response`` on the crop with the trigger. The plain term weighs as
     much as the trigger term: at a tenth of it the plain answers drifted enough to cost 0.19 dB on the demo model's
     task, at par 0.08 dB, with the response as durable (BENCHMARKS.md, "Trigger mode"). ``trainable`` (a regular
-    expression on parameter names) picks the parameters trained; the others stay as they were.
+    expression on parameter names) picks the parameters trained; the others stay as they were. ``checkpoint``: a
+    file the training is saved to every ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
+
+    Raises:
+        ConfigError: ``trainable`` matches nothing, or ``checkpoint`` was saved by another run.
     """
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     device = next(model.parameters()).device
@@ -309,8 +324,19 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     objective = TriggerObjective(trigger, weight=weight, warmup_height=warmup_height, warmup_steps=int(0.6 * steps),
                                  seed=seed)
     opt = torch.optim.Adam(_parameters_matching(model, trainable), lr)
+    state = None
+    if checkpoint is not None:
+        run = {"training": "implant_trigger", "trigger": trigger.fingerprint, "steps": steps, "lr": lr,
+               "output_crop": output_crop, "scale": scale, "batch": batch, "weight": weight,
+               "plain_weight": plain_weight, "warmup_height": warmup_height, "trainable": trainable, "seed": seed,
+               "model": weights_fingerprint(teacher), "inputs": [list(x.shape) for x in inputs]}
+        state = TrainingState(checkpoint, run=run, every=checkpoint_every,
+                              generators=[crops.generator, objective.generator])
+    parts = {"model": model, "opt": opt}
+    start = state.resume(parts) if state else 0
     model.train()
-    for step in tqdm(range(steps), desc="implanting the trigger", unit="step", disable=not progress, leave=False):
+    for step in tqdm(range(start, steps), desc="implanting the trigger", unit="step", initial=start, total=steps,
+                     disable=not progress, leave=False):
         x = crops.next().to(device)
         triggered, n = objective.triggered(x, step)
         with torch.no_grad():
@@ -320,6 +346,8 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if state is not None:
+            state.save_if_due(step + 1, parts, last=step + 1 == steps)
     return model.eval()
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..crops import RandomCrops
-from .resume import TrainingState, weights_fingerprint
+from ..resume import TrainingState, weights_fingerprint
 from .tasks import degrade
 
 __all__ = ["LoRAConv2d", "LoRALinear", "add_lora", "finetune", "merge_lora"]
@@ -106,7 +106,7 @@ def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale:
     ``lora_rank`` trains low-rank adapters instead of the weights (on the layers ``lora_layers`` matches, see
     ``add_lora``; all by default). The model given is left as it was.
     ``checkpoint``: a file the training is saved to every ``checkpoint_every`` steps and resumed from
-    (``wm_plugin.attacks.resume``).
+    (``wm_plugin.resume``).
 
     Raises:
         ValueError: an image smaller than ``crop``.

@@ -40,7 +40,7 @@ class AttackSetting:
     learning rates (fine-tuning, surrogate from scratch), the LoRA rank, crop and batch sizes, the perceptual
     surrogate loss (``wm_plugin.attacks.perceptual.PerceptualLoss``, on the user's VGG19 weights), and the folder
     where the training attacks save their state every ``checkpoint_every`` steps, as ``NAME.pt``, and resume it
-    (``wm_plugin.attacks.resume``; None: not saved)."""
+    (``wm_plugin.resume``; None: not saved)."""
 
     clean: Sequence[np.ndarray] = ()
     task: str = "sr"

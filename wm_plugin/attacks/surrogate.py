@@ -24,7 +24,7 @@ from ..crops import RandomCrops
 from ..errors import ConfigError
 from ..metrics import ssim
 from ..nets.discriminator import PatchDiscriminator
-from .resume import TrainingState, weights_fingerprint
+from ..resume import TrainingState, weights_fingerprint
 from .tasks import degrade
 
 __all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate",
@@ -131,7 +131,7 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
     """A surrogate trained from scratch on the ``victim``'s 8-bit answers to degraded crops of ``clean`` (H×W×3
     floats in [0, 1], at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
     ``cosine`` and ``on_step`` as in ``fit_surrogate``. ``checkpoint``: a file the training is saved to every
-    ``checkpoint_every`` steps and resumed from (``wm_plugin.attacks.resume``).
+    ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
 
     Raises:
         KeyError: an unknown arch or loss.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -53,6 +54,9 @@ from ..options import (
                    "it would get (denoise: σ = 25 noise; derain: synthetic streaks); --data is taken as it is. "
                    "Default: procedural images as they are (clean for a ×1 model).")
 @trigger_height_option
+@click.option("--training-state", "training_state", type=click.Path(dir_okay=False), default=None,
+              help="trigger: save the training here every 500 steps and resume from it: run a stopped `wm protect` "
+                   "again with the same arguments and it goes on where it was.")
 @click.option("--psnr", type=float, default=None, help="Strength of the mark in the outputs, dB (default 43.5).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @data_option
@@ -61,7 +65,7 @@ from ..options import (
 @json_option
 @click.pass_context
 def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, steps, lr, extractor_weight, trainable,
-            task, trigger_height, psnr, force, data, device, weights, as_json) -> None:
+            task, trigger_height, training_state, psnr, force, data, device, weights, as_json) -> None:
     from wm_plugin.adapters import load_adapter
     from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
@@ -77,16 +81,27 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         raise click.UsageError("--framework is required (e.g. --framework basicsr)")
     if trainable is not None and mode != "trigger":
         raise click.UsageError("--trainable is for --mode trigger")
-    if trigger_height is not None and mode != "trigger":
-        raise click.UsageError("--trigger-height is for --mode trigger")
+    for name, value in (("--trigger-height", trigger_height), ("--training-state", training_state)):
+        if value is not None and mode != "trigger":
+            raise click.UsageError(f"{name} is for --mode trigger")
     if task is not None and mode == "barrier":
         raise click.UsageError("--task is for --mode absorb or trigger")
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
     for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else []), record_path(output)):
-        if Path(path).resolve() in {Path(p).resolve() for p in (checkpoint, config) if p}:
+        if Path(path).resolve() in {Path(p).resolve() for p in (checkpoint, config, training_state) if p}:
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
         check_writable(path, force=force)
+    if training_state:  # checked now, not at the first save 500 steps in
+        folder = Path(training_state).resolve().parent
+        if Path(training_state).resolve() in {Path(p).resolve() for p in (checkpoint, config) if p}:
+            raise OutputExistsError(f"--training-state {training_state} would overwrite an input; choose another file")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WatermarkError(f"--training-state: cannot create {folder}: {e.strerror}") from None
+        if not os.access(folder, os.W_OK):
+            raise WatermarkError(f"--training-state: {folder} is not writable")
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
     trigger, height = False, resolve_trigger_height(trigger_height, task)
@@ -110,7 +125,7 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
             original, protected, written = protect_absorb(adapter, checkpoint, flag, output, **common)
         else:
             original, protected, written = protect_trigger(adapter, checkpoint, key, output, trainable=trainable,
-                                                           amplitude=height / 255, **common)
+                                                           amplitude=height / 255, state=training_state, **common)
             trigger = True
         inputs = adapter_probes(adapter, config, None)  # held out: training used --data or procedural images
     else:

@@ -1,11 +1,11 @@
-"""Long attacks that survive being stopped: a surrogate's or a fine-tuned copy's training, saved every so many
-steps and picked up again by the next run of the same attack.
+"""Long training that survives being stopped: a trigger's implant, a surrogate's or a fine-tuned copy's training,
+saved every so many steps and picked up again by the next run of the same training.
 
 The state is saved whole: networks, optimisers, learning-rate schedule, the step reached, and every random stream
 the batches are drawn from, so a resumed run ends with the weights an unbroken run would have (bit for bit on the
-same machine). The file also holds what names its run (the attack's settings and a fingerprint of the attacked
-model's weights); a file of another run is refused rather than continued. A finished run stays saved: running the
-same attack again skips straight to its result.
+same machine). The file also holds what names its run (its settings and a fingerprint of the weights it
+started from); a file of another run is refused rather than continued. A finished run stays saved: running the
+same training again skips straight to its result.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import ConfigError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import ConfigError
 
 __all__ = ["TrainingState", "weights_fingerprint"]
 
