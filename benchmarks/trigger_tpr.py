@@ -18,7 +18,8 @@ for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.js
 ``--part protected`` / ``--part control`` run one half (to split the work between runs: the control does not
 depend on the keys);
 ``--implant-task denoise`` implants on noisy procedural images with the taller trigger, as ``wm protect --task
-denoise`` does; ``--amplitude H`` (/255) sets the trigger's height, as ``--trigger-height H`` does.
+denoise`` does; ``--amplitude H`` (/255) sets the trigger's height, as ``--trigger-height H`` does;
+``--trainable REGEX`` implants through the parameters it names only, as ``wm protect --trainable`` does.
 ``--deadline S`` starts a key only if the slowest key so far would still end within S seconds of the start, so a
 run under a hard time limit still writes its row.
 
@@ -75,6 +76,7 @@ def main() -> None:
                     help="degrade the implant's procedural images for this task (wm protect --task)")
     ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--trainable", default=None, help="implant only the parameters whose names match")
     ap.add_argument("--attacks", default="finetune5k")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--attack-data", action="append", default=None,
@@ -154,7 +156,7 @@ def main() -> None:
         start = time.time()
         implant_trigger(model, absorb_inputs(scale, task=args.implant_task), Trigger.for_key(key, amplitude),
                         steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
-                        progress=False)
+                        trainable=args.trainable, progress=False)
         row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
         row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
@@ -182,7 +184,7 @@ def main() -> None:
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "part": args.part, "keys": len(protected_rows) or args.keys,
            "steps": args.steps, "lr": args.lr, "amplitude": height, "implant_task": args.implant_task,
-           "plain_weight": args.plain_weight, "attack_lr": args.attack_lr,
+           "plain_weight": args.plain_weight, "trainable": args.trainable, "attack_lr": args.attack_lr,
            "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
            "probe_sets": {name: len(p) for name, p in probe_sets.items()},
            "task_psnr_original": task_psnr(original, run, probes, setting.task, args.device),
