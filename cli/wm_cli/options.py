@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import click
 
@@ -43,6 +44,23 @@ arch_option = click.option(
     help="A bare PyTorch model: its class as package.module:Class or package.module:Class(key=value, ...) "
          "(the same as --framework torch --config SPEC).",
 )
+
+
+def writable_folder(folder: str | os.PathLike, option: str) -> None:
+    """Create ``folder`` if need be and check that it can be written to: said now, not at the first save of a
+    training hours in.
+
+    Raises:
+        WatermarkError: it cannot be created or is not writable (one line naming ``option``).
+    """
+    from wm_plugin.errors import WatermarkError
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise WatermarkError(f"{option}: cannot create {folder}: {e.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise WatermarkError(f"{option}: {folder} is not writable")
 
 
 def resolve_arch(arch: str | None, framework: str | None, config: str | None) -> tuple[str | None, str | None]:

@@ -4,7 +4,6 @@ noise, int8, fine-tuning, LoRA) and the surrogate attacks (models trained on its
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -23,6 +22,7 @@ from ..options import (
     trigger_height_option,
     trigger_option,
     weights_option,
+    writable_folder,
 )
 
 
@@ -173,11 +173,6 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, *,
                                       perceptual_loss=perceptual_loss, progress=progress, checkpoints=checkpoints)
     if clean and any(min(x.shape[:2]) < setting.crop for x in clean):
         raise WatermarkError(f"--attack-data: images must be at least {setting.crop} px a side")
-    if checkpoints:  # now, not at the first save hours into training
-        try:
-            os.makedirs(checkpoints, exist_ok=True)
-        except OSError as e:
-            raise WatermarkError(f"--checkpoints: cannot create {checkpoints}: {e.strerror}") from None
-        if not os.access(checkpoints, os.W_OK):
-            raise WatermarkError(f"--checkpoints: {checkpoints} is not writable")
+    if checkpoints:
+        writable_folder(checkpoints, "--checkpoints")
     return setting

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -20,6 +19,7 @@ from ..options import (
     resolve_arch,
     trigger_height_option,
     weights_option,
+    writable_folder,
 )
 
 
@@ -88,20 +88,16 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
         raise click.UsageError("--task is for --mode absorb or trigger")
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
+    given = {Path(p).resolve() for p in (checkpoint, config) if p}
+    state = Path(training_state).resolve() if training_state else None
     for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else []), record_path(output)):
-        if Path(path).resolve() in {Path(p).resolve() for p in (checkpoint, config, training_state) if p}:
+        if Path(path).resolve() in given | {state}:
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
         check_writable(path, force=force)
-    if training_state:  # checked now, not at the first save 500 steps in
-        folder = Path(training_state).resolve().parent
-        if Path(training_state).resolve() in {Path(p).resolve() for p in (checkpoint, config) if p}:
+    if state:
+        if state in given:
             raise OutputExistsError(f"--training-state {training_state} would overwrite an input; choose another file")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise WatermarkError(f"--training-state: cannot create {folder}: {e.strerror}") from None
-        if not os.access(folder, os.W_OK):
-            raise WatermarkError(f"--training-state: {folder} is not writable")
+        writable_folder(state.parent, "--training-state")
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
     trigger, height = False, resolve_trigger_height(trigger_height, task)
