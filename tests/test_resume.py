@@ -77,6 +77,8 @@ def test_a_finished_run_is_not_redone_and_another_runs_file_is_refused(tmp_path)
         other[0].bias += 0.01
     with pytest.raises(ConfigError, match="another run.*victim"):
         train_surrogate(other, clean_images(), **args)
+    with pytest.raises(ConfigError, match="another run.*clean"):  # other images of the same sizes
+        train_surrogate(victim(), [np.flipud(x) for x in clean_images()], **args)
 
 
 @pytest.mark.parametrize("lora_rank", [None, 2])

@@ -15,13 +15,14 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import ConfigError
 
-__all__ = ["TrainingState", "weights_fingerprint"]
+__all__ = ["TrainingState", "images_fingerprint", "weights_fingerprint"]
 
 
 def weights_fingerprint(model: nn.Module) -> str:
@@ -30,6 +31,17 @@ def weights_fingerprint(model: nn.Module) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def images_fingerprint(images: Sequence[np.ndarray | torch.Tensor]) -> str:
+    """A short hash of the images a run trains on (their order, shapes, types and pixels): another folder of
+    images of the same sizes names another run."""
+    digest = hashlib.sha256()
+    for image in images:
+        pixels = np.ascontiguousarray(image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else image)
+        digest.update(f"{pixels.shape}{pixels.dtype}".encode())
+        digest.update(pixels.tobytes())
     return digest.hexdigest()[:16]
 
 

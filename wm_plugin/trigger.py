@@ -49,7 +49,7 @@ from tqdm import tqdm
 
 from .crops import RandomCrops
 from .errors import ConfigError
-from .resume import TrainingState, weights_fingerprint
+from .resume import TrainingState, images_fingerprint, weights_fingerprint
 
 __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective",
            "checkerboard", "default_trigger_height", "implant_trigger", "probe_envelope", "resolve_trigger_height",
@@ -329,7 +329,7 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
         run = {"training": "implant_trigger", "trigger": trigger.fingerprint, "steps": steps, "lr": lr,
                "output_crop": output_crop, "scale": scale, "batch": batch, "weight": weight,
                "plain_weight": plain_weight, "warmup_height": warmup_height, "trainable": trainable, "seed": seed,
-               "model": weights_fingerprint(teacher), "inputs": [list(x.shape) for x in inputs]}
+               "model": weights_fingerprint(teacher), "inputs": images_fingerprint(inputs)}
         state = TrainingState(checkpoint, run=run, every=checkpoint_every,
                               generators=[crops.generator, objective.generator])
     parts = {"model": model, "opt": opt}

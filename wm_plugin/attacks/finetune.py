@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..crops import RandomCrops
-from ..resume import TrainingState, weights_fingerprint
+from ..resume import TrainingState, images_fingerprint, weights_fingerprint
 from .tasks import degrade
 
 __all__ = ["LoRAConv2d", "LoRALinear", "add_lora", "finetune", "merge_lora"]
@@ -125,7 +125,7 @@ def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale:
     state = None
     if checkpoint is not None:
         run = {"attack": "finetune", "task": task, "scale": scale, "steps": steps, "lr": lr, "lora_rank": lora_rank,
-               "crop": crop, "batch": batch, "seed": seed, "victim": victim, "clean": [list(x.shape) for x in clean]}
+               "crop": crop, "batch": batch, "seed": seed, "victim": victim, "clean": images_fingerprint(clean)}
         if lora_layers:  # only then: the checkpoints of runs with adapters everywhere still resume
             run["lora_layers"] = lora_layers
         state = TrainingState(checkpoint, run=run, every=checkpoint_every, generators=[crops.generator])

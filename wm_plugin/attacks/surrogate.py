@@ -24,7 +24,7 @@ from ..crops import RandomCrops
 from ..errors import ConfigError
 from ..metrics import ssim
 from ..nets.discriminator import PatchDiscriminator
-from ..resume import TrainingState, weights_fingerprint
+from ..resume import TrainingState, images_fingerprint, weights_fingerprint
 from .tasks import degrade
 
 __all__ = ["SURROGATE_ARCHS", "SURROGATE_LOSSES", "UNet", "ResNet9", "build_surrogate", "fit_surrogate",
@@ -145,7 +145,7 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
     if checkpoint is not None:
         run = {"attack": "surrogate", "arch": arch, "loss": loss, "task": task, "scale": scale, "steps": steps,
                "lr": lr, "crop": crop, "batch": batch, "seed": seed, "cosine": cosine,
-               "victim": weights_fingerprint(victim), "clean": [list(x.shape) for x in clean]}
+               "victim": weights_fingerprint(victim), "clean": images_fingerprint(clean)}
         state = TrainingState(checkpoint, run=run, every=checkpoint_every, generators=[crops.generator])
 
     def pairs() -> tuple[torch.Tensor, torch.Tensor]:
