@@ -3,9 +3,9 @@ saved every so many steps and picked up again by the next run of the same traini
 
 The state is saved whole: networks, optimisers, learning-rate schedule, the step reached, and every random stream
 the batches are drawn from, so a resumed run ends with the weights an unbroken run would have (bit for bit on the
-same machine). The file also holds what names its run (its settings and a fingerprint of the weights it
-started from); a file of another run is refused rather than continued. A finished run stays saved: running the
-same training again skips straight to its result.
+same machine). The file also holds what names its run (its settings, and fingerprints of the weights it started
+from and of the images it trains on); a file of another run is refused rather than continued. A finished run stays
+saved: running the same training again skips straight to its result.
 """
 
 from __future__ import annotations
