@@ -34,12 +34,12 @@ def weights_fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def images_fingerprint(images: Sequence[np.ndarray | torch.Tensor]) -> str:
+def images_fingerprint(images: Sequence[np.ndarray]) -> str:
     """A short hash of the images a run trains on (their order, shapes, types and pixels): another folder of
     images of the same sizes names another run."""
     digest = hashlib.sha256()
     for image in images:
-        pixels = np.ascontiguousarray(image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else image)
+        pixels = np.ascontiguousarray(image)
         digest.update(f"{pixels.shape}{pixels.dtype}".encode())
         digest.update(pixels.tobytes())
     return digest.hexdigest()[:16]
