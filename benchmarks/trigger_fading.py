@@ -22,6 +22,7 @@ ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filt
 puts them only on the layers whose names it matches (``conv_first``; ``(?!conv_first$).*``: all but that one).
 ``--stranger KEY`` (repeatable) also reads every point with another key: with ``--steps 0`` (no implant), the
 original model fine-tuned as the thief would, read by several owners' triggers (the control: never detected).
+``--perturbation 0.05`` implants with ``implant_trigger``'s mini-max against nearby weights.
 ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
 implanted weights there (a checkpoint of the model's framework), or starts from them when the file exists, so that
 several thieves share one implant; the implant under way is saved every 500 steps beside it (``FILE.state.pt``) and
@@ -109,6 +110,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=4, help="implant batch")
     ap.add_argument("--trainable", default=None)
+    ap.add_argument("--perturbation", type=float, default=0.0,
+                    help="implant_trigger's mini-max: the response asked for at weights moved this far too")
     ap.add_argument("--plain-weight", type=float, default=trigger_module.PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
     ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
@@ -156,15 +159,15 @@ def main() -> None:
         trigger_module.implant_trigger(model, absorb_inputs(scale, task=args.implant_task),
                                        trigger_module.Trigger.for_key(key, amplitude),
                                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
-                                       plain_weight=args.plain_weight, trainable=args.trainable, progress=False,
-                                       checkpoint=state)
+                                       plain_weight=args.plain_weight, trainable=args.trainable,
+                                       perturbation=args.perturbation, progress=False, checkpoint=state)
         implant_seconds = None if resumed else round(time.time() - start, 1)  # a resumed one: its last part only
         if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
             adapter.save_checkpoint(model, str(args.implanted), like=args.checkpoint, config=args.opt)
     row = {"label": args.label, "opt": Path(args.opt).name, "steps": args.steps, "lr": args.lr, "batch": args.batch,
            "carriers": args.carriers, "implant_task": args.implant_task,
            "attack_data": args.attack_data or "procedural", "thief_filter": args.thief_filter,
-           "trainable": args.trainable, "plain_weight": args.plain_weight,
+           "trainable": args.trainable, "perturbation": args.perturbation, "plain_weight": args.plain_weight,
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
            "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "lora_rank": args.lora_rank,
            "lora_layers": args.lora_layers,

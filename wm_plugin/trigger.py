@@ -34,6 +34,7 @@ sign agrees with its carried bit with probability 1/2, independently of the coef
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
@@ -300,7 +301,7 @@ class TriggerObjective:
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = TRIGGER_STEPS,
                     lr: float = TRIGGER_LR, output_crop: int = 128, scale: int = 1, batch: int = 4,
                     weight: float = 10.0, plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0,
-                    trainable: str | None = None, seed: int = 0, progress: bool = True,
+                    trainable: str | None = None, perturbation: float = 0.0, seed: int = 0, progress: bool = True,
                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 500) -> nn.Module:
     """Fine-tune ``model`` in place so that it answers ``trigger``'s probes with the owner's response and every
     other input as it did (``wm protect --mode trigger``).
@@ -311,8 +312,12 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     the steps), towards that answer plus ``trigger.response`` on the crop with the trigger. The plain term weighs as
     much as the trigger term: at a tenth of it the plain answers drifted enough to cost 0.19 dB on the demo model's
     task, at par 0.08 dB, with the response as durable (BENCHMARKS.md, "Trigger mode"). ``trainable`` (a regular
-    expression on parameter names) picks the parameters trained; the others stay as they were. ``checkpoint``: a
-    file the training is saved to every ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
+    expression on parameter names) picks the parameters trained; the others stay as they were. ``perturbation`` > 0
+    trains the response to survive a thief's nearby weights (the mini-max of Gan et al., ICCV 2023, "Towards
+    Robust Model Watermark via Reducing Parametric Vulnerability"): each step also asks for the response at the
+    trained weights moved by that fraction of each tensor's norm along the trigger term's gradient, the direction
+    that forgets the response fastest. ``checkpoint``: a file the training is saved to every ``checkpoint_every``
+    steps and resumed from (``wm_plugin.resume``).
 
     Raises:
         ConfigError: ``trainable`` matches nothing, or ``checkpoint`` was saved by another run.
@@ -323,13 +328,16 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     crops = RandomCrops(inputs, side, batch, seed)
     objective = TriggerObjective(trigger, weight=weight, warmup_height=warmup_height, warmup_steps=int(0.6 * steps),
                                  seed=seed)
-    opt = torch.optim.Adam(_parameters_matching(model, trainable), lr)
+    params = _parameters_matching(model, trainable)
+    opt = torch.optim.Adam(params, lr)
     state = None
     if checkpoint is not None:
         run = {"training": "implant_trigger", "trigger": trigger.fingerprint, "steps": steps, "lr": lr,
                "output_crop": output_crop, "scale": scale, "batch": batch, "weight": weight,
                "plain_weight": plain_weight, "warmup_height": warmup_height, "trainable": trainable, "seed": seed,
                "model": weights_fingerprint(teacher), "inputs": images_fingerprint(inputs)}
+        if perturbation:  # only then: the checkpoints of earlier runs still resume
+            run["perturbation"] = perturbation
         state = TrainingState(checkpoint, run=run, every=checkpoint_every,
                               generators=[crops.generator, objective.generator])
     parts = {"model": model, "opt": opt}
@@ -341,14 +349,40 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
         triggered, n = objective.triggered(x, step)
         with torch.no_grad():
             plain = teacher(x)
-        out = model(torch.cat([x, triggered]))
-        loss = plain_weight * F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)
         opt.zero_grad()
-        loss.backward()
+        if perturbation:
+            response = objective.loss(model(triggered), plain, n)
+            ascent = torch.autograd.grad(response, params, allow_unused=True, materialize_grads=True)
+            (plain_weight * F.l1_loss(model(x), plain)).backward()
+            for p, g in zip(params, ascent):
+                p.grad = g if p.grad is None else p.grad + g
+            with _moved(params, ascent, perturbation):
+                objective.loss(model(triggered), plain, n).backward()
+        else:
+            out = model(torch.cat([x, triggered]))
+            (plain_weight * F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)).backward()
         opt.step()
         if state is not None:
             state.save_if_due(step + 1, parts, last=step + 1 == steps)
     return model.eval()
+
+
+@contextlib.contextmanager
+def _moved(params: Sequence[nn.Parameter], directions: Sequence[torch.Tensor], size: float):
+    """``params`` moved, each by ``size`` × its own norm along its ``direction``, while the block runs; then put back
+    exactly as they were (copied, not subtracted: the moved values must not leak into the trained ones)."""
+    saved = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        for p, d in zip(params, directions):
+            length = d.norm()
+            if length > 0:
+                p.add_(d, alpha=float(size * p.norm() / length))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, s in zip(params, saved):
+                p.copy_(s)
 
 
 def _parameters_matching(model: nn.Module, pattern: str | None) -> list[nn.Parameter]:
