@@ -161,7 +161,7 @@ def test_implant_trigger_with_a_perturbation_flattens_the_response_against_an_ai
                         progress=False)
         before, worn = (_response_loss_when_worn(copy.deepcopy(net), Trigger.for_key(key), held, s) for s in (0, 0.05))
         rises.append(worn - before)
-    assert rises[1] < rises[0] / 3, rises  # measured: 0.0004 against 0.0117 (at 60 steps only 2.4× apart)
+    assert rises[1] < rises[0] / 3, rises  # measured: 0.0018 against 0.0117
 
     net = SmallRestorer()
     first = net.body[0].weight.detach().clone()
