@@ -22,6 +22,7 @@ from wm_plugin.trigger import (
     TRIGGER_AMPLITUDE,
     Trigger,
     TriggerObjective,
+    _moved,
     default_trigger_height,
     implant_trigger,
     probe_envelope,
@@ -141,9 +142,7 @@ def _response_loss_when_worn(model: nn.Module, trigger: Trigger, images: list[np
     triggered, n = objective.triggered(x, 0)
     params = list(model.parameters())
     ascent = torch.autograd.grad(objective.loss(model(triggered), plain, n), params)
-    with torch.no_grad():
-        for p, d in zip(params, ascent):
-            p.add_(d, alpha=float(size * p.norm() / d.norm()))
+    with _moved(params, ascent, size), torch.no_grad():
         return objective.loss(model(triggered), plain, n).item()
 
 

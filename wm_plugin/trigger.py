@@ -316,8 +316,8 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     trains the response to survive a thief's nearby weights (the mini-max of Gan et al., ICCV 2023, "Towards
     Robust Model Watermark via Reducing Parametric Vulnerability"): each step also asks for the response at the
     trained weights moved by that fraction of each tensor's norm along the response's gradient, the direction
-    that forgets it fastest (three times the work of a plain step). ``checkpoint``: a file the training is saved
-    to every ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
+    that forgets it fastest (per step, one more forward and two more backward passes). ``checkpoint``: a file the
+    training is saved to every ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
 
     Raises:
         ConfigError: ``trainable`` matches nothing, or ``checkpoint`` was saved by another run.
@@ -351,18 +351,19 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
             plain = teacher(x)
         opt.zero_grad()
         out = model(torch.cat([x, triggered]))
-        (plain_weight * F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)).backward()
+        loss = plain_weight * F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)
         if perturbation:
             # At the moved weights only the response is asked for: the triggered answer against those weights' own
             # plain answer. Against the teacher's, the term asked the task itself to survive the move, and on
             # MSRResNet 64×16 at 0.05 that pulled the weights off the task (its PSNR fell to 2.8 dB).
-            def response_loss() -> torch.Tensor:
-                answers = model(torch.cat([x, triggered]))
-                return objective.loss(answers[batch:], answers[:batch], n)
-
-            ascent = torch.autograd.grad(response_loss(), params, allow_unused=True, materialize_grads=True)
+            ascent = torch.autograd.grad(objective.loss(out[batch:], out[:batch], n), params, retain_graph=True,
+                                         allow_unused=True, materialize_grads=True)
+            loss.backward()
             with _moved(params, ascent, perturbation):
-                response_loss().backward()
+                moved = model(torch.cat([x, triggered]))
+                objective.loss(moved[batch:], moved[:batch], n).backward()
+        else:
+            loss.backward()
         opt.step()
         if state is not None:
             state.save_if_due(step + 1, parts, last=step + 1 == steps)
