@@ -53,8 +53,8 @@ from .errors import ConfigError
 from .resume import TrainingState, images_fingerprint, weights_fingerprint
 
 __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TRIGGER_STEPS", "TRIGGER_LR", "TriggerObjective",
-           "checkerboard", "default_trigger_height", "implant_trigger", "probe_envelope", "resolve_trigger_height",
-           "triggered_logits"]
+           "checkerboard", "default_trigger_height", "implant_trigger", "moved_along", "probe_envelope",
+           "resolve_trigger_height", "response_under_aimed_moves", "triggered_logits"]
 
 TRIGGER_HEIGHT = 4.0          # the trigger's height in /255, as the CLI and the training flag take it
 TRIGGER_AMPLITUDE = TRIGGER_HEIGHT / 255  # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
@@ -316,7 +316,10 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     trains the response to survive a thief's nearby weights (the mini-max of Gan et al., ICCV 2023, "Towards
     Robust Model Watermark via Reducing Parametric Vulnerability"): each step also asks for the response at the
     trained weights moved by that fraction of each tensor's norm along the response's gradient, the direction
-    that forgets it fastest (per step, one more forward and two more backward passes). ``checkpoint``: a file the
+    that forgets it fastest (per step, one more forward and two more backward passes). Deep networks without
+    normalization are far more sensitive to that move than Gan et al.'s (0.02 on BatchNorm ResNets): on MSRResNet
+    64×16 a move of 0.05 broke the model outright and the implant with it (task PSNR 3.4 dB, BENCHMARKS.md, "A
+    mini-max implant"); ``response_under_aimed_moves`` measures a model's sensitivity. ``checkpoint``: a file the
     training is saved to every ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
 
     Raises:
@@ -353,13 +356,13 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
         out = model(torch.cat([x, triggered]))
         loss = plain_weight * F.l1_loss(out[:batch], plain) + objective.loss(out[batch:], plain, n)
         if perturbation:
-            # At the moved weights only the response is asked for: the triggered answer against those weights' own
-            # plain answer. Against the teacher's, the term asked the task itself to survive the move, and on
-            # MSRResNet 64×16 at 0.05 that pulled the weights off the task (its PSNR fell to 2.8 dB).
+            # At the moved weights only the response is asked for (the triggered answer against those weights' own
+            # plain answer): a thief's weights answer the task differently too, and the verifier reads only the
+            # difference of the two answers.
             ascent = torch.autograd.grad(objective.loss(out[batch:], out[:batch], n), params, retain_graph=True,
                                          allow_unused=True, materialize_grads=True)
             loss.backward()
-            with _moved(params, ascent, perturbation):
+            with moved_along(params, ascent, perturbation):
                 moved = model(torch.cat([x, triggered]))
                 objective.loss(moved[batch:], moved[:batch], n).backward()
         else:
@@ -370,8 +373,34 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     return model.eval()
 
 
+def response_under_aimed_moves(model: nn.Module, trigger: Trigger, x: torch.Tensor, sizes: Sequence[float],
+                               seed: int = 7) -> list[dict]:
+    """How fast ``model``'s response to ``trigger`` goes when its weights move the way that forgets it fastest (Gan
+    et al.'s parametric vulnerability): for each size in ``sizes``, the weights moved by that fraction of each
+    tensor's norm along the trigger term's gradient on batch ``x`` (B,3,h,w in [0, 1]), one row: ``response_loss``,
+    the trigger term at weight 1 (the mean absolute error of the difference of the two answers against the owner's
+    response: 0 for the exact response, about the response's own mean size where there is none), and
+    ``plain_change``, the mean absolute change of the plain answers (how far the move took the task). Size 0: the
+    weights as they are."""
+    objective = TriggerObjective(trigger, weight=1.0, warmup_height=1.0, seed=seed)
+    triggered, n = objective.triggered(x, 0)
+    both = torch.cat([x, triggered])
+    params = [p for p in model.parameters() if p.requires_grad]
+    plain, answer = model(both).chunk(2)
+    ascent = torch.autograd.grad(objective.loss(answer, plain, n), params,
+                                 allow_unused=True, materialize_grads=True)
+    rows = []
+    with torch.no_grad():
+        for size in sizes:
+            with moved_along(params, ascent, size):
+                moved_plain, moved_answer = model(both).chunk(2)
+            rows.append({"size": size, "response_loss": objective.loss(moved_answer, moved_plain, n).item(),
+                         "plain_change": (moved_plain - plain).abs().mean().item()})
+    return rows
+
+
 @contextlib.contextmanager
-def _moved(params: Sequence[nn.Parameter], directions: Sequence[torch.Tensor], size: float):
+def moved_along(params: Sequence[nn.Parameter], directions: Sequence[torch.Tensor], size: float):
     """``params`` moved, each by ``size`` × its own norm along its ``direction``, while the block runs; then put back
     exactly as they were (copied, not subtracted: the moved values must not leak into the trained ones)."""
     saved = [p.detach().clone() for p in params]
