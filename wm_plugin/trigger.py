@@ -317,7 +317,7 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     Robust Model Watermark via Reducing Parametric Vulnerability"): each step also asks for the response at the
     trained weights moved by that fraction of each tensor's norm along the response's gradient, the direction
     that forgets it fastest (per step, one more forward and two more backward passes). Deep networks without
-    normalization are far more sensitive to that move than Gan et al.'s (0.02 on BatchNorm ResNets): on MSRResNet
+    normalization are far more sensitive to that move than Gan et al.'s (0.02 on BatchNorm classifiers): on MSRResNet
     64×16 a move of 0.05 broke the model outright and the implant with it (task PSNR 3.4 dB, BENCHMARKS.md, "A
     mini-max implant"); ``response_under_aimed_moves`` measures a model's sensitivity. ``checkpoint``: a file the
     training is saved to every ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
