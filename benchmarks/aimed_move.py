@@ -20,8 +20,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 from wm_plugin.adapters import load_adapter
 from wm_plugin.crops import RandomCrops
@@ -46,7 +44,6 @@ def main() -> None:
     adapter = load_adapter("basicsr")
     sizes = [float(s) for s in args.sizes.split(",")]
     trigger = Trigger.for_key(load_key(args.key), args.amplitude / 255)
-    torch.manual_seed(0)
     x = RandomCrops([image for _, image in adapter_probes(adapter, args.opt, None)], args.crop, args.batch).next()
     print("| checkpoint | " + " | ".join(f"{s:g}" for s in sizes) + " |")
     print("|---|" + "---|" * len(sizes))

@@ -359,12 +359,11 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
             # At the moved weights only the response is asked for (the triggered answer against those weights' own
             # plain answer): a thief's weights answer the task differently too, and the verifier reads only the
             # difference of the two answers.
-            ascent = torch.autograd.grad(objective.loss(out[batch:], out[:batch], n), params, retain_graph=True,
+            ascent = torch.autograd.grad(objective.pair_loss(out, n), params, retain_graph=True,
                                          allow_unused=True, materialize_grads=True)
             loss.backward()
             with moved_along(params, ascent, perturbation):
-                moved = model(torch.cat([x, triggered]))
-                objective.loss(moved[batch:], moved[:batch], n).backward()
+                objective.pair_loss(model(torch.cat([x, triggered])), n).backward()
         else:
             loss.backward()
         opt.step()
@@ -386,16 +385,16 @@ def response_under_aimed_moves(model: nn.Module, trigger: Trigger, x: torch.Tens
     triggered, n = objective.triggered(x, 0)
     both = torch.cat([x, triggered])
     params = [p for p in model.parameters() if p.requires_grad]
-    plain, answer = model(both).chunk(2)
-    ascent = torch.autograd.grad(objective.loss(answer, plain, n), params,
-                                 allow_unused=True, materialize_grads=True)
+    answers = model(both)
+    ascent = torch.autograd.grad(objective.pair_loss(answers, n), params, allow_unused=True, materialize_grads=True)
+    plain = answers.detach().chunk(2)[0]
     rows = []
     with torch.no_grad():
         for size in sizes:
             with moved_along(params, ascent, size):
-                moved_plain, moved_answer = model(both).chunk(2)
-            rows.append({"size": size, "response_loss": objective.loss(moved_answer, moved_plain, n).item(),
-                         "plain_change": (moved_plain - plain).abs().mean().item()})
+                moved = model(both)
+            rows.append({"size": size, "response_loss": objective.pair_loss(moved, n).item(),
+                         "plain_change": (moved.chunk(2)[0] - plain).abs().mean().item()})
     return rows
 
 
