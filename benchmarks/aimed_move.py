@@ -1,6 +1,6 @@
 """How far a trigger-mode model's weights must move, aimed, before its response goes (its parametric vulnerability).
 
-For each checkpoint, ``wm_plugin.trigger.response_under_aimed_moves`` on a batch of crops of the bundled photos
+For each checkpoint, ``wm_plugin.implant.response_under_aimed_moves`` on a batch of crops of the bundled photos
 (÷ the model's scale): the weights moved by each ``--sizes`` fraction of every tensor's norm along the gradient
 that forgets the key's response fastest (Gan et al., ICCV 2023), and for each, the response's loss (the trigger
 term at weight 1: 0 is the exact response) and how far the plain answers moved. An implant that survives a thief
@@ -23,9 +23,10 @@ from pathlib import Path
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 from wm_plugin.adapters import load_adapter
 from wm_plugin.crops import RandomCrops
+from wm_plugin.implant import response_under_aimed_moves
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
-from wm_plugin.trigger import Trigger, response_under_aimed_moves
+from wm_plugin.trigger import Trigger
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -41,6 +42,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--out", type=Path, default=RESULTS / "aimed_move.jsonl")
     args = ap.parse_args()
+    missing = [c for c in args.checkpoint if not Path(c).is_file()]
+    if missing:
+        ap.error(f"no such checkpoint: {', '.join(missing)}")
     adapter = load_adapter("basicsr")
     sizes = [float(s) for s in args.sizes.split(",")]
     trigger = Trigger.for_key(load_key(args.key), args.amplitude / 255)

@@ -30,6 +30,7 @@ from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.evaluate import evaluate_model_attacks
+from wm_plugin.implant import PLAIN_WEIGHT, implant_trigger
 from wm_plugin.keys import generate_key, load_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import (
@@ -41,7 +42,7 @@ from wm_plugin.probe import (
     verify_triggered,
 )
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger
+from wm_plugin.trigger import Trigger
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -51,6 +51,7 @@ from wm_plugin.attacks.finetune import finetune, merge_lora
 from wm_plugin.attacks.inputs import INPUT_FILTERS, FilteredInputs
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.attacks.tasks import TASKS, degrade_image
+from wm_plugin.implant import PLAIN_WEIGHT, implant_trigger
 from wm_plugin.io import read_images
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes, model_outputs, sample_task_psnr
@@ -112,7 +113,7 @@ def main() -> None:
     ap.add_argument("--trainable", default=None)
     ap.add_argument("--perturbation", type=float, default=0.0,
                     help="implant_trigger's mini-max: the response asked for at weights moved this far too")
-    ap.add_argument("--plain-weight", type=float, default=trigger_module.PLAIN_WEIGHT,
+    ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
     ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
     ap.add_argument("--amplitude", type=float, default=None,
@@ -156,11 +157,10 @@ def main() -> None:
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
         state = args.implanted and args.implanted.with_suffix(".state.pt")
         resumed = state and state.exists()
-        trigger_module.implant_trigger(model, absorb_inputs(scale, task=args.implant_task),
-                                       trigger_module.Trigger.for_key(key, amplitude),
-                                       steps=args.steps, lr=args.lr, scale=scale, batch=args.batch,
-                                       plain_weight=args.plain_weight, trainable=args.trainable,
-                                       perturbation=args.perturbation, progress=False, checkpoint=state)
+        trigger = trigger_module.Trigger.for_key(key, amplitude)
+        implant_trigger(model, absorb_inputs(scale, task=args.implant_task), trigger,
+                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
+                        trainable=args.trainable, perturbation=args.perturbation, progress=False, checkpoint=state)
         implant_seconds = None if resumed else round(time.time() - start, 1)  # a resumed one: its last part only
         if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
             adapter.save_checkpoint(model, str(args.implanted), like=args.checkpoint, config=args.opt)

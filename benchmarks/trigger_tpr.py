@@ -49,12 +49,13 @@ from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.attacks.tasks import TASKS
 from wm_plugin.evaluate import iter_model_attacks
+from wm_plugin.implant import PLAIN_WEIGHT, implant_trigger
 from wm_plugin.io import read_images
 from wm_plugin.keys import generate_key, save_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
 from wm_plugin.protect import absorb_inputs
-from wm_plugin.trigger import PLAIN_WEIGHT, Trigger, implant_trigger, resolve_trigger_height
+from wm_plugin.trigger import Trigger, resolve_trigger_height
 from wm_plugin.verify import binomial_tail
 
 RESULTS = Path(__file__).parent / "results"

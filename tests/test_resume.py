@@ -18,8 +18,9 @@ from wm_plugin.attacks import finetune as finetune_module
 from wm_plugin.attacks.finetune import finetune
 from wm_plugin.attacks.surrogate import train_surrogate
 from wm_plugin.errors import ConfigError
+from wm_plugin.implant import implant_trigger
 from wm_plugin.train.procedural import procedural_image
-from wm_plugin.trigger import Trigger, TriggerObjective, implant_trigger
+from wm_plugin.trigger import Trigger, TriggerObjective
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -16,16 +16,9 @@ from torch import nn
 from conftest import natural_like, seeded_key
 from wm_plugin.api import codec_for
 from wm_plugin.errors import ConfigError
+from wm_plugin.implant import implant_trigger, response_under_aimed_moves
 from wm_plugin.probe import model_outputs, probe_inputs, verify_outputs, verify_triggered
-from wm_plugin.trigger import (
-    TRIGGER_AMPLITUDE,
-    Trigger,
-    TriggerObjective,
-    default_trigger_height,
-    implant_trigger,
-    probe_envelope,
-    response_under_aimed_moves,
-)
+from wm_plugin.trigger import TRIGGER_AMPLITUDE, Trigger, TriggerObjective, default_trigger_height, probe_envelope
 
 
 class SmallRestorer(nn.Module):

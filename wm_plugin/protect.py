@@ -16,11 +16,12 @@ from .attacks.tasks import check_task, degrade_image
 from .barrier import WatermarkBarrier
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .flag import WatermarkFlag
+from .implant import TRIGGER_LR, TRIGGER_STEPS, implant_trigger
 from .keys import OwnerKey
 from .metrics import picture_psnr
 from .probe import as_picture, model_outputs, probe_inputs, verify_outputs, verify_triggered
 from .train.procedural import procedural_image
-from .trigger import TRIGGER_AMPLITUDE, TRIGGER_LR, TRIGGER_STEPS, Trigger, implant_trigger
+from .trigger import TRIGGER_AMPLITUDE, Trigger
 from .verify import DEFAULT_FPR, Verdict
 
 __all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck",
