@@ -16,11 +16,11 @@ appends one row per checkpoint to ``benchmarks/results/aimed_move.jsonl`` (or ``
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+from results_files import append_row
 from wm_plugin.adapters import load_adapter
 from wm_plugin.crops import RandomCrops
 from wm_plugin.implant import response_under_aimed_moves
@@ -59,9 +59,7 @@ def main() -> None:
         row = {"checkpoint": str(checkpoint), "opt": Path(args.opt).name, "key": trigger.fingerprint,
                "amplitude": args.amplitude, "crop": args.crop, "batch": args.batch, "moves": rows,
                "date": time.strftime("%Y-%m-%d")}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(args.out, row)
 
 
 if __name__ == "__main__":

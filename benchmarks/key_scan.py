@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fidelity import fit
+from results_files import append_row
 from wm_plugin.attacks import apply_edit
 from wm_plugin.codec import WatermarkCodec
 from wm_plugin.io import list_images, read_image
@@ -59,9 +60,7 @@ def main() -> None:
         "date": str(date.today()), "machine": platform.processor() or platform.machine(),
         "seconds": round(time.time() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(args.out, row)
     print(json.dumps(row))
 
 

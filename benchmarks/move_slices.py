@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+from results_files import append_row
 from trigger_fading import read_response, task_psnr
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.models import AttackSetting
@@ -93,8 +94,7 @@ def main() -> None:
                "task_psnr": task_psnr(model, adapter.run, probes, setting.task),
                "thief_l1": thief_l1, "date": time.strftime("%Y-%m-%d")}
         print(json.dumps(row), flush=True)
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(args.out, row)
 
     read("none", {})
     read("all", delta)

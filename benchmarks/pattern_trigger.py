@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+from results_files import append_row
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune
 from wm_plugin.attacks.models import AttackSetting
@@ -210,9 +211,7 @@ def main() -> None:
         control = thief(original, steps=chunks[0], seed=0)
         row["original_after_first_chunk"] = read_model(control, adapter.run, probes, trigger)
     row |= {"curve": curve, "machine": "CPU", "date": time.strftime("%Y-%m-%d")}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(args.out, row)
 
 
 if __name__ == "__main__":

@@ -24,3 +24,11 @@ def write_results(folder: str | os.PathLike, stem: str, doc: Any, table: str | S
     write_json(Path(folder) / f"{stem}.json", doc)
     write_text_atomic(Path(folder) / f"{stem}.md", text)
     print(text, end="")
+
+
+def append_row(path: str | os.PathLike, row: Any) -> None:
+    """Append ``row`` as one line of JSON to ``path`` (its folder made if missing): the logs that successive runs of
+    a benchmark add to. One write per row, so a run cut off leaves the earlier rows whole."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+from results_files import append_row
 from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting
@@ -120,9 +121,7 @@ def main() -> None:
                                              trigger=True)
             row[f"{name}_triggered_after"] = [r.to_dict() for r in results]
     row |= {"machine": _machine(args.device), "date": time.strftime("%Y-%m-%d")}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(args.out, row)
     print(json.dumps(row, indent=2))
 
 

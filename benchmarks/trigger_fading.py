@@ -46,6 +46,7 @@ import torch
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
 import wm_plugin.trigger as trigger_module
+from results_files import append_row
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.finetune import finetune, merge_lora
 from wm_plugin.attacks.inputs import INPUT_FILTERS, FilteredInputs
@@ -96,8 +97,7 @@ def keep_point(folder: Path, adapter, model, point: dict, *, like: str, config: 
     every kept point has weights to resume from."""
     folder.mkdir(parents=True, exist_ok=True)
     adapter.save_checkpoint(model, str(folder / f"step{point['step']}.pth"), like=like, config=config)
-    with open(folder / "curve.jsonl", "a") as f:
-        f.write(json.dumps(point) + "\n")
+    append_row(folder / "curve.jsonl", point)
 
 
 def main() -> None:
@@ -210,9 +210,7 @@ def main() -> None:
             keep_point(args.keep, adapter, model, curve[-1], like=args.checkpoint, config=args.opt)
     machine = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     row |= {"curve": curve, "machine": machine, "date": time.strftime("%Y-%m-%d")}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(args.out, row)
 
 
 if __name__ == "__main__":

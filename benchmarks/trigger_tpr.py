@@ -43,6 +43,7 @@ import torch
 from safetensors.torch import save_file
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+from results_files import append_row
 from trigger_fading import task_psnr
 from wm_plugin.adapters import load_adapter
 from wm_plugin.api import codec_for
@@ -195,9 +196,7 @@ def main() -> None:
            "machine": torch.cuda.get_device_name(0) if args.device.startswith("cuda")
            else f"{platform.machine()}, {torch.get_num_threads()} threads, CPU",
            "date": time.strftime("%Y-%m-%d")}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as f:
-        f.write(json.dumps(doc) + "\n")
+    append_row(args.out, doc)
     print(json.dumps({k: doc[k] for k in ("tpr", "control_accused")}, indent=2))
 
 

@@ -16,7 +16,6 @@ Run: ``python benchmarks/update_directions.py --opt victim.yml --key owner.key -
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import wm_basicsr  # noqa: F401  (the compatibility fixes, before basicsr)
+from results_files import append_row
 from wm_plugin.adapters import load_adapter
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
@@ -87,9 +87,7 @@ def main() -> None:
         for name, change in changes.items():
             print(f"{Path(path).parent.name}/{Path(path).name} {name:16s} clean {change['clean']:.4f}  "
                   f"trigger {change['trigger']:.4f}")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(args.out, row)
 
 
 if __name__ == "__main__":
