@@ -53,7 +53,7 @@ from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
 from wm_plugin.protect import absorb_inputs
 from wm_plugin.train.augment import quantize8
-from wm_plugin.trigger import LOGIT_SCALE, _cosines, _rng
+from wm_plugin.trigger import LOGIT_SCALE, keyed_rng, low_cosines
 from wm_plugin.verify import verdict
 
 RESULTS = Path(__file__).parent / "results"
@@ -79,12 +79,12 @@ class PatternTrigger:
                  height: float = 8 / 255):
         self.carried = np.asarray(carried, np.uint8).reshape(-1)
         self.period, self.scale, self.amplitude = period, scale, amplitude
-        gauss = _rng(seed, b"pattern-tile").standard_normal((3, period, period))
+        gauss = keyed_rng(seed, b"pattern-tile").standard_normal((3, period, period))
         self.tile = normalised(torch.from_numpy(gauss).float(), amplitude)
         side, k = period * scale, len(self.carried)
         u = math.ceil(math.sqrt(k / 3))
-        smooth = torch.block_diag(*[_cosines(side, u)] * 3)  # (3·side², 3u²), orthonormal columns
-        gauss = _rng(seed, b"pattern-basis").standard_normal((3 * u * u, k))
+        smooth = torch.block_diag(*[low_cosines(side, u)] * 3)  # (3·side², 3u²), orthonormal columns
+        gauss = keyed_rng(seed, b"pattern-basis").standard_normal((3 * u * u, k))
         self.basis = smooth @ torch.linalg.qr(torch.from_numpy(gauss))[0].float()  # (3·side², k)
         r = self.basis @ torch.from_numpy(self.carried * 2.0 - 1).float()
         self.coefficient = height / float(r.std())  # |coefficient| of each bit in the exact response

@@ -70,11 +70,13 @@ def resolve_trigger_height(height: float | None, task: str | None = None) -> flo
     return default_trigger_height(task) if height is None else height
 
 
-def _rng(seed: bytes, domain: bytes) -> np.random.Generator:
+def keyed_rng(seed: bytes, domain: bytes) -> np.random.Generator:
+    """A generator drawn from the key's secret ``seed`` and a ``domain`` label, so each use of the seed draws its
+    own independent stream."""
     return np.random.default_rng(np.frombuffer(hashlib.shake_256(domain + seed).digest(32), np.uint32))
 
 
-def _cosines(side: int, u: int) -> torch.Tensor:
+def low_cosines(side: int, u: int) -> torch.Tensor:
     """The u² lowest 2-D DCT-II basis functions of side×side kernels, flattened as columns (side², u²)."""
     x = torch.arange(side, dtype=torch.float64)
     rows = [torch.cos(math.pi * (x + 0.5) * f / side) for f in range(u)]
@@ -94,9 +96,9 @@ class Trigger:
     def __init__(self, seed: bytes, carried: np.ndarray, amplitude: float = TRIGGER_AMPLITUDE):
         carried = np.asarray(carried, np.uint8).reshape(-1)
         per_carrier, self.amplitude = len(carried), float(amplitude)
-        extra = _rng(seed, b"wm-trigger-bits-v3").integers(0, 2, (CARRIERS - 1) * per_carrier)
+        extra = keyed_rng(seed, b"wm-trigger-bits-v3").integers(0, 2, (CARRIERS - 1) * per_carrier)
         self.carried = np.concatenate([carried, extra.astype(np.uint8)])  # the bits read, carrier by carrier
-        first = _rng(seed, b"wm-trigger-colour-v2").standard_normal(3)
+        first = keyed_rng(seed, b"wm-trigger-colour-v2").standard_normal(3)
         first -= first.mean()  # chroma only: no change of brightness
         second = np.cross(first, np.ones(3))  # chroma too, and orthogonal to the first
         colours = [c / np.abs(c).max() for c in (first, second)][:CARRIERS]
@@ -105,12 +107,12 @@ class Trigger:
         # colour channel (3u² ≥ k), which networks reproduce far better than sharp kernels (BENCHMARKS.md).
         u = math.ceil(math.sqrt(per_carrier / 3))
         self.side = max(8, math.ceil(1.6 * u))
-        cosines = _cosines(self.side, u)
+        cosines = low_cosines(self.side, u)
         smooth = torch.block_diag(cosines, cosines, cosines)  # (3·side², 3u²), orthonormal columns
         unit_envelope = self._pad(self.envelope(1, 128, 128, torch.Generator().manual_seed(0))[:, :1])
         bases, kernels, coefficients = [], [], []
         for j, bits in enumerate(self.carried.reshape(CARRIERS, per_carrier)):
-            gauss = _rng(seed, b"wm-trigger-basis-v3" + bytes([j])).standard_normal((3 * u * u, per_carrier))
+            gauss = keyed_rng(seed, b"wm-trigger-basis-v3" + bytes([j])).standard_normal((3 * u * u, per_carrier))
             basis = smooth @ torch.linalg.qr(torch.from_numpy(gauss))[0].float()  # (3·side², k), orthonormal columns
             kernel = (basis @ torch.from_numpy(bits * 2.0 - 1).float()).view(3, 1, self.side, self.side)
             unit = F.conv2d(unit_envelope, kernel).std()  # the response's height per unit of coefficient
