@@ -223,7 +223,8 @@ def test_protect_in_trigger_mode_writes_a_plain_checkpoint_checked_both_ways(tmp
 
 def test_protect_resumes_a_trigger_implant_from_its_training_state(tmp_path, wm, monkeypatch):
     """``--training-state``: the implant is saved as it goes; run again, a finished implant is not redone (the same
-    weights, the state file untouched); the option is refused where it has no use or would overwrite an input."""
+    weights, the state file untouched); the option is refused where it has no use or would overwrite an input.
+    ``--minimax`` reaches the implant and the record."""
     from wm_plugin.keys import save_key
 
     monkeypatch.chdir(tmp_path)
@@ -243,10 +244,18 @@ def test_protect_resumes_a_trigger_implant_from_its_training_state(tmp_path, wm,
     assert again.code == first.code and Path("st/implant.pt").stat().st_mtime_ns == saved
     a, b = (torch.load(f, weights_only=True)["state_dict"] for f in ("a.pth", "b.pth"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # --minimax reaches the implant (other weights from the same start and seed) and the record
+    minimax = wm(*args, "--minimax", "0.005", "-o", "m.pth")
+    assert minimax.code in (0, 1), minimax.err
+    m = torch.load("m.pth", weights_only=True)["state_dict"]
+    assert not all(torch.equal(a[k], m[k]) for k in a)
+    assert json.loads(Path("m.pth.wm.json").read_text())["settings"]["minimax"] == 0.005
     before = Path("sr.pth").read_bytes()
     for extra, message in ((("--training-state", "sr.pth"), "would overwrite an input"),
                            (("--training-state", "sr.pth/st.pt"), "--training-state: cannot create"),
-                           (("--mode", "barrier", "--training-state", "x.pt"), "is for --mode trigger")):
+                           (("--mode", "barrier", "--training-state", "x.pt"), "is for --mode trigger"),
+                           (("--mode", "absorb", "--minimax", "0.005"), "--minimax is for --mode trigger"),
+                           (("--minimax", "0.5"), "--minimax")):
         r = wm(*args, *extra, "-o", "c.pth")
         assert r.code == 2 and message in r.err and r.err.count("\n") == 1, r.err
     assert Path("sr.pth").read_bytes() == before and not Path("c.pth").exists()

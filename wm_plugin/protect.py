@@ -80,11 +80,12 @@ def protect_absorb(adapter: Any, checkpoint: str, flag: WatermarkFlag, output: s
 
 def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, inputs: Sequence[np.ndarray],
                     scale: int = 1, config: str | None = None, steps: int = TRIGGER_STEPS, lr: float = TRIGGER_LR,
-                    trainable: str | None = None, amplitude: float = TRIGGER_AMPLITUDE, device: str = "cpu",
-                    progress: bool = True, state: str | None = None) -> tuple[Any, Any, list[str]]:
+                    trainable: str | None = None, perturbation: float = 0.0, amplitude: float = TRIGGER_AMPLITUDE,
+                    device: str = "cpu", progress: bool = True, state: str | None = None) -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, fine-tune it to answer ``key``'s trigger with the owner's response and other inputs as
     before (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``. ``amplitude``
-    is the trigger's height (a denoiser's noisy inputs hide a taller one than the default 4/255). ``state``: a file
+    is the trigger's height (a denoiser's noisy inputs hide a taller one than the default 4/255); ``trainable`` and
+    ``perturbation`` (the mini-max, ``wm protect --minimax``) are ``implant_trigger``'s. ``state``: a file
     the training is saved to every 500 steps and resumed from, when a stopped run is started again.
 
     Returns (original model, protected model as loaded back from ``output``, paths written).
@@ -92,7 +93,7 @@ def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *
     original = adapter.load_model(checkpoint, config=config, device=device)
     model = adapter.load_model(checkpoint, config=config, device=device)
     implant_trigger(model, inputs, Trigger.for_key(key, amplitude), steps=steps, lr=lr, scale=scale,
-                    trainable=trainable, progress=progress, checkpoint=state)
+                    trainable=trainable, perturbation=perturbation, progress=progress, checkpoint=state)
     adapter.save_checkpoint(model, output, like=checkpoint, **({"config": config} if config is not None else {}))
     return original.eval(), adapter.load_model(output, config=config, device=device), [output]
 
