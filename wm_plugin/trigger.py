@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TriggerObjective", "checkerboard",
-           "default_trigger_height", "probe_envelope", "resolve_trigger_height", "triggered_logits"]
+           "default_trigger_height", "keyed_rng", "low_cosines", "probe_envelope", "resolve_trigger_height",
+           "triggered_logits"]
 
 TRIGGER_HEIGHT = 4.0          # the trigger's height in /255, as the CLI and the training flag take it
 TRIGGER_AMPLITUDE = TRIGGER_HEIGHT / 255  # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
