@@ -84,10 +84,8 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     framework, config = resolve_arch(arch, framework, config)
     if framework is None:
         raise click.UsageError("--framework is required (e.g. --framework basicsr)")
-    if trainable is not None and mode != "trigger":
-        raise click.UsageError("--trainable is for --mode trigger")
-    for name, value in (("--trigger-height", trigger_height), ("--training-state", training_state),
-                        ("--minimax", minimax)):
+    for name, value in (("--trainable", trainable), ("--trigger-height", trigger_height),
+                        ("--training-state", training_state), ("--minimax", minimax)):
         if value is not None and mode != "trigger":
             raise click.UsageError(f"{name} is for --mode trigger")
     if task is not None and mode == "barrier":
