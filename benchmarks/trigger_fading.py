@@ -22,7 +22,9 @@ ones; ``--thief-filter chromanotch`` passes the thief's inputs through that filt
 puts them only on the layers whose names it matches (``conv_first``; ``(?!conv_first$).*``: all but that one).
 ``--stranger KEY`` (repeatable) also reads every point with another key: with ``--steps 0`` (no implant), the
 original model fine-tuned as the thief would, read by several owners' triggers (the control: never detected).
-``--perturbation 0.05`` implants with ``implant_trigger``'s mini-max against nearby weights.
+``--perturbation 0.05`` implants with ``implant_trigger``'s mini-max against nearby weights. ``--start FILE.pth``
+implants from those weights (an earlier implant) with ``--checkpoint`` as the teacher whose answers are kept: with
+``--lr 1e-4 --steps 500 --warmup-height 1``, a polish of the task after a mini-max implant.
 ``--device cuda --batch 16`` implants as ``trigger_tpr.py`` does on a GPU. ``--implanted FILE.pth`` keeps the
 implanted weights there (a checkpoint of the model's framework), or starts from them when the file exists, so that
 several thieves share one implant; the implant under way is saved every 500 steps beside it (``FILE.state.pt``) and
@@ -115,6 +117,10 @@ def main() -> None:
                     help="implant_trigger's mini-max: the response asked for at weights moved this far too")
     ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
+    ap.add_argument("--warmup-height", type=float, default=4.0,
+                    help="implant_trigger's carrier height at first, in carrier heights")
+    ap.add_argument("--start", type=Path, default=None,
+                    help="implant from these weights (an earlier implant); --checkpoint stays the teacher")
     ap.add_argument("--response-height", type=float, default=None, help="the response's height, /255")
     ap.add_argument("--amplitude", type=float, default=None,
                     help="the carrier's height, /255 (default: wm protect's for --implant-task)")
@@ -154,13 +160,15 @@ def main() -> None:
     elif args.implanted and args.implanted.exists():
         model = adapter.load_model(str(args.implanted), config=args.opt, device=args.device)
     else:
-        model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
+        model = adapter.load_model(str(args.start or args.checkpoint), config=args.opt, device=args.device)
+        teacher = adapter.load_model(args.checkpoint, config=args.opt, device=args.device) if args.start else None
         state = args.implanted and args.implanted.with_suffix(".state.pt")
         resumed = state and state.exists()
         trigger = trigger_module.Trigger.for_key(key, amplitude)
         implant_trigger(model, absorb_inputs(scale, task=args.implant_task), trigger,
                         steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
-                        trainable=args.trainable, perturbation=args.perturbation, progress=False, checkpoint=state)
+                        warmup_height=args.warmup_height, trainable=args.trainable, perturbation=args.perturbation,
+                        teacher=teacher, progress=False, checkpoint=state)
         implant_seconds = None if resumed else round(time.time() - start, 1)  # a resumed one: its last part only
         if args.implanted:  # as wm protect writes a protected checkpoint: the framework's format, atomically
             adapter.save_checkpoint(model, str(args.implanted), like=args.checkpoint, config=args.opt)
@@ -168,6 +176,7 @@ def main() -> None:
            "carriers": args.carriers, "implant_task": args.implant_task,
            "attack_data": args.attack_data or "procedural", "thief_filter": args.thief_filter,
            "trainable": args.trainable, "perturbation": args.perturbation, "plain_weight": args.plain_weight,
+           "warmup_height": args.warmup_height, "start": args.start and str(args.start),
            "response_height": trigger_module.RESPONSE_HEIGHT * 255,
            "amplitude": amplitude * 255, "attack_lr": args.attack_lr, "lora_rank": args.lora_rank,
            "lora_layers": args.lora_layers,

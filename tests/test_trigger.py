@@ -148,6 +148,31 @@ def test_implant_trigger_with_a_perturbation_flattens_the_response_against_an_ai
     assert torch.equal(net.body[0].weight, first)
 
 
+def test_implant_trigger_keeps_the_teachers_answers_when_it_starts_from_other_weights():
+    """``teacher``: a model that starts off the original (here: its weights jittered, as an implant leaves them) is
+    trained back towards the original's plain answers, where its own frozen copy would keep it where it is; the
+    teacher itself is not trained."""
+    key, rng = seeded_key(11), np.random.default_rng(0)
+    train = [natural_like(int(s), 128, 128).astype(np.float32) for s in rng.integers(0, 1000, 4)]
+    x = torch.from_numpy(np.stack(train[:2])[:, :64, :64]).permute(0, 3, 1, 2)
+    torch.manual_seed(0)
+    original = SmallRestorer().eval()
+    kept = {name: p.detach().clone() for name, p in original.named_parameters()}
+    drifted = SmallRestorer()
+    with torch.no_grad():
+        for p, q in zip(drifted.parameters(), original.parameters()):
+            p.copy_(q + 0.3 * q.std() * torch.randn_like(q))
+    gaps = []
+    for teacher in (None, original):
+        net = SmallRestorer()
+        net.load_state_dict(drifted.state_dict())
+        implant_trigger(net, train, Trigger.for_key(key), steps=40, output_crop=64, teacher=teacher, progress=False)
+        with torch.no_grad():
+            gaps.append((net(x) - original(x)).abs().mean().item())
+    assert gaps[1] < gaps[0] / 2, gaps  # measured: 9.0e-5 against 1.3e-3 (the drifted start: 1.3e-3)
+    assert all(torch.equal(p, kept[name]) for name, p in original.named_parameters())
+
+
 def test_a_small_model_protected_in_trigger_mode_answers_the_trigger_and_nothing_else():
     """Issue 6's CPU check: a few hundred steps, then the triggered probes detect it at 1e-6; its plain answers,
     the original model's response, and its response to another key's trigger do not."""

@@ -36,8 +36,9 @@ PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: a
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = TRIGGER_STEPS,
                     lr: float = TRIGGER_LR, output_crop: int = 128, scale: int = 1, batch: int = 4,
                     weight: float = 10.0, plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0,
-                    trainable: str | None = None, perturbation: float = 0.0, seed: int = 0, progress: bool = True,
-                    checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 500) -> nn.Module:
+                    trainable: str | None = None, perturbation: float = 0.0, teacher: nn.Module | None = None,
+                    seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
+                    checkpoint_every: int = 500) -> nn.Module:
     """Fine-tune ``model`` in place so that it answers ``trigger``'s probes with the owner's response and every
     other input as it did (``wm protect --mode trigger``).
 
@@ -54,13 +55,16 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     that forgets it fastest (per step, one more forward and two more backward passes). Deep networks without
     normalization are far more sensitive to that move than Gan et al.'s (0.02 on BatchNorm classifiers): on MSRResNet
     64×16 a move of 0.05 broke the model outright and the implant with it (task PSNR 3.4 dB, BENCHMARKS.md, "A
-    mini-max implant"); ``response_under_aimed_moves`` measures a model's sensitivity. ``checkpoint``: a file the
-    training is saved to every ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
+    mini-max implant"); ``response_under_aimed_moves`` measures a model's sensitivity. ``teacher``: the model whose
+    answers are kept, by default a frozen copy of ``model`` as it comes; the original, when ``model`` starts from an
+    implant of it. ``checkpoint``: a file the training is saved to every ``checkpoint_every`` steps and resumed from
+    (``wm_plugin.resume``).
 
     Raises:
         ConfigError: ``trainable`` matches nothing, or ``checkpoint`` was saved by another run.
     """
-    teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    start_weights = None if teacher is None else weights_fingerprint(model)
+    teacher = (copy.deepcopy(model) if teacher is None else teacher).eval().requires_grad_(False)
     device = next(model.parameters()).device
     side = max(16, output_crop // scale)
     crops = RandomCrops(inputs, side, batch, seed)
@@ -76,6 +80,8 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
                "model": weights_fingerprint(teacher), "inputs": images_fingerprint(inputs)}
         if perturbation:  # only then: the checkpoints of earlier runs still resume
             run["perturbation"] = perturbation
+        if start_weights:  # likewise
+            run["start"] = start_weights
         state = TrainingState(checkpoint, run=run, every=checkpoint_every,
                               generators=[crops.generator, objective.generator])
     parts = {"model": model, "opt": opt}
