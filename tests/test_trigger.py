@@ -269,9 +269,13 @@ def test_protect_resumes_a_trigger_implant_from_its_training_state(tmp_path, wm,
     assert again.code == first.code and Path("st/implant.pt").stat().st_mtime_ns == saved
     a, b = (torch.load(f, weights_only=True)["state_dict"] for f in ("a.pth", "b.pth"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # --minimax reaches the implant (other weights from the same start and seed) and the record
-    minimax = wm(*args, "--minimax", "0.005", "-o", "m.pth")
+    # --minimax reaches the implant (other weights from the same start and seed) and the record; its polish is
+    # saved beside the implant's training, and no output may take that file
+    minimax = wm(*args, "--minimax", "0.005", "--training-state", "st/m.pt", "-o", "m.pth")
     assert minimax.code in (0, 1), minimax.err
+    assert torch.load("st/m.pt.polish", weights_only=True)["step"] == 3
+    clash = wm(*args, "--minimax", "0.005", "--training-state", "st/n.pt", "-o", "st/n.pt.polish")
+    assert clash.code == 2 and "st/n.pt.polish would overwrite an input" in clash.err, clash.err
     m = torch.load("m.pth", weights_only=True)["state_dict"]
     assert not all(torch.equal(a[k], m[k]) for k in a)
     assert json.loads(Path("m.pth.wm.json").read_text())["settings"]["minimax"] == 0.005

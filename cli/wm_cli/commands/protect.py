@@ -50,9 +50,11 @@ from ..options import (
               help="trigger: train only the parameters whose names match (default: all).")
 @click.option("--minimax", type=click.FloatRange(0, 0.1, min_open=True), default=None, metavar="EPS",
               help="trigger: also train the response to hold at weights moved EPS of each tensor's norm the way "
-                   "that forgets it fastest (Gan et al.'s mini-max): harder for a thief's fine-tuning or LoRA to "
-                   "erase, for twice the time and some of the task (BasicSR's MSRResNet at 0.005: -0.21 dB; "
-                   "BENCHMARKS.md, \"A mini-max implant\").")
+                   "that forgets it fastest (Gan et al.'s mini-max), then polish the task back with as many steps "
+                   "at a tenth of the learning rate: harder for a thief's LoRA to erase, for three times the "
+                   "time and some of the task (BasicSR's MSRResNet at 0.005: -0.11 dB; BENCHMARKS.md, "
+                   "\"A polish after the mini-max\"). With --training-state, the polish is saved beside it "
+                   "(STATE.polish).")
 @click.option("--task", type=click.Choice(["sr", "denoise", "derain"]), default=None,
               help="absorb/trigger: the task the model serves. It sets the trigger's default height (denoise: 12) "
                    "and, without --data, degrades the procedural images the model is fine-tuned on into the inputs "
@@ -77,7 +79,14 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     from wm_plugin.fileio import check_writable
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes
-    from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
+    from wm_plugin.protect import (
+        absorb_inputs,
+        check_protection,
+        polish_state,
+        protect_absorb,
+        protect_barrier,
+        protect_trigger,
+    )
     from wm_plugin.record import ProtectionRecord, record_path
     from wm_plugin.trigger import default_trigger_height, resolve_trigger_height
 
@@ -93,15 +102,18 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
     given = {Path(p).resolve() for p in (checkpoint, config) if p}
-    state = Path(training_state).resolve() if training_state else None
+    # the training's own files: with --minimax, the polish after the implant is saved beside it
+    states = [training_state, *([polish_state(training_state)] if minimax else [])] if training_state else []
+    for path in states:
+        if Path(path).resolve() in given:
+            raise OutputExistsError(f"--training-state {path} would overwrite an input; choose another file")
+    given |= {Path(p).resolve() for p in states}
     for path in (output, *([str(Path(output).with_suffix(suffix))] if suffix else []), record_path(output)):
-        if Path(path).resolve() in given | {state}:
+        if Path(path).resolve() in given:
             raise OutputExistsError(f"{path} would overwrite an input; choose another -o")
         check_writable(path, force=force)
-    if state:
-        if state in given:
-            raise OutputExistsError(f"--training-state {training_state} would overwrite an input; choose another file")
-        writable_folder(state.parent, "--training-state")
+    if training_state:
+        writable_folder(Path(training_state).resolve().parent, "--training-state")
     key = load_key(key_path)
     codec = open_codec(weights, device, psnr, key=key)  # also refuses --weights/--psnr with a spectral key
     trigger, height = False, resolve_trigger_height(trigger_height, task)
