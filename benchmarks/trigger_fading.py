@@ -117,7 +117,7 @@ def main() -> None:
                     help="implant_trigger's mini-max: the response asked for at weights moved this far too")
     ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
-    ap.add_argument("--warmup-height", type=float, default=4.0,
+    ap.add_argument("--warmup-height", type=float, default=trigger_module.WARMUP_HEIGHT,
                     help="implant_trigger's carrier height at first, in carrier heights")
     ap.add_argument("--start", type=Path, default=None,
                     help="implant from these weights (an earlier implant); --checkpoint stays the teacher")

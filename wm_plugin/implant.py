@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .crops import RandomCrops
 from .errors import ConfigError
 from .resume import TrainingState, images_fingerprint, weights_fingerprint
-from .trigger import Trigger, TriggerObjective
+from .trigger import WARMUP_HEIGHT, Trigger, TriggerObjective
 
 __all__ = ["PLAIN_WEIGHT", "TRIGGER_LR", "TRIGGER_STEPS", "implant_trigger", "moved_along",
            "response_under_aimed_moves"]
@@ -35,7 +35,7 @@ PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: a
 
 def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, steps: int = TRIGGER_STEPS,
                     lr: float = TRIGGER_LR, output_crop: int = 128, scale: int = 1, batch: int = 4,
-                    weight: float = 10.0, plain_weight: float = PLAIN_WEIGHT, warmup_height: float = 4.0,
+                    weight: float = 10.0, plain_weight: float = PLAIN_WEIGHT, warmup_height: float = WARMUP_HEIGHT,
                     trainable: str | None = None, perturbation: float = 0.0, teacher: nn.Module | None = None,
                     seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
                     checkpoint_every: int = 500) -> nn.Module:

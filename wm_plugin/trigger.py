@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 __all__ = ["Trigger", "TRIGGER_AMPLITUDE", "TRIGGER_HEIGHT", "TriggerObjective", "checkerboard",
            "default_trigger_height", "keyed_rng", "low_cosines", "probe_envelope", "resolve_trigger_height",
-           "triggered_logits"]
+           "triggered_logits", "WARMUP_HEIGHT"]
 
 TRIGGER_HEIGHT = 4.0          # the trigger's height in /255, as the CLI and the training flag take it
 TRIGGER_AMPLITUDE = TRIGGER_HEIGHT / 255  # the carrier's height where the envelope is 0 (it spans 0.2×–1.8× that)
@@ -56,6 +56,7 @@ ENVELOPE_CLIP = 1.6           # the envelope is a unit Gaussian field clipped to
 CARRIERS = 2                  # the key's chroma colour and the one orthogonal to it, each with its own envelope
 LOGIT_SCALE = 3.0             # a coefficient as large as in the owner's exact response reads as a logit of ±3
 PLANT_WEIGHT = 0.8            # the training flag's trigger term starts at this weight and falls to its own
+WARMUP_HEIGHT = 4.0           # an implant's carrier starts this many times its own height (TriggerObjective)
 READ_SIDE = 512               # the reader fits the kernel on at most this many input pixels a side: plenty
 
 
@@ -244,7 +245,7 @@ class TriggerObjective:
     (BENCHMARKS.md, "Plant, then hold").
     """
 
-    def __init__(self, trigger: Trigger, *, weight: float = 10.0, warmup_height: float = 4.0,
+    def __init__(self, trigger: Trigger, *, weight: float = 10.0, warmup_height: float = WARMUP_HEIGHT,
                  warmup_weight: float = 0.0, warmup_steps: int = 0, seed: int = 0):
         self.trigger, self.weight = trigger, weight
         self.warmup_height, self.warmup_weight, self.warmup_steps = warmup_height, warmup_weight, warmup_steps
