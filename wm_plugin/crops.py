@@ -16,8 +16,10 @@ class RandomCrops:
     ``side`` are padded by repeating their edges. Seeded: the same seed draws the same crops."""
 
     def __init__(self, images: Sequence[np.ndarray], side: int, batch: int, seed: int = 0):
+        # C×H×W views of the caller's float32 arrays, not copies: a folder of DIV2K-size photos is held once
         tensors = [torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1) for x in images]
-        self.images = [F.pad(x[None], (0, max(0, side - x.shape[2]), 0, max(0, side - x.shape[1])), mode="replicate")[0]
+        self.images = [x if min(x.shape[1:]) >= side else
+                       F.pad(x[None], (0, max(0, side - x.shape[2]), 0, max(0, side - x.shape[1])), mode="replicate")[0]
                        for x in tensors]
         self.side, self.batch = side, batch
         self.generator = torch.Generator().manual_seed(seed)
