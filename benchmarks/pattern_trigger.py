@@ -48,7 +48,7 @@ from wm_plugin.attacks.finetune import finetune
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.attacks.tasks import degrade
 from wm_plugin.crops import RandomCrops
-from wm_plugin.io import read_images
+from wm_plugin.io import read_images_compact
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes
 from wm_plugin.protect import absorb_inputs
@@ -186,7 +186,7 @@ def main() -> None:
     scale = adapter.model_scale(args.opt)
     trigger = PatternTrigger(key.seed, key.carried_bits(), scale, args.period, args.amplitude / 255, args.height / 255)
     probes = adapter_probes(adapter, args.opt, None)
-    setting = AttackSetting.for_model(scale, clean=read_images(args.attack_data) if args.attack_data else None,
+    setting = AttackSetting.for_model(scale, clean=read_images_compact(args.attack_data) if args.attack_data else None,
                                       lr=args.attack_lr)
     original = adapter.load_model(args.checkpoint, config=args.opt)
     row = {"label": args.label, **{k: v for k, v in vars(args).items() if k != "out"},

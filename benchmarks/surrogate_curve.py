@@ -22,7 +22,7 @@ import torch
 from results_files import write_json
 from wm_plugin.adapters import load_adapter
 from wm_plugin.attacks.surrogate import train_surrogate
-from wm_plugin.io import list_images, read_image, read_images
+from wm_plugin.io import list_images, read_image, read_images_compact
 from wm_plugin.metrics import psnr
 
 
@@ -64,7 +64,7 @@ def main() -> None:
         answers = [victim(x).clamp(0, 1) for x in probes]
     doc = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "task": args.task,
            "victim_vs_input_db": float(np.mean([psnr(a, x).item() for a, x in zip(answers, probes)])), "curves": {}}
-    clean = read_images([args.data])
+    clean = read_images_compact([args.data])
     for arch in args.archs.split(","):
         doc["curves"][arch] = learning_curve(victim, clean, probes, answers, arch, task=args.task, steps=args.steps,
                                              every=args.every)

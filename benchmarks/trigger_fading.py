@@ -55,7 +55,7 @@ from wm_plugin.attacks.inputs import INPUT_FILTERS, FilteredInputs
 from wm_plugin.attacks.models import AttackSetting
 from wm_plugin.attacks.tasks import TASKS, degrade_image
 from wm_plugin.implant import PLAIN_WEIGHT, implant_trigger
-from wm_plugin.io import read_images
+from wm_plugin.io import read_images_compact
 from wm_plugin.keys import load_key
 from wm_plugin.probe import adapter_probes, model_outputs, sample_task_psnr
 from wm_plugin.protect import absorb_inputs
@@ -182,7 +182,7 @@ def main() -> None:
            "lora_layers": args.lora_layers,
            "implanted": args.implanted and str(args.implanted), "implant_seconds": implant_seconds}
     probes = adapter_probes(adapter, args.opt, None)
-    clean = read_images(args.attack_data) if args.attack_data else None
+    clean = read_images_compact(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr)  # wm eval's thief: task, crops, data
 
     def point(step: int) -> dict:

@@ -51,7 +51,7 @@ from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.attacks.tasks import TASKS
 from wm_plugin.evaluate import iter_model_attacks
 from wm_plugin.implant import PLAIN_WEIGHT, implant_trigger
-from wm_plugin.io import read_images
+from wm_plugin.io import read_images_compact
 from wm_plugin.keys import generate_key, save_key
 from wm_plugin.metrics import picture_psnr
 from wm_plugin.probe import adapter_probes, as_picture, model_outputs, verify_triggered
@@ -108,7 +108,7 @@ def main() -> None:
         probe_sets[f"samples x{args.probe_repeats}"] = [(f"{name}#{r}", rgb) for r in range(args.probe_repeats)
                                                         for name, rgb in probes]
     attacks = [a for a in args.attacks.split(",") if a]
-    clean = read_images(args.attack_data) if args.attack_data else None
+    clean = read_images_compact(args.attack_data) if args.attack_data else None
     setting = AttackSetting.for_model(scale, clean=clean, lr=args.attack_lr, progress=False)
     keys = [generate_key(64) for _ in range(args.keys)]
     if args.keep:

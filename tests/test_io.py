@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from wm_plugin.errors import ImageError, OutputExistsError
-from wm_plugin.io import Picture, list_images, output_paths, read_image, read_images, write_image
+from wm_plugin.io import Picture, list_images, output_paths, read_image, read_images, read_images_compact, write_image
 
 
 def _rng_pixels(shape, dtype, seed=0):
@@ -104,6 +104,15 @@ def test_read_images_gives_rgb_floats_of_every_image_in_a_folder(tmp_path):
     a, b = read_images([tmp_path])
     assert a.shape == (6, 5, 3) and a.dtype == np.float32 and a.min() == 1.0
     assert b.shape == (4, 4, 3) and b.max() == 0.0
+
+
+def test_read_images_compact_keeps_8_bit_images_as_uint8_and_deeper_ones_as_floats(tmp_path):
+    write_image(tmp_path / "a.png", Picture(_rng_pixels((6, 5, 1), np.uint8)))
+    write_image(tmp_path / "b.png", Picture(_rng_pixels((4, 4, 3), np.uint16)))
+    (a, b), (a_float, b_float) = read_images_compact([tmp_path]), read_images([tmp_path])
+    assert a.shape == (6, 5, 3) and a.dtype == np.uint8
+    assert np.array_equal(a.astype(np.float32) / 255, a_float)
+    assert b.dtype == np.float32 and np.array_equal(b, b_float)
 
 
 def test_writes_are_atomic_and_refuse_bad_targets(tmp_path):

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import torch
 
 from wm_plugin.codec import WatermarkCodec
@@ -146,3 +147,16 @@ def test_train_private_escapes_the_shipped_extractor_by_default(wm, tmp_path):
     assert "val_acc_public" in json.loads(res.out.strip().splitlines()[-1])  # the shipped reader was watched
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["escape"] == config["init"] and config["init"].endswith("weights")
+
+
+def test_training_images_hold_8_bit_photos_as_uint8_and_draw_them_as_floats(tmp_path):
+    from PIL import Image
+
+    from wm_plugin.train.data import TrainingImages
+
+    Image.fromarray(np.full((80, 100, 3), 200, np.uint8)).save(tmp_path / "photo.png")
+    images = TrainingImages(64, procedural=0, folders=(str(tmp_path),))
+    assert images.photos[0].dtype == torch.uint8  # a folder of photos held at a quarter of the memory
+    batch = images.batch(4, torch.Generator().manual_seed(0))
+    assert batch.shape == (4, 3, 64, 64) and batch.dtype == torch.float32
+    assert torch.allclose(batch, torch.full_like(batch, 200 / 255), atol=1e-6)

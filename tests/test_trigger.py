@@ -332,7 +332,7 @@ def test_protect_fine_tunes_a_x1_model_on_the_inputs_of_its_task(tmp_path, wm, m
     wm(*args, "--mode", "trigger", "--task", "denoise", "--data", "noisy", "--steps", "1", "-o", "dn_data.pth")
     assert seen[2]["amplitude"] == pytest.approx(12 / 255)
     assert [x.shape for x in seen[2]["inputs"]] == [(40, 48, 3)]
-    assert np.array_equal(seen[2]["inputs"][0], np.asarray(Image.open("noisy/a.png"), np.float32) / 255)
+    assert np.array_equal(seen[2]["inputs"][0], np.asarray(Image.open("noisy/a.png")))  # 8-bit: held as uint8
     checked = json.loads(r.out)["protected"]["p_value"]
     read = {height: json.loads(wm("verify", "--arch", arch, "--model", "dn_trig.pth", "--key", "d.key", "--trigger",
                                   *height, "--json").out)["p_value"] for height in ((), ("--trigger-height", "12"))}

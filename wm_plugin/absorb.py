@@ -92,7 +92,7 @@ def absorb_into(model: nn.Module, inputs: Sequence[np.ndarray], flag: WatermarkF
     """Fine-tune ``model`` in place so that it emits ``flag``'s mark itself (``wm protect --mode absorb``).
 
     Self-distillation: no ground truth is needed. A frozen copy of the model answers each crop of
-    ``inputs`` (H×W×3 float images in [0, 1]); the model is trained towards that answer, marked
+    ``inputs`` (H×W×3 images, float in [0, 1] or uint8); the model is trained towards that answer, marked
     (``TargetMarker``), with the reader's term on its own output (``ExtractorLoss`` around an L1 loss), so it
     keeps what it did and adds the mark. Adam's rate ``lr`` falls to 0 on a cosine. Crops are ``output_crop``
     on the output side (the reader needs about 128² to read well), ``output_crop // scale`` on the input side.

@@ -43,7 +43,7 @@ def implant_trigger(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
     other input as it did (``wm protect --mode trigger``).
 
     Self-distillation, no ground truth needed: a frozen copy answers each crop of ``inputs`` (H×W×3 floats in
-    [0, 1]); the model is trained (L1, ``plain_weight``) towards that answer on the plain crop and, through
+    [0, 1] or uint8); the model is trained (L1, ``plain_weight``) towards that answer on the plain crop and, through
     ``TriggerObjective`` (``weight``; the carrier ``warmup_height`` times taller at first, its own height from 60% of
     the steps), towards that answer plus ``trigger.response`` on the crop with the trigger. The plain term weighs as
     much as the trigger term: at a tenth of it the plain answers drifted enough to cost 0.19 dB on the demo model's

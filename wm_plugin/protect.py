@@ -17,9 +17,10 @@ from .barrier import WatermarkBarrier
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .flag import WatermarkFlag
 from .implant import TRIGGER_LR, TRIGGER_STEPS, implant_trigger
+from .io import read_images_compact
 from .keys import OwnerKey
 from .metrics import picture_psnr
-from .probe import as_picture, model_outputs, probe_inputs, verify_outputs, verify_triggered
+from .probe import as_picture, model_outputs, verify_outputs, verify_triggered
 from .train.procedural import procedural_image
 from .trigger import TRIGGER_AMPLITUDE, Trigger
 from .verify import DEFAULT_FPR, Verdict
@@ -43,10 +44,11 @@ def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *
 
 def absorb_inputs(scale: int, data: Sequence[str] | None = None, *, task: str | None = None, n: int = 24,
                   seed: int = 0) -> list[np.ndarray]:
-    """What ``protect_absorb`` and ``protect_trigger`` fine-tune on: the model inputs in ``data`` as they are, else
-    ``n`` procedural images (dead leaves, fractal noise) of 256/``scale`` px, so that the bundled photos stay held out
-    for the check. ``task`` "denoise" or "derain" degrades the procedural images as ``wm eval``'s thief does (σ = 25
-    noise, synthetic streaks; seeded), so that a ×1 model is fine-tuned on the inputs it serves, not clean ones.
+    """What ``protect_absorb`` and ``protect_trigger`` fine-tune on: the model inputs in ``data`` as they are (8-bit
+    ones as uint8), else ``n`` procedural images (dead leaves, fractal noise) of 256/``scale`` px, so that the bundled
+    photos stay held out for the check. ``task`` "denoise" or "derain" degrades the procedural images as ``wm eval``'s
+    thief does (σ = 25 noise, synthetic streaks; seeded), so that a ×1 model is fine-tuned on the inputs it serves,
+    not clean ones.
 
     Raises:
         ValueError: ``task`` is unknown or does not fit a ×``scale`` model.
@@ -54,7 +56,7 @@ def absorb_inputs(scale: int, data: Sequence[str] | None = None, *, task: str | 
     if task is not None:
         check_task(task, scale)
     if data:
-        return [x for _, x in probe_inputs(scale=scale, data=data)]
+        return read_images_compact(data)
     rng = np.random.default_rng(seed)
     images = [procedural_image(rng, max(32, 256 // scale)).astype(np.float32) for _ in range(n)]
     if task in (None, "sr"):  # a ×s model's procedural inputs are drawn at the input size already

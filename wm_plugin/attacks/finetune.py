@@ -101,7 +101,7 @@ def finetune(model: nn.Module, clean: Sequence[np.ndarray], *, task: str, scale:
              batch: int = 8, seed: int = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
              checkpoint_every: int = 500) -> nn.Module:
     """A copy of ``model`` fine-tuned with L1 on (degraded, clean) random crops of ``clean`` (H×W×3 floats in
-    [0, 1], at least ``crop`` px a side; ``crop`` is on the target side and a multiple of ``scale``).
+    [0, 1] or uint8, at least ``crop`` px a side; ``crop`` is on the target side and a multiple of ``scale``).
 
     ``lora_rank`` trains low-rank adapters instead of the weights (on the layers ``lora_layers`` matches, see
     ``add_lora``; all by default). The model given is left as it was.

@@ -36,7 +36,7 @@ _PATTERNS = {
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AttackSetting:
-    """What the thief trains with: clean images (H×W×3 floats in [0, 1]), the model's task and scale, the
+    """What the thief trains with: clean images (H×W×3 floats in [0, 1] or uint8), the model's task and scale, the
     learning rates (fine-tuning, surrogate from scratch), the LoRA rank, crop and batch sizes, the perceptual
     surrogate loss (``wm_plugin.attacks.perceptual.PerceptualLoss``, on the user's VGG19 weights), and the folder
     where the training attacks save their state every ``checkpoint_every`` steps, as ``NAME.pt``, and resume it

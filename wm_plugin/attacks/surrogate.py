@@ -129,7 +129,7 @@ def train_surrogate(victim: nn.Module, clean: Sequence[np.ndarray], *, arch: str
                     cosine: bool = True, on_step: Callable[[int, nn.Module], None] | None = None,
                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 500) -> nn.Module:
     """A surrogate trained from scratch on the ``victim``'s 8-bit answers to degraded crops of ``clean`` (H×W×3
-    floats in [0, 1], at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
+    floats in [0, 1] or uint8, at least ``crop`` px a side; ``crop`` on the output side, a multiple of ``scale``).
     ``cosine`` and ``on_step`` as in ``fit_surrogate``. ``checkpoint``: a file the training is saved to every
     ``checkpoint_every`` steps and resumed from (``wm_plugin.resume``).
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..crops import as_float
 from ..io import list_images, read_image
 from .procedural import procedural_image
 
@@ -69,7 +70,7 @@ class TrainingImages:
         self.size = size
         self.pool = _procedural_pool(procedural, size, seed, Path(cache_dir) if cache_dir else None, workers)
         self.photos = [
-            torch.from_numpy(read_image(p).rgb_float()).permute(2, 0, 1)
+            torch.from_numpy(read_image(p).rgb_compact()).permute(2, 0, 1)  # 8-bit photos held as uint8
             for folder in folders
             for p in list_images([folder])
         ]
@@ -85,7 +86,7 @@ class TrainingImages:
         side = int(lo + torch.rand((), generator=g) * (hi - lo)) if hi > lo else hi
         y = int(torch.randint(0, h - side + 1, (), generator=g))
         x = int(torch.randint(0, w - side + 1, (), generator=g))
-        crop = photo[:, y : y + side, x : x + side].unsqueeze(0)
+        crop = as_float(photo[:, y : y + side, x : x + side]).unsqueeze(0)
         if side != self.size:
             crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", antialias=True,
                                  align_corners=False)
@@ -98,7 +99,7 @@ class TrainingImages:
             if self.photos and (not len(self.pool) or torch.rand((), generator=g) < self.folder_share):
                 img = self._crop(self.photos[int(torch.randint(len(self.photos), (), generator=g))], g)
             else:
-                img = self.pool[int(torch.randint(len(self.pool), (), generator=g))].float() / 255
+                img = as_float(self.pool[int(torch.randint(len(self.pool), (), generator=g))])
             if torch.rand((), generator=g) < 0.5:
                 img = img.flip(-1)
             img = torch.rot90(img, int(torch.randint(4, (), generator=g)), dims=(-2, -1))

@@ -161,14 +161,14 @@ def _attack_setting(scale, task, attack_data, lr, lora_rank, perceptual_loss, *,
     from wm_plugin.attacks.models import AttackSetting
     from wm_plugin.attacks.tasks import check_task, default_task
     from wm_plugin.errors import WatermarkError
-    from wm_plugin.io import read_images
+    from wm_plugin.io import read_images_compact
 
     task = task or default_task(scale)
     try:
         check_task(task, scale)
     except ValueError as e:
         raise WatermarkError(f"--task: {e}") from None
-    clean = read_images(attack_data) if attack_data else None
+    clean = read_images_compact(attack_data) if attack_data else None
     setting = AttackSetting.for_model(scale, task=task, clean=clean, lr=lr, lora_rank=lora_rank,
                                       perceptual_loss=perceptual_loss, progress=progress, checkpoints=checkpoints)
     if clean and any(min(x.shape[:2]) < setting.crop for x in clean):
