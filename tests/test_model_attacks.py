@@ -208,6 +208,26 @@ def test_eval_refuses_a_task_the_model_cannot_serve(marked_samples, wm, monkeypa
     assert r.code == 2 and "--attack-data: images must be at least 96 px a side" in r.err and "Traceback" not in r.err
 
 
+def test_eval_thief_trains_on_the_users_attack_data(marked_samples, wm, monkeypatch):
+    marked_samples(1, seed=9)
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    from toy_nets import TinySR
+
+    torch.save(TinySR().state_dict(), "sr.pth")
+    Path("photos").mkdir()  # 8-bit photos, held as uint8 while the thief draws its crops
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 120, 3), np.uint8)).save("photos/a.png")
+    args = ("eval", "--key", "k.key", "--arch", "toy_nets:TinySR(scale=2, width=8)", "--model", "sr.pth",
+            "--attacks", "finetune1", "--json")
+    moved = {}
+    for data in ((), ("--attack-data", "photos")):
+        r = wm(*args, *data)
+        assert r.code in (0, 1), r.err
+        row = json.loads(r.out)["model_attacks"][0]
+        assert row["attack"] == "finetune1"
+        moved[data] = row["psnr_vs_model"]
+    assert moved[()] != moved[("--attack-data", "photos")]  # another step: taken on the user's photos
+
+
 @pytest.mark.parametrize("arch", ["unet", "resnet9", "srvgg"])
 def test_surrogates_answer_at_the_victims_scale(arch):
     from wm_plugin.attacks.surrogate import build_surrogate
