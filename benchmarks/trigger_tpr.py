@@ -19,7 +19,9 @@ for another BasicSR model). Appends a row to ``benchmarks/results/trigger_tpr.js
 depend on the keys);
 ``--implant-task denoise`` implants on noisy procedural images with the taller trigger, as ``wm protect --task
 denoise`` does; ``--amplitude H`` (/255) sets the trigger's height, as ``--trigger-height H`` does;
-``--trainable REGEX`` implants through the parameters it names only, as ``wm protect --trainable`` does.
+``--trainable REGEX`` implants through the parameters it names only, as ``wm protect --trainable`` does;
+``--minimax EPS`` implants as ``wm protect --minimax EPS`` does (``implant_minimax``: the mini-max, then the polish;
+three times the implant's time).
 ``--deadline S`` starts a key only if the slowest key so far would still end within S seconds of the start, so a
 run under a hard time limit still writes its row.
 
@@ -50,7 +52,7 @@ from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.attacks.tasks import TASKS
 from wm_plugin.evaluate import iter_model_attacks
-from wm_plugin.implant import PLAIN_WEIGHT, implant_trigger
+from wm_plugin.implant import PLAIN_WEIGHT, implant_minimax, implant_trigger
 from wm_plugin.io import read_images_compact
 from wm_plugin.keys import generate_key, save_key
 from wm_plugin.metrics import picture_psnr
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--plain-weight", type=float, default=PLAIN_WEIGHT,
                     help="implant_trigger's weight on the plain answers")
     ap.add_argument("--trainable", default=None, help="implant only the parameters whose names match")
+    ap.add_argument("--minimax", type=float, default=None, help="the mini-max's weight move, then the polish")
     ap.add_argument("--attacks", default="finetune5k")
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--attack-data", action="append", default=None,
@@ -156,9 +159,13 @@ def main() -> None:
             break
         model = adapter.load_model(args.checkpoint, config=args.opt, device=args.device)
         start = time.time()
-        implant_trigger(model, absorb_inputs(scale, task=args.implant_task), Trigger.for_key(key, amplitude),
-                        steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
+        inputs, trigger = absorb_inputs(scale, task=args.implant_task), Trigger.for_key(key, amplitude)
+        training = dict(steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
                         trainable=args.trainable, progress=False)
+        if args.minimax:
+            implant_minimax(model, inputs, trigger, perturbation=args.minimax, **training)
+        else:
+            implant_trigger(model, inputs, trigger, **training)
         row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
         row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))
@@ -186,7 +193,8 @@ def main() -> None:
 
     doc = {"label": args.label, "opt": Path(args.opt).name, "part": args.part, "keys": len(protected_rows) or args.keys,
            "steps": args.steps, "lr": args.lr, "amplitude": height, "implant_task": args.implant_task,
-           "plain_weight": args.plain_weight, "trainable": args.trainable, "attack_lr": args.attack_lr,
+           "plain_weight": args.plain_weight, "trainable": args.trainable, "minimax": args.minimax,
+           "attack_lr": args.attack_lr,
            "attack_data": args.attack_data or "procedural", "n_probes": len(probes),
            "probe_sets": {name: len(p) for name, p in probe_sets.items()},
            "task_psnr_original": task_psnr(original, run, probes, setting.task, args.device),

@@ -16,7 +16,7 @@ from .attacks.tasks import check_task, degrade_image
 from .barrier import WatermarkBarrier
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .flag import WatermarkFlag
-from .implant import TRIGGER_LR, TRIGGER_STEPS, implant_trigger
+from .implant import TRIGGER_LR, TRIGGER_STEPS, implant_minimax, implant_trigger
 from .io import read_images_compact
 from .keys import OwnerKey
 from .metrics import picture_psnr
@@ -25,7 +25,7 @@ from .train.procedural import procedural_image
 from .trigger import TRIGGER_AMPLITUDE, Trigger
 from .verify import DEFAULT_FPR, Verdict
 
-__all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "polish_state", "absorb_inputs",
+__all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs",
            "ProtectionCheck", "check_protection"]
 
 
@@ -86,31 +86,23 @@ def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *
                     device: str = "cpu", progress: bool = True, state: str | None = None) -> tuple[Any, Any, list[str]]:
     """Load ``checkpoint``, fine-tune it to answer ``key``'s trigger with the owner's response and other inputs as
     before (``implant_trigger``), save it as a plain checkpoint of the original arch at ``output``. ``amplitude``
-    is the trigger's height (a denoiser's noisy inputs hide a taller one than the default 4/255); ``trainable`` and
-    ``perturbation`` (the mini-max, ``wm protect --minimax``) are ``implant_trigger``'s. After a mini-max implant,
-    as many steps again of the plain implant at a tenth of ``lr`` bring the plain answers back towards the
-    original's (on MSRResNet 64×16 the task's cost fell from 0.21 dB to 0.11, and LoRA still did not erase the
-    response: BENCHMARKS.md, "A polish after the mini-max"). ``state``: a file the training is saved to every 500
-    steps and resumed from, when a stopped run is started again (the polish: ``polish_state(state)``).
+    is the trigger's height (a denoiser's noisy inputs hide a taller one than the default 4/255); ``trainable`` is
+    ``implant_trigger``'s. ``perturbation`` > 0 (``wm protect --minimax``): ``implant_minimax``, the mini-max and
+    the polish after it. ``state``: a file the training is saved to every 500 steps and resumed from, when a stopped
+    run is started again (the polish: ``polish_state(state)``).
 
     Returns (original model, protected model as loaded back from ``output``, paths written).
     """
     original = adapter.load_model(checkpoint, config=config, device=device)
     model = adapter.load_model(checkpoint, config=config, device=device)
     trigger = Trigger.for_key(key, amplitude)
-    implant_trigger(model, inputs, trigger, steps=steps, lr=lr, scale=scale, trainable=trainable,
-                    perturbation=perturbation, progress=progress, checkpoint=state)
+    training = dict(steps=steps, lr=lr, scale=scale, trainable=trainable, progress=progress, checkpoint=state)
     if perturbation:
-        implant_trigger(model, inputs, trigger, steps=steps, lr=lr / 10, scale=scale, trainable=trainable,
-                        warmup_height=1.0, teacher=original, progress=progress,
-                        checkpoint=state and polish_state(state))
+        implant_minimax(model, inputs, trigger, perturbation=perturbation, **training)
+    else:
+        implant_trigger(model, inputs, trigger, **training)
     adapter.save_checkpoint(model, output, like=checkpoint, **({"config": config} if config is not None else {}))
     return original.eval(), adapter.load_model(output, config=config, device=device), [output]
-
-
-def polish_state(state: str) -> str:
-    """Where ``protect_trigger`` saves the polish after a mini-max implant whose training is saved at ``state``."""
-    return f"{state}.polish"
 
 
 @dataclasses.dataclass(frozen=True)

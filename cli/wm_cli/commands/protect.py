@@ -77,16 +77,10 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
     from wm_plugin.codec import DEFAULT_PSNR
     from wm_plugin.errors import OutputExistsError, WatermarkError
     from wm_plugin.fileio import check_writable
+    from wm_plugin.implant import polish_state
     from wm_plugin.keys import load_key
     from wm_plugin.probe import adapter_probes
-    from wm_plugin.protect import (
-        absorb_inputs,
-        check_protection,
-        polish_state,
-        protect_absorb,
-        protect_barrier,
-        protect_trigger,
-    )
+    from wm_plugin.protect import absorb_inputs, check_protection, protect_absorb, protect_barrier, protect_trigger
     from wm_plugin.record import ProtectionRecord, record_path
     from wm_plugin.trigger import default_trigger_height, resolve_trigger_height
 
