@@ -14,7 +14,8 @@
 #               LoRA 5k, pruning, int8 and the chroma notch, one under 5k steps at lr 1e-5, and the control (the
 #               original attacked the same ways, probed with 12 keys) (trigger_tpr_<label>.jsonl); with TPR_CONTROL=1
 #               only the control of the 5k-step fine-tune; TPR_MODEL=denoise_plain TPR_ARGS="--amplitude 12 --implant-task
-#               denoise": the denoiser, implanted as `wm protect --task denoise --trigger-height 12` does
+#               denoise": the denoiser, implanted as `wm protect --task denoise --trigger-height 12` does;
+#               TPR_ARGS="--amplitude 12 --minimax 0.005": implanted as `wm protect --minimax 0.005` does (3x the time)
 #   fading      trigger_fading.py on .gpu/models/plain, one fresh key, four processes at once: the one-carrier and the
 #               two-carrier trigger under the same thief (procedural images), and the two-carrier one under a thief
 #               fine-tuning on the photos (.gpu/data/train) and under one whose procedural inputs pass the chroma
