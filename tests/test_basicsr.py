@@ -218,6 +218,25 @@ def test_protect_barrier_with_a_spectral_key(workdir, tmp_path):
     assert opt["network_g"]["embedder"] == {"net": "spectral_filter", "bits": 64, "strength": 0.4}
 
 
+def test_protect_trigger_writes_safetensors_when_the_output_is_named_so(workdir, tmp_path, wm):
+    """A ``.safetensors`` output is a real safetensors file of the weights (it was a pickle under that name, which
+    the check after the training could not load back)."""
+    from safetensors.torch import load_file
+
+    from conftest import seeded_key
+    from wm_basicsr.adapter import BasicSRAdapter
+    from wm_plugin.keys import save_key
+
+    checkpoint, options = BasicSRAdapter().demo_model()
+    save_key(seeded_key(14), tmp_path / "t.key")
+    out = tmp_path / "trig.safetensors"
+    r = wm("protect", "--framework", "basicsr", "-opt", options, "--checkpoint", checkpoint, "--key",
+           tmp_path / "t.key", "--mode", "trigger", "--steps", "2", "-o", out, "--json")
+    assert r.code in (0, 1) and json.loads(r.out)["written"] == [str(out)], r.err
+    weights = load_file(str(out))
+    assert weights.keys() == torch.load(checkpoint, weights_only=True)["params_ema"].keys()
+
+
 def test_protect_absorb_writes_a_plain_checkpoint_of_the_original_arch(workdir, tmp_path, wm, monkeypatch):
     """``--mode absorb`` fine-tunes the checkpoint itself (a few steps here: the mechanics, not the strength;
     BENCHMARKS.md has the figures) and writes BasicSR's own format, which the original options file loads. Five

@@ -93,3 +93,19 @@ def test_save_checkpoint_is_whole_or_nothing(tmp_path):
         save_checkpoint({"params": {"w": torch.ones(2)}, "bad": lambda: None}, path)  # fails mid-write
     assert torch.equal(load_checkpoint(path)["params"]["w"], torch.arange(3.0))  # the old file, untouched
     assert [f.name for f in tmp_path.iterdir()] == ["net.pth"]  # and no temporary left beside it
+
+
+def test_a_safetensors_path_gets_the_weights_as_safetensors_and_a_barrier_layout_is_refused(tmp_path):
+    from safetensors.torch import load_file
+
+    from wm_plugin.checkpoint import read_state_dict
+
+    weights = {"conv.weight": torch.arange(6.0).reshape(2, 3), "conv.bias": torch.ones(2)}
+    save_checkpoint({"params": weights, "params_ema": weights}, tmp_path / "m.safetensors", weights="params")
+    back = load_file(str(tmp_path / "m.safetensors"))  # a real safetensors file, not a pickle under that name
+    assert back.keys() == weights.keys() and all(torch.equal(back[k], weights[k]) for k in weights)
+    state, doc = read_state_dict(tmp_path / "m.safetensors", ("params",))
+    assert torch.equal(state["conv.weight"], weights["conv.weight"]) and doc == {}
+    with pytest.raises(WeightsError, match=r"keeps more than tensors .*name it \.pth"):
+        save_checkpoint({"params": weights, "wm_barrier": {"bits": 64}}, tmp_path / "b.safetensors")
+    assert not (tmp_path / "b.safetensors").exists()

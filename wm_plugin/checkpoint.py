@@ -119,8 +119,22 @@ def read_state_dict(path: str | os.PathLike, keys: Sequence[str], *,
     raise WeightsError(f"{path}: no state dict inside (looked for {', '.join(keys)} or bare tensors)")
 
 
-def save_checkpoint(doc: dict, path: str | os.PathLike) -> None:
-    """``torch.save`` ``doc`` to ``path`` atomically (plain containers and tensors, so ``load_checkpoint`` reads it)."""
+def save_checkpoint(doc: dict, path: str | os.PathLike, *, weights: str | None = None) -> None:
+    """Write ``doc`` to ``path`` atomically: with ``torch.save`` (plain containers and tensors, so ``load_checkpoint``
+    reads it), or to a ``.safetensors`` path, ``doc[weights]`` alone, the model's weights as a bare state dict
+    (the format holds tensors only; ``read_state_dict`` reads them back).
+
+    Raises:
+        WeightsError: a ``.safetensors`` path for a checkpoint that keeps more than weights (``weights`` None).
+    """
+    if str(path).endswith(".safetensors"):
+        if weights is None:
+            raise WeightsError(f"{path}: this checkpoint keeps more than tensors (a barrier's layout): name it .pth")
+        from safetensors.torch import save_file
+
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in doc[weights].items()}, str(tmp))
+        return
     with atomic_path(path) as tmp:
         torch.save(doc, tmp)
 

@@ -120,12 +120,13 @@ class BasicSRAdapter:
 
     def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None,
                         config: str | None = None) -> None:
-        """``{'params': state}`` (and ``params_ema`` when ``like`` had it), as BasicSR's ``save_network`` writes."""
+        """``{'params': state}`` (and ``params_ema`` when ``like`` had it), as BasicSR's ``save_network`` writes; to a
+        ``.safetensors`` path, the state alone."""
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         doc = {"params": state}
         if like is not None and "params_ema" in read_params(like)[1]:
             doc["params_ema"] = state
-        save_checkpoint(doc, path)
+        save_checkpoint(doc, path, weights="params")
 
     config_suffix = ".yml"
 

@@ -162,12 +162,14 @@ class MMagicAdapter:
 
     def save_checkpoint(self, model: MMagicGenerator, path: str, *, like: str | None = None,
                         config: str | None = None) -> None:
-        """``like`` with its generator weights replaced by ``model``'s (EMA copy too), in MMagic's format."""
+        """``like`` with its generator weights replaced by ``model``'s (EMA copy too), in MMagic's format (to a
+        ``.safetensors`` path, its state dict alone)."""
         if like is None:
             raise ConfigError("saving an MMagic checkpoint needs the original (like=) for the rest of the model")
         cfg = read_config(config)
         state, doc = _read_state(like)
-        save_checkpoint({"meta": _meta(doc), "state_dict": _with_generator(state, cfg, model.generator)}, path)
+        save_checkpoint({"meta": _meta(doc), "state_dict": _with_generator(state, cfg, model.generator)}, path,
+                        weights="state_dict")
 
     def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str | None = None,
                      like: str | None = None) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -100,8 +99,9 @@ class TorchAdapter:
 
     def save_checkpoint(self, model: nn.Module, path: str, *, like: str | None = None,
                         config: str | None = None) -> None:
-        """``{'state_dict': state}``."""
-        _save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
+        """``{'state_dict': state}`` (to a ``.safetensors`` path, the state alone)."""
+        save_checkpoint({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path,
+                        weights="state_dict")
 
     def save_barrier(self, barrier: WatermarkBarrier, path: str, *, config: str | None = None,
                      like: str | None = None) -> list[str]:
@@ -112,16 +112,10 @@ class TorchAdapter:
         """
         spec = barrier.saved_spec()
         state = {k: v.detach().cpu() for k, v in barrier.state_dict().items()}
-        _save({"state_dict": state, "wm_barrier": spec, "arch": config}, path)
+        save_checkpoint({"state_dict": state, "wm_barrier": spec, "arch": config}, path)
         return [path]
 
     def train(self, config: str, argv: list[str]) -> None:
         """Bare PyTorch has no training loop of its own to wrap."""
         raise ConfigError("--arch models have no framework training to run; train with your own loop, or use "
                           "BasicSR or MMagic (wm basicsr-train, wm mmagic-train)")
-
-
-def _save(doc: dict, path: str) -> None:
-    if Path(path).suffix == ".safetensors":
-        raise WeightsError(f"{path}: write .pth (the barrier's checkpoint keeps metadata beside the tensors)")
-    save_checkpoint(doc, path)
