@@ -206,6 +206,7 @@ CASES = {
     "protect without framework": (["protect", "-opt", "rrdb.yml", "--checkpoint", "rrdb.pth", *K, "-o", "new.pth"],
                                   "--framework is required"),
     "protect over a record": ([*PROTECT, "-o", "taken.pth"], "taken.pth.wm.json exists"),
+    "protect a barrier to safetensors": ([*PROTECT, "-o", "new.safetensors"], "name -o X.pth"),
     "protect a payload": (["protect", "--framework", "basicsr", "-opt", "rrdb.yml", "--checkpoint", "evil.pth", *K,
                            "-o", "new.pth"], "refused"),
     # the watermark flag in BasicSR training

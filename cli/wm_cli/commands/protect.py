@@ -93,6 +93,9 @@ def command(ctx, framework, config, arch, checkpoint, key_path, output, mode, st
             raise click.UsageError(f"{name} is for --mode trigger")
     if task is not None and mode == "barrier":
         raise click.UsageError("--task is for --mode absorb or trigger")
+    if mode == "barrier" and output.endswith(".safetensors"):  # refused here, not after the model is loaded
+        raise click.UsageError("--mode barrier keeps the embedder's layout beside the weights, which safetensors "
+                               "cannot hold: name -o X.pth")
     adapter = load_adapter(framework)
     suffix = getattr(adapter, "config_suffix", None) if mode == "barrier" else None
     given = {Path(p).resolve() for p in (checkpoint, config) if p}
