@@ -25,8 +25,8 @@ from .train.procedural import procedural_image
 from .trigger import TRIGGER_AMPLITUDE, Trigger
 from .verify import DEFAULT_FPR, Verdict
 
-__all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs", "ProtectionCheck",
-           "check_protection"]
+__all__ = ["protect_barrier", "protect_absorb", "protect_trigger", "absorb_inputs",
+           "ProtectionCheck", "check_protection"]
 
 
 def protect_barrier(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *, config: str | None = None,
