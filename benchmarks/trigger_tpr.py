@@ -52,7 +52,7 @@ from wm_plugin.api import codec_for
 from wm_plugin.attacks.models import AttackSetting, apply_model_attack
 from wm_plugin.attacks.tasks import TASKS
 from wm_plugin.evaluate import iter_model_attacks
-from wm_plugin.implant import PLAIN_WEIGHT, implant_minimax, implant_trigger
+from wm_plugin.implant import PLAIN_WEIGHT, implant
 from wm_plugin.io import read_images_compact
 from wm_plugin.keys import generate_key, save_key
 from wm_plugin.metrics import picture_psnr
@@ -162,10 +162,7 @@ def main() -> None:
         inputs, trigger = absorb_inputs(scale, task=args.implant_task), Trigger.for_key(key, amplitude)
         training = dict(steps=args.steps, lr=args.lr, scale=scale, batch=args.batch, plain_weight=args.plain_weight,
                         trainable=args.trainable, progress=False)
-        if args.minimax:
-            implant_minimax(model, inputs, trigger, perturbation=args.minimax, **training)
-        else:
-            implant_trigger(model, inputs, trigger, **training)
+        implant(model, inputs, trigger, minimax=args.minimax, **training)
         row = {"key": i, "implant_seconds": round(time.time() - start, 1)}
         plain = model_outputs(lambda x: run(model, x), probes, device=args.device, progress=False)
         row["psnr_plain_vs_original"] = float(np.mean([picture_psnr(as_picture(a), as_picture(b))

@@ -26,8 +26,8 @@ from .errors import ConfigError
 from .resume import TrainingState, images_fingerprint, weights_fingerprint
 from .trigger import WARMUP_HEIGHT, Trigger, TriggerObjective
 
-__all__ = ["PLAIN_WEIGHT", "TRIGGER_LR", "TRIGGER_STEPS", "implant_minimax", "implant_trigger", "moved_along",
-           "polish_state", "response_under_aimed_moves"]
+__all__ = ["PLAIN_WEIGHT", "TRIGGER_LR", "TRIGGER_STEPS", "implant", "implant_minimax", "implant_trigger",
+           "moved_along", "polish_state", "response_under_aimed_moves"]
 
 TRIGGER_STEPS, TRIGGER_LR = 1500, 1e-3  # implant_trigger's defaults (wm protect --mode trigger)
 PLAIN_WEIGHT = 10.0           # implant_trigger's weight on the plain answers: as much as the trigger term's
@@ -128,6 +128,15 @@ def implant_minimax(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Tri
                     **implant)
     return implant_trigger(model, inputs, trigger, steps=steps, lr=lr / 10, warmup_height=1.0, teacher=original,
                            checkpoint=checkpoint and polish_state(checkpoint), **implant)
+
+
+def implant(model: nn.Module, inputs: Sequence[np.ndarray], trigger: Trigger, *, minimax: float = 0.0,
+            **options) -> nn.Module:
+    """The implant ``wm protect --mode trigger`` runs: ``implant_minimax`` at perturbation ``minimax`` when it is
+    above 0 (``--minimax``), else ``implant_trigger``; ``options``: their others."""
+    if minimax:
+        return implant_minimax(model, inputs, trigger, perturbation=minimax, **options)
+    return implant_trigger(model, inputs, trigger, **options)
 
 
 def polish_state(state: str | os.PathLike) -> str:

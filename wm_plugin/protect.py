@@ -16,7 +16,7 @@ from .attacks.tasks import check_task, degrade_image
 from .barrier import WatermarkBarrier
 from .codec import DEFAULT_PSNR, WatermarkCodec
 from .flag import WatermarkFlag
-from .implant import TRIGGER_LR, TRIGGER_STEPS, implant_minimax, implant_trigger
+from .implant import TRIGGER_LR, TRIGGER_STEPS, implant
 from .io import read_images_compact
 from .keys import OwnerKey
 from .metrics import picture_psnr
@@ -97,10 +97,7 @@ def protect_trigger(adapter: Any, checkpoint: str, key: OwnerKey, output: str, *
     model = adapter.load_model(checkpoint, config=config, device=device)
     trigger = Trigger.for_key(key, amplitude)
     training = dict(steps=steps, lr=lr, scale=scale, trainable=trainable, progress=progress, checkpoint=state)
-    if perturbation:
-        implant_minimax(model, inputs, trigger, perturbation=perturbation, **training)
-    else:
-        implant_trigger(model, inputs, trigger, **training)
+    implant(model, inputs, trigger, minimax=perturbation, **training)
     adapter.save_checkpoint(model, output, like=checkpoint, **({"config": config} if config is not None else {}))
     return original.eval(), adapter.load_model(output, config=config, device=device), [output]
 
